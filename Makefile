@@ -1,0 +1,55 @@
+# The two commands a new user needs: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+LOCAL      ?= $(CURDIR)/.local
+PG_PORT    ?= 55432
+RELEASE_BIN = .build/release/event-handler
+DEBUG_BIN   = .build/debug/event-handler
+
+.PHONY: help deps build build-release run test bench-core protos migrate pg-start pg-stop clean
+
+help:
+	@echo "make run         build (release) and run the service against a local PostgreSQL"
+	@echo "make test        the whole test suite (starts its own PostgreSQL servers)"
+	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
+	@echo "make migrate     apply migrations/ to the database in .env"
+	@echo "make protos      regenerate Sources/GameEvents from protos/"
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	swift build
+
+build-release: deps
+	swift build -c release --product event-handler
+
+# Local PostgreSQL in .local/postgres on $(PG_PORT), tuned with postgresql-tuning.conf scaled
+# to this machine. Stays up between runs; `make pg-stop` stops it.
+pg-start: deps
+	@PG_EXTRA_OPTS="-c shared_buffers=512MB -c effective_cache_size=2GB" \
+	  scripts/postgres.sh start $(LOCAL)/postgres $(PG_PORT)
+
+pg-stop:
+	@scripts/postgres.sh stop $(LOCAL)/postgres $(PG_PORT) || true
+
+run: build-release pg-start
+	@scripts/run-local.sh $(RELEASE_BIN) $(PG_PORT)
+
+migrate: build-release
+	$(RELEASE_BIN) migrate
+
+test: deps
+	swift build --build-tests
+	swift test --skip-build --no-parallel
+
+bench-core: deps
+	swift build -c release --product bench-core
+	.build/release/bench-core
+
+protos:
+	scripts/generate-protos.sh
+
+clean: pg-stop
+	rm -rf .build $(LOCAL)

@@ -1,0 +1,116 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Module map (one concern per target):
+//   GameEvents    generated protobuf + gRPC code for the wire contract (protos/, scripts/generate-protos.sh)
+//   Catalog       challenges.json: model, validation, event → goal matching (pure Swift)
+//   Buffer        the 256-shard per-user merge buffer (pure Swift, no I/O, no clocks)
+//   Storage       everything that touches PostgreSQL: libpq connections, the pool, migrations, SQL
+//   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown
+//   BenchCore     `bench-core`: buffer and flush throughput against the raw PostgreSQL ceiling
+//   LoadGen       `loadgen`: gRPC load shaped like the platform's event bridge
+let strictSwift: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "event-handler",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "event-handler", targets: ["EventHandler"]),
+        .executable(name: "bench-core", targets: ["BenchCore"]),
+        .executable(name: "loadgen", targets: ["LoadGen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "GameEvents",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(name: "Catalog", swiftSettings: strictSwift),
+        .target(name: "Buffer", swiftSettings: strictSwift),
+        .target(
+            name: "Storage",
+            dependencies: [
+                "CLibPQ",
+                "Buffer",
+                "Catalog",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "EventHandler",
+            dependencies: [
+                "Buffer",
+                "Catalog",
+                "Storage",
+                "GameEvents",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "BenchCore",
+            dependencies: ["Buffer", "Catalog", "Storage", "CLibPQ"],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "LoadGen",
+            dependencies: [
+                "GameEvents",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["Storage"],
+            path: "Tests/TestSupport",
+            swiftSettings: strictSwift
+        ),
+        .testTarget(name: "BufferTests", dependencies: ["Buffer"], swiftSettings: strictSwift),
+        .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "StorageTests",
+            dependencies: ["Storage", "Buffer", "Catalog", "TestSupport"],
+            swiftSettings: strictSwift
+        ),
+        .testTarget(
+            name: "EventHandlerTests",
+            dependencies: [
+                "EventHandler",
+                "GameEvents",
+                "Storage",
+                "Catalog",
+                "TestSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+            ],
+            swiftSettings: strictSwift
+        ),
+    ]
+)

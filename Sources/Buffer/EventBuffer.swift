@@ -1,0 +1,162 @@
+import Synchronization
+
+/// The per-user merge buffer: 256 shards (by default), each a dictionary of pending entries behind
+/// its own mutex, chosen by FNV-1a of the user id.
+///
+/// Contract:
+/// - One pending entry per (user, goal); a new event merges into it (`PendingProgress`).
+/// - `pendingCount` is the exact number of entries held once callers are quiescent; it is the
+///   `event_buffer_size` gauge. While `add` runs it may read up to one event's goal count high.
+/// - `limit` is a hard cap on entries: an event that would create new entries beyond it is
+///   refused whole (`.full`), so a caller can push back and the sender can retry without any part
+///   of the event having been applied. An event that only merges into existing entries is always
+///   taken: it costs no memory.
+/// - `restore` puts back what a failed flush drained, merged under newer entries, ignoring the
+///   limit: nothing that was accepted is ever dropped.
+/// - All of one user's entries live in one shard, so draining whole shards keeps a user's writes
+///   together and in order.
+///
+/// Cost: one mutex acquisition and one dictionary lookup per goal an event moves. No I/O, no
+/// clock, no allocation beyond dictionary growth and the user-id string the entry keeps.
+public final class EventBuffer: Sendable {
+    public enum AddResult: Sendable, Equatable {
+        /// Taken. `newEntries` is how many entries it created; `flushDue` says the pending count
+        /// has reached `flushThreshold`, so the caller should wake the flusher.
+        case accepted(newEntries: Int, flushDue: Bool)
+        /// Refused whole: it would have taken the buffer past `limit`.
+        case full
+    }
+
+    public let shardCount: Int
+    public let limit: Int
+    public let flushThreshold: Int
+
+    private let shards: [Shard]
+    private let pending = Atomic<Int>(0)
+
+    private final class Shard: Sendable {
+        let entries = Mutex<[EntryKey: PendingProgress]>([:])
+    }
+
+    /// - Parameters:
+    ///   - shardCount: number of shards (256 in the service).
+    ///   - limit: the most pending entries the buffer holds before it refuses new ones.
+    ///   - flushThreshold: pending count at which `add` reports `flushDue` (defaults to `limit`).
+    public init(shardCount: Int = 256, limit: Int, flushThreshold: Int? = nil) {
+        precondition(shardCount > 0, "shardCount must be positive")
+        precondition(limit > 0, "limit must be positive")
+        self.shardCount = shardCount
+        self.limit = limit
+        self.flushThreshold = min(flushThreshold ?? limit, limit)
+        self.shards = (0..<shardCount).map { _ in Shard() }
+    }
+
+    /// The shard a user's entries live in.
+    @inlinable
+    public func shardIndex(of userID: String) -> Int {
+        Int(fnv1a32(userID) % UInt32(shardCount))
+    }
+
+    /// Pending entries across all shards (the `event_buffer_size` gauge).
+    public var pendingCount: Int { pending.load(ordering: .relaxed) }
+
+    /// Merges one event's updates for `userID`. All or nothing: see `AddResult`.
+    public func add(userID: String, updates: some Collection<GoalUpdate>) -> AddResult {
+        let n = updates.count
+        if n == 0 { return .accepted(newEntries: 0, flushDue: false) }
+        let shard = shards[shardIndex(of: userID)]
+        let created: Int? = shard.entries.withLock { entries in
+            // Reserve room for the worst case (every update a new entry) and give back what was
+            // not used; this keeps the limit exact with a single lookup per update.
+            if reserve(n) {
+                let created = apply(updates, for: userID, to: &entries)
+                if created < n { pending.subtract(n - created, ordering: .relaxed) }
+                return created
+            }
+            // Near the limit: count what would really be new, and take it only if that fits.
+            var wouldCreate = 0
+            for update in updates where entries[EntryKey(userID: userID, goal: update.goal)] == nil {
+                wouldCreate += 1
+            }
+            guard reserve(wouldCreate) else { return nil }
+            return apply(updates, for: userID, to: &entries)
+        }
+        guard let created else { return .full }
+        return .accepted(newEntries: created, flushDue: pendingCount >= flushThreshold)
+    }
+
+    /// Pending entries in one shard.
+    public func entryCount(shard index: Int) -> Int {
+        shards[index].entries.withLock { $0.count }
+    }
+
+    /// Removes and returns every pending entry of one shard.
+    public func drain(shard index: Int) -> [PendingEntry] {
+        let taken = shards[index].entries.withLock { entries in
+            let taken = entries
+            entries = Dictionary(minimumCapacity: taken.count)
+            return taken
+        }
+        if taken.isEmpty { return [] }
+        pending.subtract(taken.count, ordering: .relaxed)
+        return taken.map { PendingEntry(key: $0.key, progress: $0.value) }
+    }
+
+    /// Puts back entries a failed flush drained. Each merges under any newer entry of the same
+    /// key that arrived meanwhile (the newer absolute value stands; increments add up). The limit
+    /// does not apply: these events were accepted already.
+    public func restore(_ drained: some Sequence<PendingEntry>) {
+        var byShard: [Int: [PendingEntry]] = [:]
+        for entry in drained {
+            byShard[shardIndex(of: entry.userID), default: []].append(entry)
+        }
+        for (index, entries) in byShard {
+            let created = shards[index].entries.withLock { held in
+                var created = 0
+                for entry in entries {
+                    if var newer = held[entry.key] {
+                        newer.merge(older: entry.progress)
+                        held[entry.key] = newer
+                    } else {
+                        held[entry.key] = entry.progress
+                        created += 1
+                    }
+                }
+                return created
+            }
+            pending.add(created, ordering: .relaxed)
+        }
+    }
+
+    // MARK: - Internals
+
+    /// Adds `count` to the pending count unless that would pass `limit`.
+    private func reserve(_ count: Int) -> Bool {
+        if count == 0 { return true }
+        var current = pending.load(ordering: .relaxed)
+        while true {
+            if current + count > limit { return false }
+            let (exchanged, original) = pending.compareExchange(
+                expected: current, desired: current + count, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+    }
+
+    private func apply(
+        _ updates: some Collection<GoalUpdate>, for userID: String,
+        to entries: inout [EntryKey: PendingProgress]
+    ) -> Int {
+        var created = 0
+        for update in updates {
+            let key = EntryKey(userID: userID, goal: update.goal)
+            if let index = entries.index(forKey: key) {
+                entries.values[index].merge(newer: update)
+            } else {
+                entries[key] = PendingProgress(update)
+                created += 1
+            }
+        }
+        return created
+    }
+}

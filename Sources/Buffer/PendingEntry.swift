@@ -1,0 +1,67 @@
+/// The key of a pending entry: one per (user, goal), the table's primary key.
+public struct EntryKey: Hashable, Sendable {
+    public var userID: String
+    public var goal: Int32
+
+    public init(userID: String, goal: Int32) {
+        self.userID = userID
+        self.goal = goal
+    }
+}
+
+/// The merged effect of every event of one (user, goal) since the last flush.
+public struct PendingProgress: Sendable, Equatable {
+    public var kind: GoalUpdate.Kind
+    /// `absolute`: the latest value. `increment`: the sum of the increments.
+    public var value: Int64
+    /// The sum of the increases of the merged events (see `GoalUpdate.increase`).
+    public var increase: Int64
+    /// How many events were merged into this entry.
+    public var events: Int32
+
+    public init(kind: GoalUpdate.Kind, value: Int64, increase: Int64, events: Int32) {
+        self.kind = kind
+        self.value = value
+        self.increase = increase
+        self.events = events
+    }
+
+    init(_ update: GoalUpdate) {
+        self.init(kind: update.kind, value: update.value, increase: update.increase, events: 1)
+    }
+
+    /// Merges a newer event into this entry: an absolute value is replaced, increments add up.
+    mutating func merge(newer update: GoalUpdate) {
+        switch update.kind {
+        case .absolute: value = update.value
+        case .increment: value &+= update.value
+        }
+        kind = update.kind
+        increase &+= update.increase
+        events &+= 1
+    }
+
+    /// Merges an older entry (one a failed flush gave back) under this newer one: the newer
+    /// absolute value stands, increments and increases from both add up, so nothing is lost.
+    mutating func merge(older: PendingProgress) {
+        if kind == .increment && older.kind == .increment {
+            value &+= older.value
+        }
+        increase &+= older.increase
+        events &+= older.events
+    }
+}
+
+/// One drained entry, as a flush worker receives it.
+public struct PendingEntry: Sendable, Equatable {
+    public var key: EntryKey
+    public var progress: PendingProgress
+
+    public init(key: EntryKey, progress: PendingProgress) {
+        self.key = key
+        self.progress = progress
+    }
+
+    public var userID: String { key.userID }
+    public var goal: Int32 { key.goal }
+}

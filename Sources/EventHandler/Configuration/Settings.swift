@@ -1,0 +1,167 @@
+import Foundation
+import Logging
+import Storage
+
+/// Every setting the service reads, typed, with the defaults `.env.example` documents.
+/// Built once at start-up by `Settings.load`; a bad value stops start-up naming its variable.
+struct Settings: Sendable {
+    /// `AB_NAMESPACE` (required): events of any other namespace are acknowledged and ignored.
+    var namespace: String
+    /// `CONFIG_PATH`: the challenges file.
+    var challengesPath = "config/challenges.json"
+    /// `MIGRATIONS_PATH`: the numbered SQL files.
+    var migrationsPath = "migrations"
+    /// `MIGRATE_ON_START`: apply pending migrations at start-up (otherwise refuse to start with
+    /// pending ones and ask for `event-handler migrate`).
+    var migrateOnStart = true
+    /// `GRPC_HOST` / `GRPC_PORT`.
+    var grpcHost = "0.0.0.0"
+    var grpcPort = 6565
+    var database: ConnectionSettings
+    var pool: PoolLimits
+    /// `BUFFER_FLUSH_INTERVAL`.
+    var flushInterval: Duration = .seconds(1)
+    /// `BUFFER_SIZE_LIMIT`: pending entries at which a flush starts and beyond which new entries
+    /// are refused (gRPC `RESOURCE_EXHAUSTED`).
+    var bufferSizeLimit = 100_000
+    /// `FLUSH_WORKERS`: flush threads, each with its own connection and its own shards.
+    var flushWorkers = 2
+    /// `FLUSH_BATCH_SIZE`: rows per UPSERT statement.
+    var flushBatchSize = 5_000
+    /// `SHUTDOWN_TIMEOUT`: how long SIGTERM may take to flush what is buffered.
+    var shutdownTimeout: Duration = .seconds(30)
+    /// `LOG_LEVEL`.
+    var logLevel: Logger.Level = .info
+
+    /// Reads `.env` (at `ENV_FILE`, default `./.env`) and the environment; the environment wins.
+    /// `requireNamespace` is false for `event-handler migrate`, which stores no events.
+    static func load(
+        environment: [String: String] = ProcessInfo.processInfo.environment, requireNamespace: Bool = true
+    ) throws -> Settings {
+        let source = try EnvironmentSource.load(envFile: environment["ENV_FILE"] ?? ".env", environment: environment)
+        return try Settings(source: source, requireNamespace: requireNamespace)
+    }
+
+    init(source: EnvironmentSource, requireNamespace: Bool = true) throws {
+        let reader = SettingsReader(source: source)
+        let namespace = try reader.string("AB_NAMESPACE") ?? ""
+        if namespace.isEmpty && requireNamespace {
+            throw ConfigurationError(variable: "AB_NAMESPACE", message: "is required (the namespace whose events this service stores)")
+        }
+        guard namespace.utf8.count <= 100 else {
+            throw ConfigurationError(variable: "AB_NAMESPACE", message: "must be at most 100 bytes (it is stored in a VARCHAR(100) column)")
+        }
+        self.namespace = namespace
+        challengesPath = try reader.string("CONFIG_PATH") ?? challengesPath
+        migrationsPath = try reader.string("MIGRATIONS_PATH") ?? migrationsPath
+        migrateOnStart = try reader.bool("MIGRATE_ON_START") ?? migrateOnStart
+        grpcHost = try reader.string("GRPC_HOST") ?? grpcHost
+        grpcPort = try reader.int("GRPC_PORT", in: 1...65_535) ?? grpcPort
+
+        var password = try reader.string("DB_PASSWORD")
+        if let file = try reader.string("DB_PASSWORD_FILE") {
+            guard password == nil else {
+                throw ConfigurationError(variable: "DB_PASSWORD_FILE", message: "set DB_PASSWORD or DB_PASSWORD_FILE, not both")
+            }
+            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+                throw ConfigurationError(variable: "DB_PASSWORD_FILE", message: "cannot read \(file)")
+            }
+            password = text.trimmingCharacters(in: .newlines)
+        }
+        let sslMode = try reader.string("DB_SSLMODE") ?? "disable"
+        let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+        guard sslModes.contains(sslMode) else {
+            throw ConfigurationError(variable: "DB_SSLMODE", message: "must be one of \(sslModes.joined(separator: ", ")), got \"\(sslMode)\"")
+        }
+        database = ConnectionSettings(
+            host: try reader.string("DB_HOST") ?? "localhost",
+            port: try reader.int("DB_PORT", in: 1...65_535) ?? 5432,
+            database: try reader.string("DB_NAME") ?? "challenge_db",
+            user: try reader.string("DB_USER") ?? "postgres",
+            password: password,
+            sslMode: sslMode,
+            applicationName: "event-handler",
+            connectTimeout: try reader.duration("DB_CONNECT_TIMEOUT", positive: true) ?? .seconds(5),
+            statementTimeout: try reader.duration("DB_STATEMENT_TIMEOUT", positive: true) ?? .seconds(30)
+        )
+
+        flushWorkers = try reader.int("FLUSH_WORKERS", in: 1...64) ?? flushWorkers
+        let maxOpen = try reader.int("DB_MAX_OPEN_CONNS", in: 1...1_000) ?? max(4, flushWorkers + 2)
+        let maxIdle = try reader.int("DB_MAX_IDLE_CONNS", in: 0...1_000) ?? min(maxOpen, flushWorkers)
+        guard maxIdle <= maxOpen else {
+            throw ConfigurationError(variable: "DB_MAX_IDLE_CONNS", message: "(\(maxIdle)) must not exceed DB_MAX_OPEN_CONNS (\(maxOpen))")
+        }
+        guard flushWorkers <= maxOpen else {
+            throw ConfigurationError(variable: "FLUSH_WORKERS", message: "(\(flushWorkers)) needs at least as many connections: raise DB_MAX_OPEN_CONNS (\(maxOpen))")
+        }
+        pool = PoolLimits(
+            maxOpen: maxOpen,
+            maxIdle: maxIdle,
+            maxLifetime: try reader.duration("DB_CONN_MAX_LIFETIME", positive: true) ?? .seconds(30 * 60),
+            maxIdleTime: try reader.duration("DB_CONN_MAX_IDLE_TIME", positive: true) ?? .seconds(5 * 60),
+            acquireTimeout: try reader.duration("DB_ACQUIRE_TIMEOUT", positive: true) ?? .seconds(10)
+        )
+
+        flushInterval = try reader.duration("BUFFER_FLUSH_INTERVAL", positive: true) ?? flushInterval
+        bufferSizeLimit = try reader.int("BUFFER_SIZE_LIMIT", in: 1...100_000_000) ?? bufferSizeLimit
+        flushBatchSize = try reader.int("FLUSH_BATCH_SIZE", in: 1...100_000) ?? flushBatchSize
+        shutdownTimeout = try reader.duration("SHUTDOWN_TIMEOUT", positive: true) ?? shutdownTimeout
+
+        if let ackMode = try reader.string("ACK_MODE"), ackMode != "buffered" {
+            throw ConfigurationError(
+                variable: "ACK_MODE",
+                message: ackMode == "durable"
+                    ? "\"durable\" is not available in this release; \"buffered\" is (acknowledged once buffered)"
+                    : "must be \"buffered\", got \"\(ackMode)\"")
+        }
+        if let level = try reader.string("LOG_LEVEL") {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) ?? (level.lowercased() == "warn" ? .warning : nil) else {
+                throw ConfigurationError(variable: "LOG_LEVEL", message: "must be one of trace, debug, info, notice, warning, error, critical, got \"\(level)\"")
+            }
+            logLevel = parsed
+        }
+    }
+
+    /// A one-line summary for the start-up log (no secrets).
+    var summary: String {
+        "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort) db=\(database.redactedDescription) "
+            + "pool(open=\(pool.maxOpen) idle=\(pool.maxIdle)) flush(interval=\(flushInterval.seconds)s "
+            + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
+    }
+}
+
+/// Typed reads of one variable each; every failure names the variable, the value and its origin.
+private struct SettingsReader {
+    let source: EnvironmentSource
+
+    func string(_ key: String) throws -> String? {
+        guard let value = source[key] else { return nil }
+        return value.text.isEmpty ? nil : value.text
+    }
+
+    func int(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let value = source[key], !value.text.isEmpty else { return nil }
+        guard let number = Int(value.text.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
+            throw ConfigurationError(variable: key, message: "must be a whole number in \(range.lowerBound)...\(range.upperBound), got \"\(value.text)\" (from \(value.origin))")
+        }
+        return number
+    }
+
+    func bool(_ key: String) throws -> Bool? {
+        guard let value = source[key], !value.text.isEmpty else { return nil }
+        switch value.text.lowercased() {
+        case "1", "true", "yes", "on": return true
+        case "0", "false", "no", "off": return false
+        default:
+            throw ConfigurationError(variable: key, message: "must be true or false, got \"\(value.text)\" (from \(value.origin))")
+        }
+    }
+
+    func duration(_ key: String, positive: Bool) throws -> Duration? {
+        guard let value = source[key], !value.text.isEmpty else { return nil }
+        guard let duration = parseDuration(value.text), !positive || duration > .zero else {
+            throw ConfigurationError(variable: key, message: "must be a \(positive ? "positive " : "")duration such as 500ms, 1s, 30m or 1h30m, got \"\(value.text)\" (from \(value.origin))")
+        }
+        return duration
+    }
+}

@@ -1,0 +1,54 @@
+import Storage
+import Synchronization
+
+/// What the flush workers did, lock-free; read by logs, tests and (later) metrics.
+final class FlushStats: Sendable {
+    struct Snapshot: Sendable, Equatable {
+        var flushes = 0
+        var batches = 0
+        var entriesWritten = 0
+        var rowsUpdated = 0
+        var rowsInserted = 0
+        var unassignedEvents = 0
+        var failures = 0
+        var consecutiveFailures = 0
+    }
+
+    private let flushes = Atomic<Int>(0)
+    private let batches = Atomic<Int>(0)
+    private let entriesWritten = Atomic<Int>(0)
+    private let rowsUpdated = Atomic<Int>(0)
+    private let rowsInserted = Atomic<Int>(0)
+    private let unassignedEvents = Atomic<Int>(0)
+    private let failures = Atomic<Int>(0)
+    private let consecutiveFailures = Atomic<Int>(0)
+    private let lastFlushNanoseconds = Atomic<Int>(0)
+
+    func recordBatch(entries: Int, result: ProgressBatchResult) {
+        batches.add(1, ordering: .relaxed)
+        entriesWritten.add(entries, ordering: .relaxed)
+        rowsUpdated.add(result.updated, ordering: .relaxed)
+        rowsInserted.add(result.inserted, ordering: .relaxed)
+        unassignedEvents.add(result.unassignedEvents, ordering: .relaxed)
+    }
+
+    func recordFlush(duration: Duration) {
+        flushes.add(1, ordering: .relaxed)
+        consecutiveFailures.store(0, ordering: .relaxed)
+        lastFlushNanoseconds.store(Int(duration.seconds * 1e9), ordering: .relaxed)
+    }
+
+    func recordFailure() {
+        failures.add(1, ordering: .relaxed)
+        consecutiveFailures.add(1, ordering: .relaxed)
+    }
+
+    var snapshot: Snapshot {
+        Snapshot(
+            flushes: flushes.load(ordering: .relaxed), batches: batches.load(ordering: .relaxed),
+            entriesWritten: entriesWritten.load(ordering: .relaxed),
+            rowsUpdated: rowsUpdated.load(ordering: .relaxed), rowsInserted: rowsInserted.load(ordering: .relaxed),
+            unassignedEvents: unassignedEvents.load(ordering: .relaxed), failures: failures.load(ordering: .relaxed),
+            consecutiveFailures: consecutiveFailures.load(ordering: .relaxed))
+    }
+}

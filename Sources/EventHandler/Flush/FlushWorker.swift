@@ -1,0 +1,190 @@
+import Buffer
+import Dispatch
+import Foundation
+import Logging
+import Storage
+import Synchronization
+
+/// One flush thread: owns a fixed set of shards (shard `s` belongs to worker `s % workers`), so a
+/// user's entries always go through the same worker and its writes stay in order.
+///
+/// Threading: everything here that blocks (libpq through the pool) runs on this worker's own
+/// `Thread`, never on the Swift cooperative pool. Other threads only signal it.
+///
+/// A cycle drains the worker's shards, writes the entries in batches of `batchSize` on one pooled
+/// connection, and on a failure gives the unwritten entries back to the buffer (where newer
+/// events merge on top of them) and retries after an exponential backoff with jitter.
+final class FlushWorker: Sendable {
+    struct Configuration: Sendable {
+        var interval: Duration
+        var batchSize: Int
+        var initialBackoff: Duration = .milliseconds(100)
+        var maxBackoff: Duration = .seconds(5)
+    }
+
+    let index: Int
+    let shards: [Int]
+    private let buffer: EventBuffer
+    private let writer: ProgressWriter
+    private let pool: ConnectionPool
+    private let configuration: Configuration
+    private let stats: FlushStats
+    private let logger: Logger
+
+    private let wake = DispatchSemaphore(value: 0)
+    private let wakePending = Atomic<Bool>(false)
+    /// Set by `stop`: the instant by which the final flush must be done.
+    private let stopDeadline = Mutex<ContinuousClock.Instant?>(nil)
+    private let finished = DispatchSemaphore(value: 0)
+    /// Entries still buffered when the worker gave up at its stop deadline (0 if it drained all).
+    let abandonedEntries = Atomic<Int>(0)
+
+    init(
+        index: Int, shards: [Int], buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
+        configuration: Configuration, stats: FlushStats, logger: Logger
+    ) {
+        self.index = index
+        self.shards = shards
+        self.buffer = buffer
+        self.writer = writer
+        self.pool = pool
+        self.configuration = configuration
+        self.stats = stats
+        var logger = logger
+        logger[metadataKey: "flush_worker"] = "\(index)"
+        self.logger = logger
+    }
+
+    func start() {
+        let thread = Thread { [self] in
+            self.run()
+            self.finished.signal()
+        }
+        thread.name = "flush-worker-\(index)"
+        thread.start()
+    }
+
+    /// Asks for a flush now (the size trigger). Cheap and idempotent until the worker wakes.
+    func requestFlush() {
+        if !wakePending.exchange(true, ordering: .acquiringAndReleasing) {
+            wake.signal()
+        }
+    }
+
+    /// Asks the worker to flush everything it holds and exit, giving up at `deadline`.
+    func stop(deadline: ContinuousClock.Instant) {
+        stopDeadline.withLock { $0 = deadline }
+        wake.signal()
+    }
+
+    /// Waits for the worker thread to exit. Returns false on timeout.
+    func waitUntilFinished(timeout: Duration) -> Bool {
+        finished.wait(timeout: .now() + timeout.seconds) == .success
+    }
+
+    // MARK: - The loop
+
+    private func run() {
+        var nextFlush = ContinuousClock.now + configuration.interval
+        var backoff = configuration.initialBackoff
+        var failing = false
+        while true {
+            let deadline = stopDeadline.withLock { $0 }
+            if deadline == nil {
+                let wait = max(.zero, nextFlush - ContinuousClock.now)
+                _ = wake.wait(timeout: .now() + wait.seconds)
+                wakePending.store(false, ordering: .releasing)
+            }
+            let stopping = stopDeadline.withLock { $0 }
+            nextFlush = ContinuousClock.now + configuration.interval
+
+            let outcome = flushOnce()
+            switch outcome {
+            case .success(let rows):
+                if failing {
+                    failing = false
+                    logger.info("database writes succeed again", metadata: ["rows": "\(rows)"])
+                }
+                backoff = configuration.initialBackoff
+                if index == 0 { pool.reapIdle() }
+                if let stopping, shards.allSatisfy({ buffer.entryCount(shard: $0) == 0 }) || ContinuousClock.now >= stopping {
+                    let left = shards.reduce(0) { $0 + buffer.entryCount(shard: $1) }
+                    abandonedEntries.store(left, ordering: .releasing)
+                    return
+                }
+            case .failure(let error, let kept):
+                if !failing {
+                    failing = true
+                    logger.error(
+                        "flush failed, entries kept in the buffer and retried with backoff",
+                        metadata: ["error": "\(error)", "entries": "\(kept)"])
+                } else {
+                    logger.debug("flush failed again", metadata: ["error": "\(error)", "backoff_s": "\(backoff.seconds)"])
+                }
+                if let stopping, ContinuousClock.now >= stopping {
+                    let left = shards.reduce(0) { $0 + buffer.entryCount(shard: $1) }
+                    abandonedEntries.store(left, ordering: .releasing)
+                    logger.critical("shutdown deadline passed with entries unwritten", metadata: ["entries": "\(left)"])
+                    return
+                }
+                // Full jitter: sleep a random time up to the current backoff, then double it.
+                let jittered = Duration.nanoseconds(Int64.random(in: 1...max(1, Int64(backoff.seconds * 1e9))))
+                var sleep = jittered
+                if let stopping { sleep = min(sleep, max(.zero, stopping - ContinuousClock.now)) }
+                _ = wake.wait(timeout: .now() + sleep.seconds)
+                backoff = min(backoff * 2, configuration.maxBackoff)
+                nextFlush = ContinuousClock.now
+            }
+        }
+    }
+
+    private enum Outcome {
+        case success(rows: Int)
+        case failure(any Error, kept: Int)
+    }
+
+    /// Drains this worker's shards and writes them. On a failure, whatever was not committed
+    /// goes back into the buffer.
+    private func flushOnce() -> Outcome {
+        var entries: [PendingEntry] = []
+        for shard in shards {
+            entries.append(contentsOf: buffer.drain(shard: shard))
+        }
+        if entries.isEmpty { return .success(rows: 0) }
+
+        let started = ContinuousClock.now
+        var written = 0
+        var batches = 0
+        var total = ProgressBatchResult()
+        do {
+            try pool.withConnection { connection in
+                while written < entries.count {
+                    let end = min(written + configuration.batchSize, entries.count)
+                    let result = try writer.write(entries[written..<end], on: connection)
+                    total.updated += result.updated
+                    total.inserted += result.inserted
+                    total.unassignedEvents += result.unassignedEvents
+                    total.conflictsRetried += result.conflictsRetried
+                    stats.recordBatch(entries: end - written, result: result)
+                    written = end
+                    batches += 1
+                }
+            }
+        } catch {
+            let kept = entries.count - written
+            buffer.restore(entries[written...])
+            stats.recordFailure()
+            return .failure(error, kept: kept)
+        }
+        let elapsed = ContinuousClock.now - started
+        stats.recordFlush(duration: elapsed)
+        logger.debug(
+            "flushed",
+            metadata: [
+                "entries": "\(entries.count)", "batches": "\(batches)", "updated": "\(total.updated)",
+                "inserted": "\(total.inserted)", "unassigned_events": "\(total.unassignedEvents)",
+                "duration_ms": "\(Int(elapsed.seconds * 1000))",
+            ])
+        return .success(rows: total.updated + total.inserted)
+    }
+}

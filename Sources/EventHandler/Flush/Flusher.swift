@@ -1,0 +1,52 @@
+import Buffer
+import Foundation
+import Logging
+import Storage
+
+/// The flush side of the buffer: `FLUSH_WORKERS` worker threads, shard `s` owned by worker
+/// `s % workers`. Each flushes on the interval; the size trigger wakes them all at once.
+final class Flusher: Sendable {
+    let workers: [FlushWorker]
+    let stats = FlushStats()
+    private let buffer: EventBuffer
+
+    init(
+        buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool, workerCount: Int,
+        configuration: FlushWorker.Configuration, logger: Logger
+    ) {
+        let stats = self.stats
+        self.buffer = buffer
+        workers = (0..<workerCount).map { w in
+            FlushWorker(
+                index: w, shards: Array(stride(from: w, to: buffer.shardCount, by: workerCount)),
+                buffer: buffer, writer: writer, pool: pool, configuration: configuration, stats: stats,
+                logger: logger)
+        }
+    }
+
+    func start() {
+        for worker in workers { worker.start() }
+    }
+
+    /// The size trigger: wake every worker now.
+    func requestFlush() {
+        for worker in workers { worker.requestFlush() }
+    }
+
+    /// Flushes everything and stops the workers. Blocking (call it off the cooperative pool).
+    /// Returns the number of entries left unwritten at the deadline (0 when all landed).
+    func stop(deadline: ContinuousClock.Instant) -> Int {
+        for worker in workers { worker.stop(deadline: deadline) }
+        var left = 0
+        for worker in workers {
+            let remaining = max(.zero, deadline - ContinuousClock.now) + .seconds(1)
+            if worker.waitUntilFinished(timeout: remaining) {
+                left += worker.abandonedEntries.load(ordering: .acquiring)
+            } else {
+                // Still inside a write (bounded by the statement timeout): count what is buffered.
+                left += worker.shards.reduce(0) { $0 + buffer.entryCount(shard: $1) }
+            }
+        }
+        return left
+    }
+}

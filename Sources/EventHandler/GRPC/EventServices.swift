@@ -1,0 +1,50 @@
+import GRPCCore
+import GameEvents
+import SwiftProtobuf
+
+/// The platform's two event methods (wire.md). Each maps its message to an `IncomingEvent`, hands
+/// it to the ingest path and turns the outcome into the answer the bridge understands:
+/// OK for stored or deliberately ignored events, INVALID_ARGUMENT naming the field for bad input
+/// (never retried usefully), RESOURCE_EXHAUSTED / UNAVAILABLE for "deliver again later".
+struct LoginEventService: Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedInService.SimpleServiceProtocol {
+    let ingestor: EventIngestor
+
+    func onMessage(
+        request: Accelbyte_Iam_Account_V1_UserLoggedIn, context: ServerContext
+    ) async throws -> Google_Protobuf_Empty {
+        let event = IncomingEvent.login(.init(id: request.id, namespace: request.namespace, userID: request.userID))
+        try answer(ingestor.ingest(event))
+        return Google_Protobuf_Empty()
+    }
+}
+
+struct StatEventService: Accelbyte_Social_Statistic_V1_StatisticStatItemUpdatedService.SimpleServiceProtocol {
+    let ingestor: EventIngestor
+
+    func onMessage(
+        request: Accelbyte_Social_Statistic_V1_StatItemUpdated, context: ServerContext
+    ) async throws -> Google_Protobuf_Empty {
+        let payload: IncomingEvent.StatPayload? =
+            request.hasPayload
+            ? .init(statCode: request.payload.statCode, latestValue: request.payload.latestValue, inc: request.payload.inc)
+            : nil
+        let event = IncomingEvent.stat(
+            .init(id: request.id, namespace: request.namespace, userID: request.userID, payload: payload))
+        try answer(ingestor.ingest(event))
+        return Google_Protobuf_Empty()
+    }
+}
+
+/// Throws the gRPC status for an outcome that is not OK.
+private func answer(_ outcome: IngestOutcome) throws {
+    switch outcome {
+    case .accepted, .ignored:
+        return
+    case .rejected(let field, let reason):
+        throw RPCError(code: .invalidArgument, message: "\(field): \(reason)")
+    case .overloaded:
+        throw RPCError(code: .resourceExhausted, message: "event buffer is full (BUFFER_SIZE_LIMIT); retry later")
+    case .unavailable:
+        throw RPCError(code: .unavailable, message: "the service is shutting down; retry later")
+    }
+}

@@ -1,0 +1,75 @@
+import Buffer
+import Logging
+import Synchronization
+
+/// The ingest path: validate → match goals → merge into the buffer.
+///
+/// Transport-neutral and non-blocking (a mutex held for one dictionary update per goal), so it
+/// runs directly on the gRPC handler's task. Knows nothing of SQL or merge rules.
+final class EventIngestor: Sendable {
+    private let namespace: String
+    private let matcher: GoalMatcher
+    private let buffer: EventBuffer
+    private let onFlushDue: @Sendable () -> Void
+    let counters = IngestCounters()
+
+    /// Open for events until `close()`; `inFlight` lets the drain wait for calls already past
+    /// the gate, so nothing lands in the buffer after its final flush.
+    private let open = Atomic<Bool>(true)
+    private let inFlight = Atomic<Int>(0)
+
+    init(namespace: String, matcher: GoalMatcher, buffer: EventBuffer, onFlushDue: @escaping @Sendable () -> Void) {
+        self.namespace = namespace
+        self.matcher = matcher
+        self.buffer = buffer
+        self.onFlushDue = onFlushDue
+    }
+
+    func ingest(_ event: IncomingEvent) -> IngestOutcome {
+        let outcome = decide(event)
+        counters.record(event.kind, outcome)
+        return outcome
+    }
+
+    private func decide(_ event: IncomingEvent) -> IngestOutcome {
+        inFlight.add(1, ordering: .sequentiallyConsistent)
+        defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
+        // Sequentially consistent on both sides (a Dekker pair with `close`): either this call sees
+        // the gate closed, or `close` sees it in flight and waits for it.
+        guard open.load(ordering: .sequentiallyConsistent) else { return .unavailable }
+
+        switch EventValidator.check(event, namespace: namespace) {
+        case .otherNamespace:
+            return .ignored(.otherNamespace)
+        case .invalid(let field, let reason):
+            return .rejected(field: field, reason: reason)
+        case .valid:
+            break
+        }
+        let updates = matcher.updates(for: event)
+        if updates.isEmpty { return .ignored(.noMatchingGoal) }
+        let userID: String
+        switch event {
+        case .login(let login): userID = login.userID
+        case .stat(let stat): userID = stat.userID
+        }
+        switch buffer.add(userID: userID, updates: updates) {
+        case .full:
+            return .overloaded
+        case .accepted(_, let flushDue):
+            if flushDue { onFlushDue() }
+            return .accepted
+        }
+    }
+
+    /// Stops taking events and returns once no call is still inside `ingest` (bounded wait).
+    func close() {
+        open.store(false, ordering: .sequentiallyConsistent)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while inFlight.load(ordering: .sequentiallyConsistent) > 0 && ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.001)
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,53 @@
+/// The wire contract's rules for a valid event (wire.md, "What a valid event is").
+///
+/// Checked in this order, so an answer is stable: namespace first (an event of another
+/// namespace is not an error, whatever else it carries), then the fields.
+enum EventValidator {
+    static let maxUserIDBytes = 100
+    static let maxStatCodeBytes = 100
+    static let maxEventIDBytes = 200
+
+    enum Verdict: Equatable {
+        case valid
+        case otherNamespace
+        case invalid(field: String, reason: String)
+    }
+
+    static func check(_ event: IncomingEvent, namespace expected: String) -> Verdict {
+        switch event {
+        case .login(let login):
+            return checkCommon(id: login.id, namespace: login.namespace, userID: login.userID, expected: expected)
+        case .stat(let stat):
+            let common = checkCommon(id: stat.id, namespace: stat.namespace, userID: stat.userID, expected: expected)
+            guard common == .valid else { return common }
+            guard let payload = stat.payload else {
+                return .invalid(field: "payload", reason: "is required for a stat event")
+            }
+            if payload.statCode.isEmpty {
+                return .invalid(field: "payload.stat_code", reason: "must not be empty")
+            }
+            if payload.statCode.utf8.count > maxStatCodeBytes {
+                return .invalid(field: "payload.stat_code", reason: "must be at most \(maxStatCodeBytes) bytes, got \(payload.statCode.utf8.count)")
+            }
+            if !payload.latestValue.isFinite {
+                return .invalid(field: "payload.latest_value", reason: "must be a finite number, got \(payload.latestValue)")
+            }
+            if !payload.inc.isFinite {
+                return .invalid(field: "payload.inc", reason: "must be a finite number, got \(payload.inc)")
+            }
+            return .valid
+        }
+    }
+
+    private static func checkCommon(id: String, namespace: String, userID: String, expected: String) -> Verdict {
+        if namespace != expected { return .otherNamespace }
+        if userID.isEmpty { return .invalid(field: "user_id", reason: "must not be empty") }
+        if userID.utf8.count > maxUserIDBytes {
+            return .invalid(field: "user_id", reason: "must be at most \(maxUserIDBytes) bytes, got \(userID.utf8.count)")
+        }
+        if id.utf8.count > maxEventIDBytes {
+            return .invalid(field: "id", reason: "must be at most \(maxEventIDBytes) bytes, got \(id.utf8.count)")
+        }
+        return .valid
+    }
+}

@@ -1,0 +1,163 @@
+import Buffer
+import Catalog
+import Dispatch
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import Storage
+
+/// The service, wired: catalog → database (migrate, warm the pool) → buffer and flush workers →
+/// gRPC. Ready (gRPC health SERVING) only once the pool is warm. On SIGTERM/SIGINT it stops
+/// taking events, flushes everything within `SHUTDOWN_TIMEOUT`, and exits.
+struct EventHandlerService {
+    let settings: Settings
+    let logger: Logger
+
+    /// Runs until a signal asks it to stop. Returns the process exit code.
+    func run() async throws -> Int32 {
+        let signals = SignalWatcher(SIGTERM, SIGINT)
+        let catalog = try loadCatalog()
+
+        let pool = ConnectionPool(
+            settings: settings.database, limits: settings.pool,
+            statements: ProgressWriter.preparedStatements, logger: logger)
+        guard try await prepareDatabase(pool: pool, signals: signals) else {
+            logger.info("stopped before the database was ready")
+            return 0
+        }
+
+        let buffer = EventBuffer(shardCount: 256, limit: settings.bufferSizeLimit)
+        let flusher = Flusher(
+            buffer: buffer, writer: ProgressWriter(catalog: catalog, namespace: settings.namespace),
+            pool: pool, workerCount: settings.flushWorkers,
+            configuration: .init(interval: settings.flushInterval, batchSize: settings.flushBatchSize),
+            logger: logger)
+        let ingestor = EventIngestor(
+            namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
+            onFlushDue: { flusher.requestFlush() })
+        let health = HealthState()
+        flusher.start()
+
+        let server = GRPCServer(
+            transport: .http2NIOPosix(
+                address: .ipv4(host: settings.grpcHost, port: settings.grpcPort),
+                transportSecurity: .plaintext),
+            services: [
+                LoginEventService(ingestor: ingestor),
+                StatEventService(ingestor: ingestor),
+                HealthService(state: health),
+            ])
+
+        var unwritten = 0
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { try await server.serve() }
+            guard let address = try await server.listeningAddress else {
+                throw StartupError("the gRPC server did not start listening")
+            }
+            health.set(.serving)
+            logger.info(
+                "ready",
+                metadata: [
+                    "grpc": "\(address)", "goals": "\(catalog.goals.count)",
+                    "pool_open": "\(pool.stats.idle + pool.stats.active)",
+                ])
+
+            let signal = await signals.next()
+            logger.info(
+                "draining: stopped taking events, flushing what is buffered",
+                metadata: ["signal": "\(signal)", "buffered_entries": "\(buffer.pendingCount)"])
+            health.set(.notServing)
+            let deadline = ContinuousClock.now + settings.shutdownTimeout
+            unwritten = try await onOwnThread("drain") {
+                ingestor.close()
+                return flusher.stop(deadline: deadline)
+            }
+            health.finishAll()
+            server.beginGracefulShutdown()
+        }
+        pool.close()
+        let login = ingestor.counters.snapshot(.login), stat = ingestor.counters.snapshot(.stat)
+        let flushed = flusher.stats.snapshot
+        let summary: Logger.Metadata = [
+            "events_accepted": "\(login.accepted + stat.accepted)",
+            "events_rejected": "\(login.rejected + stat.rejected)",
+            "events_ignored": "\(login.ignoredOtherNamespace + stat.ignoredOtherNamespace + login.ignoredNoGoal + stat.ignoredNoGoal)",
+            "rows_updated": "\(flushed.rowsUpdated)", "rows_inserted": "\(flushed.rowsInserted)",
+            "unassigned_events": "\(flushed.unassignedEvents)", "flush_failures": "\(flushed.failures)",
+        ]
+        if unwritten > 0 {
+            logger.critical("stopped with entries unwritten", metadata: summary.merging(["unwritten_entries": "\(unwritten)"]) { $1 })
+            return 1
+        }
+        logger.info("stopped: everything buffered was written", metadata: summary)
+        return 0
+    }
+
+    // MARK: - Start-up steps
+
+    private func loadCatalog() throws -> Catalog {
+        let loaded = try Catalog.load(path: settings.challengesPath)
+        for warning in loaded.warnings { logger.warning("\(warning)") }
+        let relative = loaded.catalog.goals.filter { $0.progressMode == .relative }
+        if !relative.isEmpty {
+            let ids = relative.map(\.goalId).joined(separator: ", ")
+            throw StartupError(
+                "\(settings.challengesPath): progressMode \"relative\" (and rotation) is not supported by this release; goals: \(ids)")
+        }
+        logger.info(
+            "challenges loaded",
+            metadata: ["file": "\(settings.challengesPath)", "goals": "\(loaded.catalog.goals.count)"])
+        return loaded.catalog
+    }
+
+    /// Migrates (or checks migrations) and warms the pool, retrying with backoff while the
+    /// database is unreachable. Returns false if a signal arrived first.
+    private func prepareDatabase(pool: ConnectionPool, signals: SignalWatcher) async throws -> Bool {
+        let settings = settings
+        let logger = logger
+        var backoff = Duration.milliseconds(250)
+        var attempts = 0
+        while true {
+            attempts += 1
+            do {
+                try await onOwnThread("db-startup") {
+                    let migrator = Migrator(directory: settings.migrationsPath, logger: logger)
+                    let connection = try PostgresConnection(settings: settings.database)
+                    defer { connection.close() }
+                    if settings.migrateOnStart {
+                        let applied = try migrator.migrate(on: connection)
+                        if !applied.isEmpty { logger.info("migrations applied", metadata: ["versions": "\(applied)"]) }
+                    } else {
+                        let pending = try migrator.pending(on: connection)
+                        guard pending.isEmpty else {
+                            throw StartupError(
+                                "migrations \(pending) are pending and MIGRATE_ON_START=false: run `event-handler migrate` first")
+                        }
+                    }
+                    let started = ContinuousClock.now
+                    try pool.warmUp()
+                    logger.info(
+                        "connection pool warm",
+                        metadata: [
+                            "connections": "\(pool.stats.idle)",
+                            "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
+                        ])
+                }
+                if attempts > 1 { logger.info("database reachable", metadata: ["attempts": "\(attempts)"]) }
+                return true
+            } catch let error as PostgresError where error.isConnectionFailure {
+                if attempts == 1 {
+                    logger.error("database unreachable at start-up; retrying", metadata: ["error": "\(error)"])
+                }
+                if await signals.wait(for: backoff) { return false }
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+}
+
+struct StartupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

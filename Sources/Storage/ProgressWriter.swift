@@ -1,0 +1,225 @@
+import Buffer
+import Catalog
+import Foundation
+
+/// What one batch did to `user_goal_progress`.
+public struct ProgressBatchResult: Sendable, Equatable {
+    /// Existing, active, unclaimed rows the batch changed.
+    public var updated: Int = 0
+    /// Rows created for default-assigned goals.
+    public var inserted: Int = 0
+    /// Events whose goal is not default-assigned and that found no active row for their user
+    /// (the REST side never assigned it): counted, never stored (`events_unassigned_total`).
+    public var unassignedEvents: Int = 0
+    /// Entries whose row appeared between the statement's snapshot and its insert (a concurrent
+    /// assignment by the REST side); they were applied again as updates.
+    public var conflictsRetried: Int = 0
+
+    public init() {}
+}
+
+/// Writes merged buffer entries to `user_goal_progress`: one prepared statement, one round trip
+/// per batch, one implicit transaction.
+///
+/// The statement (see `upsertSQL`) takes the batch as parallel arrays (`unnest`), then
+/// - updates every matching row that is active and not claimed: absolute goals take the latest
+///   value, login goals add their count (saturating at INT max); a completed row stays completed
+///   and keeps its first `completed_at`;
+/// - inserts the rows of default-assigned goals that did not exist yet;
+/// - counts the events of other goals that found no active row.
+/// Claimed rows are never touched. Completion is `progress >= targetValue`.
+///
+/// The clock is a parameter, so tests can place a batch at any instant.
+public struct ProgressWriter: Sendable {
+    public static let upsertStatementName = "ugp_upsert_v1"
+
+    /// The statements a pooled connection prepares once, at warm-up or when it is (re)opened.
+    public static let preparedStatements: [PreparedStatement] = [
+        PreparedStatement(name: upsertStatementName, sql: upsertSQL)
+    ]
+
+    public let catalog: Catalog
+    public let namespace: String
+
+    /// Per-goal UTF-8 bytes, encoded once (they repeat on every row of that goal).
+    private let goalIDBytes: [[UInt8]]
+    private let challengeIDBytes: [[UInt8]]
+
+    public init(catalog: Catalog, namespace: String) {
+        self.catalog = catalog
+        self.namespace = namespace
+        self.goalIDBytes = catalog.goals.map { Array($0.goalId.utf8) }
+        self.challengeIDBytes = catalog.goals.map { Array($0.challengeId.utf8) }
+    }
+
+    /// Writes `entries` in one statement. Blocking: call it on a thread the caller owns.
+    /// Throws `PostgresError`; on a throw nothing of the batch was written.
+    public func write(
+        _ entries: some Collection<PendingEntry>, now: Date = Date(), on connection: PostgresConnection
+    ) throws -> ProgressBatchResult {
+        var result = ProgressBatchResult()
+        if entries.isEmpty { return result }
+        var pending = Array(entries)
+        // A conflict can only come from a concurrent insert of the same key by someone else; the
+        // retry finds the row and updates it. Two rounds settle it; a third is a safety margin.
+        for round in 0..<3 {
+            let row = try connection.executePrepared(
+                Self.upsertStatementName, parameters(for: pending, now: now))
+            guard row.rows.count == 1 else {
+                throw PostgresError(
+                    kind: .query, sqlState: nil,
+                    message: "upsert returned \(row.rows.count) rows, expected 1")
+            }
+            result.updated += Int(row[0, 0] ?? "0") ?? 0
+            result.inserted += Int(row[0, 1] ?? "0") ?? 0
+            result.unassignedEvents += Int(row[0, 2] ?? "0") ?? 0
+            let conflicted = IntegerArrayResult.parse(row[0, 3])
+            if conflicted.isEmpty { return result }
+            result.conflictsRetried += conflicted.count
+            if round == 2 {
+                throw PostgresError(
+                    kind: .query, sqlState: nil,
+                    message: "\(conflicted.count) rows kept conflicting with concurrent inserts")
+            }
+            // `ord` is 1-based, in the order of `pending`.
+            pending = conflicted.map { pending[$0 - 1] }
+        }
+        return result
+    }
+
+    private func parameters(for entries: [PendingEntry], now: Date) -> [PostgresParameter] {
+        let n = entries.count
+        var users = BinaryArray(.text, capacity: n * 44)
+        var goals = BinaryArray(.text, capacity: n * 16)
+        var challenges = BinaryArray(.text, capacity: n * 16)
+        var values = BinaryArray(.int8, capacity: n * 12)
+        var increments = BinaryArray(.bool, capacity: n * 5)
+        var targets = BinaryArray(.int4, capacity: n * 8)
+        var defaults = BinaryArray(.bool, capacity: n * 5)
+        var events = BinaryArray(.int4, capacity: n * 8)
+        for entry in entries {
+            let goal = Int(entry.goal)
+            let definition = catalog.goals[goal]
+            users.append(entry.userID)
+            goals.append(text: goalIDBytes[goal])
+            challenges.append(text: challengeIDBytes[goal])
+            values.append(int8: entry.progress.value)
+            increments.append(bool: entry.progress.kind == .increment)
+            targets.append(int4: definition.targetValue)
+            defaults.append(bool: definition.defaultAssigned)
+            events.append(int4: entry.progress.events)
+        }
+        return [
+            users.parameter(), goals.parameter(), challenges.parameter(), values.parameter(),
+            increments.parameter(), targets.parameter(), defaults.parameter(), events.parameter(),
+            .text(namespace), .text(Self.timestamp(now)),
+        ]
+    }
+
+    /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, the text form of a TIMESTAMP column.
+    static func timestamp(_ date: Date) -> String {
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
+        let seconds = micros >= 0 ? micros / 1_000_000 : (micros - 999_999) / 1_000_000
+        let fraction = micros - seconds * 1_000_000
+        let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
+        let (y, m, d) = civilDate(fromDaysSinceEpoch: days)
+        func pad(_ v: Int64, _ width: Int) -> String {
+            let s = String(v)
+            return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+        }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(secondOfDay / 3600, 2)):"
+            + "\(pad(secondOfDay % 3600 / 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(fraction, 6))"
+    }
+
+    /// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+    static func civilDate(fromDaysSinceEpoch days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
+    }
+
+    // MARK: - SQL
+
+    /// The new progress of an existing row `p` under input row `i`.
+    private static let newProgress = """
+        (CASE WHEN i.is_increment THEN LEAST(p.progress::int8 + i.value, 2147483647)
+              ELSE LEAST(GREATEST(i.value, 0), 2147483647) END)::int4
+        """
+
+    /// Parameters: $1 user ids, $2 goal ids, $3 challenge ids, $4 values (int8), $5 is-increment,
+    /// $6 targets, $7 default-assigned, $8 merged event counts (all arrays, one element per entry),
+    /// $9 namespace, $10 now (UTC timestamp).
+    /// Result: one row (updated, inserted, unassigned events, 1-based positions of entries whose
+    /// insert lost a race with a concurrent insert).
+    public static let upsertSQL = """
+        WITH input AS (
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[],
+                                 $6::int4[], $7::bool[], $8::int4[]) WITH ORDINALITY
+                AS t(user_id, goal_id, challenge_id, value, is_increment, target,
+                     default_assigned, events, ord)
+        ),
+        updated AS (
+            UPDATE user_goal_progress AS p SET
+                progress = \(newProgress),
+                status = CASE
+                    WHEN p.status = 'completed' OR \(newProgress) >= i.target THEN 'completed'
+                    WHEN \(newProgress) > 0 THEN 'in_progress'
+                    ELSE 'not_started' END,
+                completed_at = CASE
+                    WHEN p.status = 'completed' THEN COALESCE(p.completed_at, $10::timestamp)
+                    WHEN \(newProgress) >= i.target THEN $10::timestamp
+                    ELSE p.completed_at END,
+                updated_at = $10::timestamp
+            FROM input AS i
+            WHERE p.user_id = i.user_id AND p.goal_id = i.goal_id
+              AND p.is_active AND p.status <> 'claimed'
+            RETURNING 1
+        ),
+        inserted AS (
+            INSERT INTO user_goal_progress AS p
+                (user_id, goal_id, challenge_id, namespace, progress, status, completed_at,
+                 created_at, updated_at, is_active, assigned_at)
+            SELECT i.user_id, i.goal_id, i.challenge_id, $9::text,
+                   LEAST(GREATEST(i.value, 0), 2147483647)::int4,
+                   CASE WHEN i.value >= i.target THEN 'completed'
+                        WHEN i.value > 0 THEN 'in_progress'
+                        ELSE 'not_started' END,
+                   CASE WHEN i.value >= i.target THEN $10::timestamp END,
+                   $10::timestamp, $10::timestamp, true, $10::timestamp
+            FROM input AS i
+            WHERE i.default_assigned AND NOT EXISTS (
+                SELECT 1 FROM user_goal_progress AS e
+                WHERE e.user_id = i.user_id AND e.goal_id = i.goal_id)
+            ON CONFLICT (user_id, goal_id) DO NOTHING
+            RETURNING p.user_id, p.goal_id
+        )
+        SELECT
+            (SELECT count(*) FROM updated),
+            (SELECT count(*) FROM inserted),
+            (SELECT COALESCE(sum(i.events), 0) FROM input AS i
+              WHERE NOT i.default_assigned AND NOT EXISTS (
+                  SELECT 1 FROM user_goal_progress AS e
+                  WHERE e.user_id = i.user_id AND e.goal_id = i.goal_id AND e.is_active)),
+            (SELECT array_agg(i.ord) FROM input AS i
+              WHERE i.default_assigned
+                AND NOT EXISTS (SELECT 1 FROM user_goal_progress AS e
+                                WHERE e.user_id = i.user_id AND e.goal_id = i.goal_id)
+                AND NOT EXISTS (SELECT 1 FROM inserted AS x
+                                WHERE x.user_id = i.user_id AND x.goal_id = i.goal_id))
+        """
+}
+
+/// Parses the text form of an integer array result (`{1,2,3}`, or NULL) into integers.
+enum IntegerArrayResult {
+    static func parse(_ text: String?) -> [Int] {
+        guard let text, text.count > 2 else { return [] }
+        return text.dropFirst().dropLast().split(separator: ",").compactMap { Int($0) }
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import Synchronization
+
+/// The real `event-handler` executable, started as a child process for end-to-end tests.
+///
+/// It is found next to the test bundle (SwiftPM puts both in the same build folder, and the test
+/// target depends on the executable, so it is always built first), or at `EVENT_HANDLER_BIN`.
+/// Standard error is collected so a test can wait for a log line and show the log on failure.
+public final class ServiceProcess: Sendable {
+    public let process: Process
+    private let output = OutputBuffer()
+    private let outputChanged = DispatchSemaphore(value: 0)
+
+    private final class OutputBuffer: Sendable {
+        let text = Mutex<String>("")
+    }
+
+    public static var binaryPath: String {
+        if let explicit = ProcessInfo.processInfo.environment["EVENT_HANDLER_BIN"] { return explicit }
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = testBinary.deletingLastPathComponent()
+        // On Linux the test binary is `<bin>/<package>PackageTests.xctest`; on macOS it sits inside a bundle.
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("event-handler").path
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return testBinary.deletingLastPathComponent().appendingPathComponent("event-handler").path
+    }
+
+    /// Starts `event-handler <arguments>` with exactly `environment` (plus PATH), in `directory`.
+    public init(arguments: [String] = ["serve"], environment: [String: String], directory: String? = nil) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        process.arguments = arguments
+        var env = environment
+        env["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        if env["ENV_FILE"] == nil { env["ENV_FILE"] = "/nonexistent/.env" }
+        process.environment = env
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = pipe
+        self.process = process
+        pipe.fileHandleForReading.readabilityHandler = { [output, outputChanged] handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+            } else {
+                output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+            outputChanged.signal()
+        }
+        try process.run()
+    }
+
+    /// Everything the process wrote so far.
+    public var log: String { output.text.withLock { $0 } }
+
+    public var isRunning: Bool { process.isRunning }
+
+    /// Waits until the log contains `text`. Throws with the log if the process exits first or
+    /// the timeout passes.
+    public func waitForLog(_ text: String, timeout: Duration = .seconds(60)) throws {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if log.contains(text) { return }
+            if !process.isRunning {
+                Thread.sleep(forTimeInterval: 0.1)
+                if log.contains(text) { return }
+                throw ServiceProcessError("exited (status \(process.terminationStatus)) before logging \"\(text)\"", log: log)
+            }
+            if ContinuousClock.now >= deadline {
+                throw ServiceProcessError("did not log \"\(text)\" within \(timeout)", log: log)
+            }
+            _ = outputChanged.wait(timeout: .now() + 0.2)
+        }
+    }
+
+    /// Sends `signal` (SIGTERM by default).
+    public func signal(_ number: Int32 = SIGTERM) {
+        kill(process.processIdentifier, number)
+    }
+
+    /// Waits for the process to exit and returns its exit status; throws on timeout.
+    @discardableResult
+    public func waitForExit(timeout: Duration = .seconds(120)) throws -> Int32 {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now >= deadline {
+                kill(process.processIdentifier, SIGKILL)
+                throw ServiceProcessError("did not exit within \(timeout)", log: log)
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        process.waitUntilExit()
+        // Let the pipe deliver the last lines.
+        Thread.sleep(forTimeInterval: 0.1)
+        return process.terminationStatus
+    }
+
+    /// Stops it hard if it still runs (test clean-up).
+    public func terminate() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { terminate() }
+}
+
+public struct ServiceProcessError: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(_ message: String, log: String) {
+        description = "event-handler \(message)\n--- its log ---\n\(log)"
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
+public func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    precondition(fd >= 0, "socket() failed")
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+            bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
+        }
+    }
+    precondition(bound, "bind() failed")
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests and `make run` need, if any is missing.
+# Idempotent; needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  libpq-dev          # libpq headers: the Storage module's C library
+  postgresql-15      # server for `make run`, tests and benchmarks (with pg_stat_statements)
+  postgresql-client-15
+  pkg-config         # SwiftPM finds libpq through it
+  procps             # pgrep/pkill used by the scripts
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "installing: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# Debian's package starts a cluster of its own on 5432; the project runs its own clusters.
+if command -v pg_lsclusters >/dev/null 2>&1; then
+  pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+    $sudo pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true
+  done
+fi
