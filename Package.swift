@@ -8,7 +8,6 @@ import PackageDescription
 //   Storage       everything that touches PostgreSQL: libpq connections, the pool, migrations, SQL
 //   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown
 //   BenchCore     `bench-core`: buffer and flush throughput against the raw PostgreSQL ceiling
-//   LoadGen       `loadgen`: gRPC load shaped like the platform's event bridge
 let strictSwift: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -20,7 +19,6 @@ let package = Package(
     products: [
         .executable(name: "event-handler", targets: ["EventHandler"]),
         .executable(name: "bench-core", targets: ["BenchCore"]),
-        .executable(name: "loadgen", targets: ["LoadGen"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -75,19 +73,9 @@ let package = Package(
             dependencies: ["Buffer", "Catalog", "Storage", "CLibPQ"],
             swiftSettings: strictSwift
         ),
-        .executableTarget(
-            name: "LoadGen",
-            dependencies: [
-                "GameEvents",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-            ],
-            swiftSettings: strictSwift
-        ),
         .target(
             name: "TestSupport",
-            dependencies: ["Storage"],
+            dependencies: ["Storage", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: strictSwift
         ),

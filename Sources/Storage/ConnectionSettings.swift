@@ -1,14 +1,20 @@
 /// Where and how to connect to PostgreSQL (the `DB_*` settings).
-public struct ConnectionSettings: Sendable, Equatable {
+///
+/// `description` is `redactedDescription`, so interpolating settings into a log line never
+/// shows the password; only `conninfo` carries it, and it is handed to libpq alone.
+public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var database: String
     public var user: String
     public var password: String?
+    /// libpq's `sslmode` (`disable`, `prefer`, `require`, `verify-full`, …).
     public var sslMode: String
+    /// Shown in `pg_stat_activity.application_name`.
     public var applicationName: String
+    /// How long opening a connection may take (libpq counts whole seconds, at least 2).
     public var connectTimeout: Duration
-    /// Server-side limit on one statement; nil for none.
+    /// Server-side limit on one statement (sent as `options='-c statement_timeout=…'`); nil for none.
     public var statementTimeout: Duration?
 
     public init(
@@ -27,33 +33,50 @@ public struct ConnectionSettings: Sendable, Equatable {
         self.statementTimeout = statementTimeout
     }
 
-    /// The libpq keyword/value connection string, every value quoted.
+    /// The libpq keyword/value connection string, every value quoted. Holds the password:
+    /// pass it to libpq, never to a log.
     public var conninfo: String {
         var parts = [
-            "host=\(Self.quote(host))", "port=\(port)", "dbname=\(Self.quote(database))",
-            "user=\(Self.quote(user))", "sslmode=\(Self.quote(sslMode))",
-            "application_name=\(Self.quote(applicationName))",
-            "connect_timeout=\(max(1, Int(connectTimeout.components.seconds)))",
+            "host=\(Self.quoted(host))",
+            "port=\(port)",
+            "dbname=\(Self.quoted(database))",
+            "user=\(Self.quoted(user))",
+            "sslmode=\(Self.quoted(sslMode))",
+            "application_name=\(Self.quoted(applicationName))",
+            "connect_timeout=\(Self.wholeSecondsRoundedUp(connectTimeout))",
         ]
-        if let password { parts.append("password=\(Self.quote(password))") }
+        if let password { parts.append("password=\(Self.quoted(password))") }
         if let statementTimeout {
-            let ms = statementTimeout.components.seconds * 1000 + statementTimeout.components.attoseconds / 1_000_000_000_000_000
-            parts.append("options=\(Self.quote("-c statement_timeout=\(ms)"))")
+            parts.append("options=\(Self.quoted("-c statement_timeout=\(Self.milliseconds(statementTimeout))"))")
         }
         return parts.joined(separator: " ")
     }
 
-    /// `user@host:port/database`, for logs and errors; never the password.
+    /// `user@host:port/database`: for logs and errors, never the password.
     public var redactedDescription: String {
         "\(user)@\(host):\(port)/\(database)"
     }
 
-    private static func quote(_ value: String) -> String {
+    public var description: String { redactedDescription }
+
+    /// libpq's quoting: single quotes around the value, `\` before `'` and `\`.
+    private static func quoted(_ value: String) -> String {
         var out = "'"
-        for ch in value {
-            if ch == "'" || ch == "\\" { out.append("\\") }
-            out.append(ch)
+        for character in value {
+            if character == "'" || character == "\\" { out.append("\\") }
+            out.append(character)
         }
-        return out + "'"
+        out.append("'")
+        return out
+    }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return Swift.max(0, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+    }
+
+    private static func wholeSecondsRoundedUp(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return Swift.max(1, seconds + (attoseconds > 0 ? 1 : 0))
     }
 }

@@ -1,200 +1,294 @@
 import CLibPQ
 
-/// One libpq connection. The only type (with the pool, through it) that touches libpq.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One libpq connection: the only type that calls libpq (the pool uses it, never `PGconn`).
 ///
-/// Every call blocks the calling thread until the server answers: call it only from threads the
-/// caller owns (flush workers, start-up threads), never from the Swift cooperative pool.
+/// Every call blocks the calling thread until the server answers, so call it only from threads
+/// the caller owns (flush workers, start-up threads), never from the Swift cooperative pool.
 ///
-/// `@unchecked Sendable`: a connection is used by one thread at a time. The `ConnectionPool`
-/// hands it from the thread that opened it to the thread that checks it out, under its mutex,
-/// which orders the two uses; nothing else shares it.
+/// `@unchecked Sendable`: a connection is used by one thread at a time, never concurrently.
+/// It crosses threads only through `ConnectionPool`, which hands it over under its mutex (from
+/// the warm-up thread that opened it, or from the thread that returned it, to the next
+/// borrower); the mutex orders the two uses. Whoever holds a connection outside the pool must
+/// not share it.
 public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
+    /// Names this connection has prepared (`prepare`).
     public private(set) var preparedStatements: Set<String> = []
     public let createdAt: ContinuousClock.Instant
     public let settings: ConnectionSettings
-    /// When it was last handed back to the pool (for the idle-time limit).
-    var lastReturnedAt: ContinuousClock.Instant
 
-    /// Opens a connection; throws `PostgresError(.connect)` naming the server, never the password.
+    /// Opens a connection (`PQconnectdb`, blocking up to `settings.connectTimeout`).
+    /// Throws `PostgresError(.connect)` naming `user@host:port/database`, never the password.
     public init(settings: ConnectionSettings) throws {
         self.settings = settings
         self.createdAt = .now
-        self.lastReturnedAt = .now
-        let connection = PQconnectdb(settings.conninfo)
-        guard let connection, PQstatus(connection) == CONNECTION_OK else {
-            let reason = connection.map { Self.text(PQerrorMessage($0)) } ?? "out of memory"
+        guard let connection = PQconnectdb(settings.conninfo) else {
+            throw PostgresError(kind: .connect, message: "cannot connect to \(settings.redactedDescription): out of memory")
+        }
+        guard PQstatus(connection) == CONNECTION_OK else {
+            let reason = Self.string(PQerrorMessage(connection))
             PQfinish(connection)
             throw PostgresError(
-                kind: .connect, sqlState: nil,
-                message: "cannot connect to \(settings.redactedDescription): \(reason.trimmingTrailingWhitespace())")
+                kind: .connect, message: "cannot connect to \(settings.redactedDescription): \(reason.trimmedLines)")
         }
-        // NOTICEs (e.g. "already exists, skipping") are not errors; keep them off stderr.
+        // NOTICEs ("relation already exists, skipping", …) are not errors; keep them off stderr.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
     }
 
     deinit { close() }
 
-    /// Closes the connection (once; later calls do nothing).
+    /// Closes the connection (`PQfinish`, once; later calls do nothing).
     public func close() {
         if let handle { PQfinish(handle) }
         handle = nil
+        preparedStatements.removeAll()
     }
 
+    /// libpq still considers the connection good (`PQstatus == CONNECTION_OK`). This reflects only
+    /// what libpq has seen: a backend the server closed while idle shows up after `checkHealth()`
+    /// or the next statement.
     public var isHealthy: Bool {
         guard let handle else { return false }
         return PQstatus(handle) == CONNECTION_OK
     }
 
+    /// Reads, without blocking and without a round trip, whatever the server sent while the
+    /// connection was idle; returns `isHealthy` afterwards. A backend that was terminated
+    /// (`pg_terminate_backend`, a server restart) sent its last error and closed the socket,
+    /// so this turns such a connection unhealthy before a statement is lost on it.
+    /// Cost: one `poll` system call when nothing arrived.
+    public func checkHealth() -> Bool {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
+        let socket = PQsocket(handle)
+        guard socket >= 0 else { return false }
+        // The farewell error and the end of the stream may arrive apart: read until quiet.
+        for _ in 0..<4 {
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { break }
+            if PQconsumeInput(handle) == 0 { return false }
+            while let notification = PQnotifies(handle) { PQfreemem(notification) }
+        }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    /// A transaction is open (or failed and not yet rolled back), or a command is running:
+    /// `PQtransactionStatus` is not `PQTRANS_IDLE`. The pool does not keep such a connection.
+    public var isInTransaction: Bool {
+        guard let handle else { return false }
+        return PQtransactionStatus(handle) != PQTRANS_IDLE
+    }
+
+    /// The server process serving this connection (0 when closed).
     public var backendPID: Int32 {
         handle.map { PQbackendPID($0) } ?? 0
     }
 
-    /// Runs SQL through the simple protocol (several statements allowed; no parameters).
+    /// Runs SQL through the simple query protocol (`PQexec`): several statements are allowed,
+    /// parameters are not. The result is the last statement's.
     @discardableResult
     public func execute(_ sql: String) throws -> QueryResult {
-        let connection = try open()
+        let connection = try openHandle()
         return try consume(PQexec(connection, sql), on: connection)
     }
 
-    /// Runs one statement with parameters (text results).
+    /// Runs one statement with parameters (`PQexecParams`); results come back as text.
     @discardableResult
     public func execute(_ sql: String, _ parameters: [PostgresParameter]) throws -> QueryResult {
-        let connection = try open()
-        return try withParameters(parameters) { count, types, values, lengths, formats in
+        let connection = try openHandle()
+        return try withBoundParameters(parameters) { count, types, values, lengths, formats in
             try consume(PQexecParams(connection, sql, count, types, values, lengths, formats, 0), on: connection)
         }
     }
 
-    /// Prepares a named statement on this connection (once per connection).
+    /// Prepares a named statement on this connection (`PQprepare`); parameter types are
+    /// inferred or taken from casts in `sql`.
     public func prepare(_ name: String, _ sql: String) throws {
-        let connection = try open()
+        let connection = try openHandle()
         _ = try consume(PQprepare(connection, name, sql, 0, nil), on: connection)
         preparedStatements.insert(name)
     }
 
-    /// Runs a statement prepared on this connection.
+    /// Runs a statement prepared on this connection (`PQexecPrepared`). The hot path of a
+    /// flush: parameter bytes are passed to libpq in place (no copy), and the pointer, length
+    /// and format arrays live on the stack for the call.
     @discardableResult
     public func executePrepared(_ name: String, _ parameters: [PostgresParameter]) throws -> QueryResult {
-        let connection = try open()
-        return try withParameters(parameters) { count, _, values, lengths, formats in
+        let connection = try openHandle()
+        return try withBoundParameters(parameters) { count, _, values, lengths, formats in
             try consume(PQexecPrepared(connection, name, count, values, lengths, formats, 0), on: connection)
         }
     }
 
-    // MARK: - Internals
+    // MARK: - Results
 
-    private func open() throws -> OpaquePointer {
+    private func openHandle() throws -> OpaquePointer {
         guard let handle else {
-            throw PostgresError(kind: .connectionLost, sqlState: nil, message: "connection is closed")
+            throw PostgresError(kind: .connectionLost, message: "connection to \(settings.redactedDescription) is closed")
         }
         return handle
     }
 
-    /// Turns a PGresult into a `QueryResult` or a `PostgresError`, and frees it.
+    /// Turns a `PGresult` into a `QueryResult` or a `PostgresError`, and frees it.
     private func consume(_ result: OpaquePointer?, on connection: OpaquePointer) throws -> QueryResult {
         guard let result else {
+            // No result at all: out of memory or the connection is gone.
             throw PostgresError(
-                kind: PQstatus(connection) == CONNECTION_OK ? .query : .connectionLost, sqlState: nil,
-                message: Self.text(PQerrorMessage(connection)).trimmingTrailingWhitespace())
+                kind: PQstatus(connection) == CONNECTION_OK ? .query : .connectionLost,
+                message: Self.string(PQerrorMessage(connection)).trimmedLines)
         }
         defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
-            break
+            return Self.decode(result)
         default:
-            let sqlState = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { Self.text($0) }
-            var message = PQresultErrorField(result, Int32(UInt8(ascii: "M"))).map { Self.text($0) }
-                ?? Self.text(PQresultErrorMessage(result))
-            if let detail = PQresultErrorField(result, Int32(UInt8(ascii: "D"))) { message += " (\(Self.text(detail)))" }
-            let lost = PQstatus(connection) != CONNECTION_OK
-            throw PostgresError(
-                kind: lost ? .connectionLost : .query, sqlState: sqlState,
-                message: message.trimmingTrailingWhitespace())
+            throw error(from: result, on: connection)
         }
-        let rowCount = Int(PQntuples(result))
-        let columnCount = Int(PQnfields(result))
-        let columns = (0..<columnCount).map { Self.text(PQfname(result, Int32($0))) }
+    }
+
+    private func error(from result: OpaquePointer, on connection: OpaquePointer) -> PostgresError {
+        // PG_DIAG_SQLSTATE, _MESSAGE_PRIMARY and _MESSAGE_DETAIL are character macros, which
+        // Swift does not import: 'C', 'M' and 'D'.
+        let sqlState = Self.field(result, "C")
+        let primary = Self.field(result, "M")
+        let detail = Self.field(result, "D")
+        let message = primary ?? Self.string(PQresultErrorMessage(result)).trimmedLines
+        let lost = PQstatus(connection) != CONNECTION_OK
+        return PostgresError(
+            kind: lost ? .connectionLost : .query, sqlState: sqlState,
+            message: message.isEmpty ? Self.string(PQerrorMessage(connection)).trimmedLines : message,
+            detail: detail)
+    }
+
+    private static func field(_ result: OpaquePointer, _ code: Unicode.Scalar) -> String? {
+        guard let value = PQresultErrorField(result, Int32(code.value)) else { return nil }
+        return string(value)
+    }
+
+    private static func decode(_ result: OpaquePointer) -> QueryResult {
+        let rowCount = PQntuples(result)
+        let columnCount = PQnfields(result)
+        var columns: [String] = []
+        columns.reserveCapacity(Int(columnCount))
+        for column in 0..<columnCount { columns.append(string(PQfname(result, column))) }
         var rows: [[String?]] = []
-        rows.reserveCapacity(rowCount)
-        for r in 0..<Int32(rowCount) {
-            var row: [String?] = []
-            row.reserveCapacity(columnCount)
-            for c in 0..<Int32(columnCount) {
-                row.append(PQgetisnull(result, r, c) == 1 ? nil : Self.text(PQgetvalue(result, r, c)))
+        rows.reserveCapacity(Int(rowCount))
+        for row in 0..<rowCount {
+            var values: [String?] = []
+            values.reserveCapacity(Int(columnCount))
+            for column in 0..<columnCount {
+                if PQgetisnull(result, row, column) == 1 {
+                    values.append(nil)
+                } else {
+                    let bytes = UnsafeRawPointer(PQgetvalue(result, row, column)!).assumingMemoryBound(to: UInt8.self)
+                    let length = Int(PQgetlength(result, row, column))
+                    values.append(String(decoding: UnsafeBufferPointer(start: bytes, count: length), as: UTF8.self))
+                }
             }
-            rows.append(row)
+            rows.append(values)
         }
-        let affected = Int(Self.text(PQcmdTuples(result))) ?? 0
+        let affected = Int(string(PQcmdTuples(result))) ?? 0
         return QueryResult(columns: columns, rows: rows, affectedRows: affected)
     }
 
-    /// Lays all parameter bytes out in one buffer and passes libpq pointers into it.
-    private func withParameters<T>(
+    // MARK: - Parameters
+
+    /// Calls `body` with libpq's parallel parameter arrays. The type, length and format arrays
+    /// are stack allocations; each value pointer points into the parameter's own storage
+    /// (`withCString` / `withUnsafeBufferPointer`), so no parameter bytes are copied.
+    private func withBoundParameters<T>(
         _ parameters: [PostgresParameter],
         _ body: (
             Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?,
             UnsafePointer<Int32>?
         ) throws -> T
     ) throws -> T {
-        var storage: [UInt8] = []
-        var offsets: [Int] = []
-        var lengths: [Int32] = []
-        var formats: [Int32] = []
-        var types: [Oid] = []
-        var total = 1
-        for parameter in parameters {
-            switch parameter {
-            case .null: break
-            case .text(let text): total += text.utf8.count + 1
-            case .binary(let bytes, _): total += bytes.count
+        let count = parameters.count
+        if count == 0 { return try body(0, nil, nil, nil, nil) }
+        return try withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { values in
+            try withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * count) { integers in
+                try withUnsafeTemporaryAllocation(of: Oid.self, capacity: count) { types in
+                    let lengths = UnsafeMutableBufferPointer(rebasing: integers[0..<count])
+                    let formats = UnsafeMutableBufferPointer(rebasing: integers[count..<2 * count])
+                    for (index, parameter) in parameters.enumerated() {
+                        values[index] = nil
+                        switch parameter {
+                        case .null, .text:
+                            lengths[index] = 0  // ignored by libpq for text and NULL
+                            formats[index] = 0
+                            types[index] = 0  // let the server infer it
+                        case .binary(let bytes, let oid):
+                            lengths[index] = Int32(bytes.count)
+                            formats[index] = 1
+                            types[index] = oid
+                        }
+                    }
+                    // Any valid address will do for an empty binary value (length 0); nil would mean NULL.
+                    let emptyValue = UnsafeRawPointer(types.baseAddress!).assumingMemoryBound(to: CChar.self)
+                    return try Self.pinValues(parameters, from: 0, into: values, emptyValue: emptyValue) {
+                        try body(
+                            Int32(count), UnsafePointer(types.baseAddress), UnsafePointer(values.baseAddress),
+                            UnsafePointer(lengths.baseAddress), UnsafePointer(formats.baseAddress))
+                    }
+                }
             }
-        }
-        storage.reserveCapacity(total)
-        for parameter in parameters {
-            switch parameter {
-            case .null:
-                offsets.append(-1)
-                lengths.append(0)
-                formats.append(0)
-                types.append(0)
-            case .text(let text):
-                offsets.append(storage.count)
-                storage.append(contentsOf: text.utf8)
-                storage.append(0)
-                lengths.append(Int32(text.utf8.count))
-                formats.append(0)
-                types.append(0)
-            case .binary(let bytes, let oid):
-                offsets.append(storage.count)
-                storage.append(contentsOf: bytes)
-                lengths.append(Int32(bytes.count))
-                formats.append(1)
-                types.append(oid)
-            }
-        }
-        storage.append(0)  // never empty, so baseAddress exists
-        return try storage.withUnsafeBufferPointer { buffer in
-            let base = UnsafeRawPointer(buffer.baseAddress!)
-            let values: [UnsafePointer<CChar>?] = offsets.map {
-                $0 < 0 ? nil : (base + $0).assumingMemoryBound(to: CChar.self)
-            }
-            return try body(Int32(parameters.count), types, values, lengths, formats)
         }
     }
 
-    /// A C string from libpq as a Swift string (bytes up to the NUL).
-    static func text(_ pointer: UnsafePointer<CChar>?) -> String {
+    /// Pins parameter `index`'s bytes, stores their address in `values`, and recurses: all
+    /// values stay pinned while `body` runs. The depth is the parameter count (a handful).
+    private static func pinValues<T>(
+        _ parameters: [PostgresParameter], from index: Int,
+        into values: UnsafeMutableBufferPointer<UnsafePointer<CChar>?>, emptyValue: UnsafePointer<CChar>,
+        _ body: () throws -> T
+    ) throws -> T {
+        guard index < parameters.count else { return try body() }
+        switch parameters[index] {
+        case .null:
+            return try pinValues(parameters, from: index + 1, into: values, emptyValue: emptyValue, body)
+        case .text(let text):
+            return try text.withCString { pointer in
+                values[index] = pointer
+                return try pinValues(parameters, from: index + 1, into: values, emptyValue: emptyValue, body)
+            }
+        case .binary(let bytes, _):
+            return try bytes.withUnsafeBufferPointer { buffer in
+                values[index] = buffer.baseAddress.map {
+                    UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)
+                } ?? emptyValue
+                return try pinValues(parameters, from: index + 1, into: values, emptyValue: emptyValue, body)
+            }
+        }
+    }
+
+    // MARK: - C strings
+
+    /// A NUL-terminated string from libpq, decoded as UTF-8 up to the NUL ("" for nil).
+    static func string(_ pointer: UnsafePointer<CChar>?) -> String {
         guard let pointer else { return "" }
-        return String(cString: pointer)
+        let bytes = UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self)
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: strlen(pointer)), as: UTF8.self)
     }
 }
 
 extension String {
-    func trimmingTrailingWhitespace() -> String {
-        var s = Substring(self)
-        while let last = s.last, last.isWhitespace { s = s.dropLast() }
-        return String(s)
+    /// libpq's multi-line messages on one line, without the trailing newline.
+    fileprivate var trimmedLines: String {
+        split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: " \t") }.joined(separator: " ")
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> Substring {
+        var slice = self
+        while let first = slice.first, set.contains(first) { slice = slice.dropFirst() }
+        while let last = slice.last, set.contains(last) { slice = slice.dropLast() }
+        return slice
     }
 }

@@ -1,8 +1,8 @@
-/// A statement's result in text form: rows of optional strings (NULL is nil).
+/// A statement's result in text form: rows of optional strings (SQL NULL is nil).
 public struct QueryResult: Sendable {
     public let columns: [String]
     public let rows: [[String?]]
-    /// Rows the command affected (`PQcmdTuples`), 0 when not applicable.
+    /// Rows the command affected (`PQcmdTuples`); 0 when it does not apply (e.g. DDL).
     public let affectedRows: Int
 
     public init(columns: [String], rows: [[String?]], affectedRows: Int) {
@@ -11,15 +11,8 @@ public struct QueryResult: Sendable {
         self.affectedRows = affectedRows
     }
 
+    /// The value at `row`, `column`; traps when out of range, like an array.
     public subscript(row: Int, column: Int) -> String? {
         rows[row][column]
     }
-}
-
-/// A statement parameter.
-public enum PostgresParameter: Sendable {
-    case null
-    case text(String)
-    /// Binary wire format with the value's type OID (e.g. `BinaryArray.parameter()`).
-    case binary([UInt8], oid: UInt32)
 }

@@ -1,5 +1,6 @@
 /// The standard gRPC health checking protocol (grpc.health.v1), which load balancers and the
-/// platform's bridge probe. Written from the protocol's published definition.
+/// platform's bridge probe. Contract: ../shared/spec/wire.md ("standard gRPC health"); written
+/// from the protocol's published definition (gRPC's "Health Checking Protocol" document).
 
 // DO NOT EDIT.
 // swift-format-ignore-file

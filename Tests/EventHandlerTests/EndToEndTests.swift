@@ -1,0 +1,170 @@
+import Foundation
+import GRPCCore
+import Storage
+import TestSupport
+import Testing
+
+/// The real service process, a real PostgreSQL, a real gRPC client on loopback.
+@Suite("End to end", .serialized)
+struct EndToEndTests {
+    /// Rows the REST side would have created before events arrive: assignments of non-default
+    /// goals (active for a quarter of the users, inactive for another quarter), claimed rows, and
+    /// completed rows. They exercise every branch of the write.
+    static func seedRows(users: [String], catalog: TestCatalog, into model: inout ExpectedState) -> [(String, TestCatalog.GoalSpec, ExpectedRow)] {
+        var rows: [(String, TestCatalog.GoalSpec, ExpectedRow)] = []
+        let nonDefault = catalog.goals.filter { !$0.defaultAssigned }
+        let claimedGoal = catalog.goals.first { $0.id == "c0-g02" }!
+        let completedGoal = catalog.goals.first { $0.id == "c0-g00" }!
+        for (i, user) in users.enumerated() {
+            if i % 4 == 0 || i % 4 == 1 {
+                for goal in nonDefault {
+                    rows.append((user, goal, ExpectedRow(challenge: goal.challenge, progress: 0, status: "not_started", completedAtSet: false, active: i % 4 == 0)))
+                }
+            }
+            if i % 10 == 5 {
+                rows.append((user, claimedGoal, ExpectedRow(challenge: claimedGoal.challenge, progress: 99, status: "claimed", completedAtSet: true, active: true)))
+            }
+            if i % 10 == 6 {
+                rows.append((user, completedGoal, ExpectedRow(challenge: completedGoal.challenge, progress: 100, status: "completed", completedAtSet: true, active: true)))
+            }
+        }
+        for (user, goal, row) in rows { model.rows["\(user)|\(goal.id)"] = row }
+        return rows
+    }
+
+    static func insert(_ rows: [(String, TestCatalog.GoalSpec, ExpectedRow)], namespace: String, on connection: PostgresConnection) throws {
+        var users = BinaryArray(.text, capacity: rows.count * 40), goals = BinaryArray(.text, capacity: rows.count * 8)
+        var challenges = BinaryArray(.text, capacity: rows.count * 12), progress = BinaryArray(.int4, capacity: rows.count * 8)
+        var statuses = BinaryArray(.text, capacity: rows.count * 15), active = BinaryArray(.bool, capacity: rows.count * 5)
+        for (user, goal, row) in rows {
+            users.append(user)
+            goals.append(goal.id)
+            challenges.append(goal.challenge)
+            progress.append(int4: Int32(row.progress))
+            statuses.append(row.status)
+            active.append(bool: row.active)
+        }
+        try connection.execute(
+            """
+            INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, progress, status, completed_at, claimed_at, is_active, assigned_at)
+            SELECT u, g, c, $7, p, s,
+                   CASE WHEN s IN ('completed', 'claimed') THEN now() AT TIME ZONE 'UTC' END,
+                   CASE WHEN s = 'claimed' THEN now() AT TIME ZONE 'UTC' END, a, now() AT TIME ZONE 'UTC'
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::bool[]) AS t(u, g, c, p, s, a)
+            """,
+            [users.parameter(), goals.parameter(), challenges.parameter(), progress.parameter(), statuses.parameter(), active.parameter(), .text(namespace)])
+    }
+
+    @Test("100,000 events from 10,000 users land exactly, row for row", .timeLimit(.minutes(20)))
+    func hundredThousandEvents() async throws {
+        let catalog = TestCatalog()
+        let (users, events) = makeWorkload(users: 10_000, count: 100_000, seed: 20_261_123)
+        var model = ExpectedState(catalog: catalog)
+        let seeded = Self.seedRows(users: users, catalog: catalog, into: &model)
+        let harness = try ServiceHarness(server: .shared, catalogJSON: catalog.json) { connection in
+            try Self.insert(seeded, namespace: "test-ns", on: connection)
+        }
+        for event in events { model.apply(event) }
+
+        // One user's events go through one sender, in order; senders run concurrently, as the
+        // bridge's many in-flight calls do.
+        let senders = 64
+        let index = Dictionary(uniqueKeysWithValues: users.enumerated().map { ($1, $0) })
+        let lanes = (0..<senders).map { lane in events.filter { index[$0.user]! % senders == lane } }
+        let started = ContinuousClock.now
+        try await harness.withClients { login, stat in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for lane in lanes {
+                    group.addTask {
+                        for event in lane { try await event.send(login: login, stat: stat) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        print("sent \(events.count) events in \(elapsed)")
+
+        let status = try harness.stop()
+        #expect(status == 0, "exit status; log:\n\(harness.process.log.suffix(3_000))")
+        let actual = try harness.tableRows()
+        let diff = differences(expected: model.rows, actual: actual)
+        #expect(diff.isEmpty, "\(diff.count)+ rows differ:\n\(diff.joined(separator: "\n"))")
+        #expect(actual.count == model.rows.count)
+        #expect(harness.process.log.contains("unassigned_events=\(model.unassignedEvents)"), "model counts \(model.unassignedEvents) unassigned events; log:\n\(harness.process.log.suffix(2_000))")
+        #expect(harness.process.log.contains("events_accepted=\(events.count)"))
+        #expect(try harness.server.query("SELECT count(*) FROM user_goal_progress WHERE namespace <> 'test-ns'", database: harness.database)[0][0] == "0")
+    }
+
+    @Test("bad input gets INVALID_ARGUMENT naming the field, good events around it all land")
+    func badInput() async throws {
+        let catalog = TestCatalog()
+        let (_, events) = makeWorkload(users: 50, count: 400, seed: 7)
+        var model = ExpectedState(catalog: catalog)
+        for event in events { model.apply(event) }
+        let harness = try ServiceHarness(server: .shared, catalogJSON: catalog.json)
+
+        typealias Login = TestEvent
+        let long = String(repeating: "x", count: 101)
+        var bad: [(name: String, field: String, send: @Sendable (LoginClient, StatClient) async throws -> Void)] = []
+        func login(_ configure: @escaping @Sendable (inout GameEventsLogin) -> Void) -> @Sendable (LoginClient, StatClient) async throws -> Void {
+            { client, _ in
+                var message = TestEvent.login(id: "bad-\(UUID())", user: "bad-user").loginMessage!
+                configure(&message)
+                _ = try await client.onMessage(message)
+            }
+        }
+        func stat(_ configure: @escaping @Sendable (inout GameEventsStat) -> Void) -> @Sendable (LoginClient, StatClient) async throws -> Void {
+            { _, client in
+                var message = TestEvent.stat(id: "bad-\(UUID())", user: "bad-user", code: "stat-0", value: 50, inc: 1).statMessage!
+                configure(&message)
+                _ = try await client.onMessage(message)
+            }
+        }
+        bad.append(("login without user id", "user_id", login { $0.userID = "" }))
+        bad.append(("login with a 101-byte user id", "user_id", login { $0.userID = long }))
+        bad.append(("stat with a 101-byte user id", "user_id", stat { $0.userID = long }))
+        bad.append(("stat without payload", "payload", stat { $0.clearPayload() }))
+        bad.append(("stat with empty stat code", "payload.stat_code", stat { $0.payload.statCode = "" }))
+        bad.append(("stat with a 101-byte stat code", "payload.stat_code", stat { $0.payload.statCode = long }))
+        bad.append(("stat with NaN latest value", "payload.latest_value", stat { $0.payload.latestValue = .nan }))
+        bad.append(("stat with infinite inc", "payload.inc", stat { $0.payload.inc = -.infinity }))
+        bad.append(("login with a 201-byte id", "id", login { $0.id = String(repeating: "i", count: 201) }))
+
+        try await harness.withClients { loginClient, statClient in
+            var next = 0
+            for (name, field, send) in bad {
+                for _ in 0..<(events.count / bad.count) {
+                    try await events[next].send(login: loginClient, stat: statClient)
+                    next += 1
+                }
+                do {
+                    try await send(loginClient, statClient)
+                    Issue.record("\(name): accepted, expected INVALID_ARGUMENT")
+                } catch let error as RPCError {
+                    #expect(error.code == .invalidArgument, "\(name)")
+                    #expect(error.message.hasPrefix("\(field):"), "\(name): message \"\(error.message)\" should name \(field)")
+                }
+            }
+            while next < events.count {
+                try await events[next].send(login: loginClient, stat: statClient)
+                next += 1
+            }
+            // Another namespace: acknowledged, never stored.
+            var foreign = TestEvent.login(id: "foreign-1", user: "foreign-user").loginMessage!
+            foreign.namespace = "someone-else"
+            _ = try await loginClient.onMessage(foreign)
+        }
+        #expect(try harness.stop() == 0)
+        let actual = try harness.tableRows()
+        let diff = differences(expected: model.rows, actual: actual)
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
+        #expect(!actual.keys.contains { $0.hasPrefix("bad-user|") || $0.hasPrefix("foreign-user|") })
+        #expect(harness.process.log.contains("events_rejected=\(bad.count)"))
+    }
+}
+
+typealias GameEventsLogin = GameEvents.Accelbyte_Iam_Account_V1_UserLoggedIn
+typealias GameEventsStat = GameEvents.Accelbyte_Social_Statistic_V1_StatItemUpdated
+
+import GameEvents

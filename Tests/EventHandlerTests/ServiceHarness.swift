@@ -1,0 +1,134 @@
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GameEvents
+import Storage
+import TestSupport
+
+typealias LoginClient = Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedInService.Client<HTTP2ClientTransport.Posix>
+typealias StatClient = Accelbyte_Social_Statistic_V1_StatisticStatItemUpdatedService.Client<HTTP2ClientTransport.Posix>
+
+/// A running `event-handler serve` against a database of a test PostgreSQL, plus what a test
+/// needs around it: a challenges file, the gRPC port, and clients.
+final class ServiceHarness: Sendable {
+    let server: PostgresServer
+    let database: String
+    let grpcPort: Int
+    let namespace: String
+    let workDirectory: String
+    let process: ServiceProcess
+
+    /// Writes `catalogJSON`, migrates (through `event-handler migrate`), runs `prepare` on the
+    /// fresh table, then starts the service and waits until it is ready.
+    init(
+        server: PostgresServer, catalogJSON: String, namespace: String = "test-ns",
+        environment extra: [String: String] = [:],
+        prepare: (PostgresConnection) throws -> Void = { _ in }
+    ) throws {
+        self.server = server
+        self.namespace = namespace
+        database = try server.makeDatabase()
+        grpcPort = freeLoopbackPort()
+        workDirectory = NSTemporaryDirectory() + "eh-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
+        try catalogJSON.write(toFile: workDirectory + "/challenges.json", atomically: true, encoding: .utf8)
+
+        var environment = [
+            "AB_NAMESPACE": namespace,
+            "CONFIG_PATH": workDirectory + "/challenges.json",
+            "MIGRATIONS_PATH": PostgresServer.repositoryRoot + "/migrations",
+            "DB_HOST": "127.0.0.1", "DB_PORT": String(server.port), "DB_NAME": database, "DB_USER": "postgres",
+            "GRPC_HOST": "127.0.0.1", "GRPC_PORT": String(grpcPort),
+            "BUFFER_FLUSH_INTERVAL": "200ms", "FLUSH_WORKERS": "2", "LOG_LEVEL": "info",
+        ]
+        environment.merge(extra) { $1 }
+
+        let migrate = try ServiceProcess(arguments: ["migrate"], environment: environment)
+        let status = try migrate.waitForExit(timeout: .seconds(60))
+        guard status == 0 else { throw ServiceProcessError("migrate exited with \(status)", log: migrate.log) }
+
+        let connection = try PostgresConnection(settings: server.settings(database: database))
+        defer { connection.close() }
+        try prepare(connection)
+
+        process = try ServiceProcess(arguments: ["serve"], environment: environment)
+        try process.waitForLog("] ready")
+    }
+
+    deinit {
+        process.terminate()
+        try? FileManager.default.removeItem(atPath: workDirectory)
+    }
+
+    /// Runs `body` with a gRPC client connected to the service.
+    func withClients<T: Sendable>(_ body: (LoginClient, StatClient) async throws -> T) async throws -> T {
+        try await withGRPCClient(
+            transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext)
+        ) { client in
+            try await body(LoginClient(wrapping: client), StatClient(wrapping: client))
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    func stop() throws -> Int32 {
+        process.signal(SIGTERM)
+        return try process.waitForExit()
+    }
+
+    /// The table as (user|goal → row).
+    func tableRows() throws -> [String: ExpectedRow] {
+        var rows: [String: ExpectedRow] = [:]
+        for row in try server.query(
+            "SELECT user_id, goal_id, challenge_id, progress, status, completed_at IS NOT NULL, is_active, namespace FROM user_goal_progress",
+            database: database)
+        {
+            rows["\(row[0]!)|\(row[1]!)"] = ExpectedRow(
+                challenge: row[2]!, progress: Int(row[3]!)!, status: row[4]!, completedAtSet: row[5] == "t",
+                active: row[6] == "t")
+        }
+        return rows
+    }
+}
+
+extension TestEvent {
+    var loginMessage: Accelbyte_Iam_Account_V1_UserLoggedIn? {
+        guard case .login(let id, let user) = self else { return nil }
+        return .with {
+            $0.id = id
+            $0.namespace = "test-ns"
+            $0.userID = user
+            $0.payload.userAccount.userID = user
+        }
+    }
+
+    var statMessage: Accelbyte_Social_Statistic_V1_StatItemUpdated? {
+        guard case .stat(let id, let user, let code, let value, let inc) = self else { return nil }
+        return .with {
+            $0.id = id
+            $0.namespace = "test-ns"
+            $0.userID = user
+            $0.payload.statCode = code
+            $0.payload.userID = user
+            $0.payload.latestValue = value
+            $0.payload.inc = inc
+        }
+    }
+
+    func send(login: LoginClient, stat: StatClient) async throws {
+        if let message = loginMessage {
+            _ = try await login.onMessage(message)
+        } else if let message = statMessage {
+            _ = try await stat.onMessage(message)
+        }
+    }
+}
+
+/// Compares the table with the model; returns human-readable differences (at most `limit`).
+func differences(expected: [String: ExpectedRow], actual: [String: ExpectedRow], limit: Int = 15) -> [String] {
+    var out: [String] = []
+    for key in Set(expected.keys).union(actual.keys).sorted() where expected[key] != actual[key] {
+        out.append("\(key): expected \(expected[key].map { "\($0)" } ?? "no row"), table has \(actual[key].map { "\($0)" } ?? "no row")")
+        if out.count >= limit { break }
+    }
+    return out
+}

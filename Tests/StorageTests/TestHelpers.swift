@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import Storage
+import Synchronization
+import TestSupport
+
+/// Runs blocking work (libpq, the pool, the server script) on a thread of its own, never on
+/// the Swift cooperative pool. The test's task runs there (a task executor preference), so its
+/// task-locals come along and `#expect` inside `body` is attributed to the right test.
+func onThread<T: Sendable>(_ name: String = "storage-test", _ body: () throws -> T) async throws -> T {
+    let executor = ThreadExecutor(name: name)
+    defer { executor.shutdown() }
+    return try await withTaskExecutorPreference(executor) { try body() }
+}
+
+/// A task executor with one dedicated thread, which runs the jobs enqueued on it in order.
+final class ThreadExecutor: TaskExecutor, Sendable {
+    private let jobs = Mutex<(queue: [UnownedJob], stopped: Bool)>(([], false))
+    private let wakeUp = DispatchSemaphore(value: 0)
+
+    init(name: String) {
+        let thread = Thread { [self] in run() }
+        thread.name = name
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        jobs.withLock { $0.queue.append(job) }
+        wakeUp.signal()
+    }
+
+    func shutdown() {
+        jobs.withLock { $0.stopped = true }
+        wakeUp.signal()
+    }
+
+    private func run() {
+        while true {
+            wakeUp.wait()
+            let next: UnownedJob?? = jobs.withLock { state in
+                if !state.queue.isEmpty { return state.queue.removeFirst() }
+                return state.stopped ? .some(nil) : nil
+            }
+            switch next {
+            case .some(.some(let job)): job.runSynchronously(on: asUnownedTaskExecutor())
+            case .some(.none): return
+            case .none: continue
+            }
+        }
+    }
+}
+
+/// A thread started now, joined with `join()` (which rethrows what the body threw).
+final class TestThread<T: Sendable>: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private let result = LockedValue<Result<T, any Error>?>(nil)
+
+    init(_ name: String, _ body: @escaping @Sendable () throws -> T) {
+        let thread = Thread { [result, done] in
+            result.set(Result { try body() })
+            done.signal()
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    func join(timeout: Duration = .seconds(30)) throws -> T {
+        guard done.wait(timeout: .now() + .milliseconds(Int(timeout.components.seconds * 1_000))) == .success else {
+            throw TestFailure("thread did not finish within \(timeout)")
+        }
+        return try result.get()!.get()
+    }
+}
+
+/// A value shared between test threads.
+final class LockedValue<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+
+    init(_ value: Value) { self.value = Mutex(value) }
+
+    func get() -> Value { value.withLock { $0 } }
+
+    func set(_ newValue: Value) { value.withLock { $0 = newValue } }
+
+    func update(_ body: (inout Value) -> Void) { value.withLock { body(&$0) } }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` until it holds; throws when `timeout` passes first. For conditions that
+/// another process makes true (a backend exiting), not a stand-in for sleeping.
+func waitUntil(
+    _ what: String, timeout: Duration = .seconds(15), _ condition: () throws -> Bool
+) throws {
+    let deadline = ContinuousClock.now + timeout
+    while try !condition() {
+        guard ContinuousClock.now < deadline else { throw TestFailure("timed out after \(timeout) waiting for \(what)") }
+        Thread.sleep(forTimeInterval: 0.01)
+    }
+}
+
+/// Blocks until `instant` (for conditions that are the passing of time: lifetimes, idle times).
+func sleep(until instant: ContinuousClock.Instant) {
+    while ContinuousClock.now < instant {
+        let left = instant - ContinuousClock.now
+        Thread.sleep(forTimeInterval: Double(left.components.seconds) + Double(left.components.attoseconds) / 1e18)
+    }
+}
+
+/// The backends connected with `applicationName`, counted from another session.
+func backendCount(_ server: PostgresServer, applicationName: String) throws -> Int {
+    Int(try server.psql("SELECT count(*) FROM pg_stat_activity WHERE application_name = '\(applicationName)'")) ?? -1
+}
+
+/// Terminates backend `pid` from another session and waits until it has exited.
+func terminateBackend(_ server: PostgresServer, pid: Int32) throws {
+    guard try server.psql("SELECT pg_terminate_backend(\(pid))") == "t" else {
+        throw TestFailure("backend \(pid) was not there to terminate")
+    }
+    try waitUntil("backend \(pid) to exit") {
+        try server.psql("SELECT count(*) FROM pg_stat_activity WHERE pid = \(pid)") == "0"
+    }
+}
+
+/// A unique application name, so a test counts only its own connections.
+func uniqueApplicationName(_ prefix: String) -> String {
+    "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+}
+
+let testLogger = Logger(label: "storage-tests")
