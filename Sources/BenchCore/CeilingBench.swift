@@ -47,7 +47,7 @@ struct CeilingBench {
             let connection = try PostgresConnection(settings: settings)
             try connection.prepare("ceiling", Self.statement)
             var i = 0
-            return (connection, {
+            return ({ connection.close() }, {
                 _ = try connection.executePrepared("ceiling", streams[stream][i % streams[stream].count])
                 i += 1
                 return batch
@@ -82,7 +82,7 @@ struct Measurement {
 enum BenchRunner {
     static func run(
         streams: Int, seconds: Double,
-        setUp: @escaping @Sendable (Int) throws -> (PostgresConnection, () throws -> Int)
+        setUp: @escaping @Sendable (Int) throws -> (cleanUp: () -> Void, step: () throws -> Int)
     ) throws -> Measurement {
         let results = Mutex<[(rows: Int, latencies: [Double], error: String?)]>([])
         let ready = DispatchSemaphore(value: 0), go = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
@@ -93,8 +93,8 @@ enum BenchRunner {
                 var latencies: [Double] = []
                 var failure: String?
                 do {
-                    let (connection, step) = try setUp(stream)
-                    defer { connection.close() }
+                    let (cleanUp, step) = try setUp(stream)
+                    defer { cleanUp() }
                     _ = try step()  // warm: plan cached, pages in memory
                     ready.signal()
                     go.wait()

@@ -33,10 +33,8 @@ struct FlushBench {
             }
         }
         return try BenchRunner.run(streams: workers, seconds: seconds) { worker in
-            // The pool owns the connections; the runner's connection is only a handle to close.
-            let handle = try PostgresConnection(settings: settings)
             var i = 0
-            return (handle, {
+            return ({}, {
                 let entries = entrySets[worker][i % entrySets[worker].count]
                 i += 1
                 let result = try pool.withConnection { try writer.write(entries, on: $0) }

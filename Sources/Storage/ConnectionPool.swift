@@ -181,7 +181,7 @@ public final class ConnectionPool: Sendable {
                     state.inUse += 1
                     return .reuse(entry)
                 }
-                if state.openCount <= limits.maxOpen {
+                if state.openCount < limits.maxOpen {
                     state.opening += 1
                     return .open
                 }

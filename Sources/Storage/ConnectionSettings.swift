@@ -44,6 +44,8 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
             "sslmode=\(Self.quoted(sslMode))",
             "application_name=\(Self.quoted(applicationName))",
             "connect_timeout=\(Self.wholeSecondsRoundedUp(connectTimeout))",
+            // Results are decoded as UTF-8 whatever the database's encoding.
+            "client_encoding='UTF8'",
         ]
         if let password { parts.append("password=\(Self.quoted(password))") }
         if let statementTimeout {

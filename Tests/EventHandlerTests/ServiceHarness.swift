@@ -28,7 +28,7 @@ final class ServiceHarness: Sendable {
         self.server = server
         self.namespace = namespace
         database = try server.makeDatabase()
-        grpcPort = freeLoopbackPort()
+        grpcPort = try PostgresServer.freeLoopbackPort()
         workDirectory = NSTemporaryDirectory() + "eh-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
         try catalogJSON.write(toFile: workDirectory + "/challenges.json", atomically: true, encoding: .utf8)

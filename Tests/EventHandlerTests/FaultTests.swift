@@ -1,0 +1,141 @@
+import Foundation
+import GRPCCore
+import Storage
+import TestSupport
+import Testing
+
+/// Failures the service must ride out without losing or double-counting anything.
+@Suite("Faults", .serialized)
+struct FaultTests {
+    @Test("database down: flushes keep their entries and retry, the buffer pushes back at its limit, all lands after the restart", .timeLimit(.minutes(5)))
+    func databaseOutage() async throws {
+        let server = try PostgresServer()
+        defer { server.shutdown() }
+        let catalog = TestCatalog()
+        // A login moves 20 goals: a limit of 100 entries holds 5 new users' logins.
+        let harness = try ServiceHarness(
+            server: server, catalogJSON: catalog.json,
+            environment: [
+                "BUFFER_SIZE_LIMIT": "100", "BUFFER_FLUSH_INTERVAL": "100ms", "FLUSH_WORKERS": "1",
+                "DB_MAX_OPEN_CONNS": "2", "DB_MAX_IDLE_CONNS": "1", "DB_CONNECT_TIMEOUT": "1s",
+            ])
+        var model = ExpectedState(catalog: catalog)
+        var sent = 0
+
+        func login(_ user: String) -> TestEvent {
+            sent += 1
+            return .login(id: "outage-\(sent)", user: user)
+        }
+
+        try await harness.withClients { loginClient, statClient in
+            // Before: events land as usual.
+            for i in 0..<3 {
+                let event = login("before-\(i)")
+                try await event.send(login: loginClient, stat: statClient)
+                model.apply(event)
+            }
+        }
+        // Wait until they are written, then take the database away.
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try harness.tableRows().count < model.rows.count && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try server.stop()
+
+        let refused: TestEvent = try await harness.withClients { loginClient, statClient in
+            // During: new users fill the buffer to its limit; the next one is pushed back whole.
+            var n = 0
+            while true {
+                let event = login("during-\(n)")
+                n += 1
+                do {
+                    try await event.send(login: loginClient, stat: statClient)
+                    model.apply(event)
+                    // A repeat login of an accepted user only merges: always taken, even when full.
+                    let again = login("during-0")
+                    try await again.send(login: loginClient, stat: statClient)
+                    model.apply(again)
+                } catch let error as RPCError {
+                    #expect(error.code == .resourceExhausted, "\(error)")
+                    return event
+                }
+                if n > 50 { Issue.record("never pushed back"); return event }
+            }
+        }
+        #expect(sent >= 10)
+        try harness.process.waitForLog("flush failed, entries kept in the buffer", timeout: .seconds(30))
+
+        try server.start()
+        try await harness.withClients { loginClient, statClient in
+            // After: the refused event is delivered again (as the bridge does) and lands once.
+            let deadline = ContinuousClock.now + .seconds(60)
+            while true {
+                do {
+                    try await refused.send(login: loginClient, stat: statClient)
+                    model.apply(refused)
+                    break
+                } catch let error as RPCError where error.code == .resourceExhausted && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            for i in 0..<3 {
+                let event = login("after-\(i)")
+                try await event.send(login: loginClient, stat: statClient)
+                model.apply(event)
+            }
+        }
+        try harness.process.waitForLog("database writes succeed again", timeout: .seconds(60))
+        #expect(try harness.stop() == 0)
+        let diff = differences(expected: model.rows, actual: try harness.tableRows())
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))\n--- log ---\n\(harness.process.log.suffix(3_000))")
+    }
+}
+
+/// Settings are checked before anything starts, and a bad one is named.
+@Suite("Configuration")
+struct ConfigurationTests {
+    func checkConfig(_ environment: [String: String]) throws -> (status: Int32, log: String) {
+        var env = ["AB_NAMESPACE": "ns", "CONFIG_PATH": PostgresServer.repositoryRoot + "/config/challenges.json"]
+        env.merge(environment) { $1 }
+        let process = try ServiceProcess(arguments: ["check-config"], environment: env.filter { !$0.value.isEmpty })
+        return (try process.waitForExit(timeout: .seconds(30)), process.log)
+    }
+
+    @Test("the shipped configuration is valid")
+    func valid() throws {
+        let (status, log) = try checkConfig([:])
+        #expect(status == 0, "\(log)")
+        #expect(log.contains("configuration OK"))
+    }
+
+    @Test("a bad value stops start-up with a message naming the variable", arguments: [
+        ("AB_NAMESPACE", ""),
+        ("BUFFER_FLUSH_INTERVAL", "soon"),
+        ("BUFFER_FLUSH_INTERVAL", "0s"),
+        ("BUFFER_SIZE_LIMIT", "-5"),
+        ("GRPC_PORT", "70000"),
+        ("DB_MAX_IDLE_CONNS", "50"),
+        ("FLUSH_WORKERS", "0"),
+        ("DB_SSLMODE", "maybe"),
+        ("ACK_MODE", "durable"),
+        ("LOG_LEVEL", "loud"),
+        ("MIGRATE_ON_START", "perhaps"),
+        ("DB_CONN_MAX_LIFETIME", "30 minutes"),
+    ])
+    func badValue(variable: String, value: String) throws {
+        let (status, log) = try checkConfig([variable: value])
+        #expect(status == 2, "\(variable)=\(value): \(log)")
+        #expect(log.contains("configuration error: \(variable)"), "\(variable)=\(value): \(log)")
+    }
+
+    @Test("an invalid challenges file stops start-up naming the file")
+    func badChallenges() throws {
+        let path = NSTemporaryDirectory() + "bad-\(UUID()).json"
+        try #"{"challenges": [{"challengeId": "c", "name": "C", "goals": [{"goalId": "g", "name": "G", "eventSource": "statistic", "defaultAssigned": true, "requirement": {"statCode": "s", "operator": ">=", "targetValue": 0}, "reward": {"type": "ITEM", "rewardId": "r", "quantity": 1}, "prerequisites": [], "colour": "red"}]}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, log) = try checkConfig(["CONFIG_PATH": path])
+        #expect(status == 2)
+        #expect(log.contains(path) && log.contains("targetValue") && log.contains("colour"), "\(log)")
+    }
+}
