@@ -31,7 +31,7 @@ public struct ProgressBatchResult: Sendable, Equatable {
 ///
 /// The clock is a parameter, so tests can place a batch at any instant.
 public struct ProgressWriter: Sendable {
-    public static let upsertStatementName = "ugp_upsert_v1"
+    public static let upsertStatementName = "ugp_upsert_v2"
 
     /// The statements a pooled connection prepares once, at warm-up or when it is (re)opened.
     public static let preparedStatements: [PreparedStatement] = [
@@ -158,6 +158,11 @@ public struct ProgressWriter: Sendable {
     /// $9 namespace, $10 now (UTC timestamp).
     /// Result: one row (updated, inserted, unassigned events, 1-based positions of entries whose
     /// insert lost a race with a concurrent insert).
+    ///
+    /// Cost: the common path (the row exists and is updated) is one primary-key probe per entry.
+    /// The insert only considers entries the update did not take (a hash anti-join on the
+    /// update's RETURNING, no index probe), and the checks for unassigned goals and lost races
+    /// only look at the few entries neither statement took. All parts see one snapshot.
     public static let upsertSQL = """
         WITH input AS (
             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[],
@@ -180,7 +185,7 @@ public struct ProgressWriter: Sendable {
             FROM input AS i
             WHERE p.user_id = i.user_id AND p.goal_id = i.goal_id
               AND p.is_active AND p.status <> 'claimed'
-            RETURNING 1
+            RETURNING i.ord
         ),
         inserted AS (
             INSERT INTO user_goal_progress AS p
@@ -194,25 +199,27 @@ public struct ProgressWriter: Sendable {
                    CASE WHEN i.value >= i.target THEN $10::timestamp END,
                    $10::timestamp, $10::timestamp, true, $10::timestamp
             FROM input AS i
-            WHERE i.default_assigned AND NOT EXISTS (
-                SELECT 1 FROM user_goal_progress AS e
-                WHERE e.user_id = i.user_id AND e.goal_id = i.goal_id)
+            WHERE i.default_assigned AND NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
             ON CONFLICT (user_id, goal_id) DO NOTHING
             RETURNING p.user_id, p.goal_id
+        ),
+        leftover AS (
+            SELECT i.* FROM input AS i
+            WHERE NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
+              AND NOT EXISTS (SELECT 1 FROM inserted AS x
+                              WHERE x.user_id = i.user_id AND x.goal_id = i.goal_id)
         )
         SELECT
             (SELECT count(*) FROM updated),
             (SELECT count(*) FROM inserted),
-            (SELECT COALESCE(sum(i.events), 0) FROM input AS i
-              WHERE NOT i.default_assigned AND NOT EXISTS (
+            (SELECT COALESCE(sum(l.events), 0) FROM leftover AS l
+              WHERE NOT l.default_assigned AND NOT EXISTS (
                   SELECT 1 FROM user_goal_progress AS e
-                  WHERE e.user_id = i.user_id AND e.goal_id = i.goal_id AND e.is_active)),
-            (SELECT array_agg(i.ord) FROM input AS i
-              WHERE i.default_assigned
-                AND NOT EXISTS (SELECT 1 FROM user_goal_progress AS e
-                                WHERE e.user_id = i.user_id AND e.goal_id = i.goal_id)
-                AND NOT EXISTS (SELECT 1 FROM inserted AS x
-                                WHERE x.user_id = i.user_id AND x.goal_id = i.goal_id))
+                  WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id AND e.is_active)),
+            (SELECT array_agg(l.ord) FROM leftover AS l
+              WHERE l.default_assigned AND NOT EXISTS (
+                  SELECT 1 FROM user_goal_progress AS e
+                  WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id))
         """
 }
 
