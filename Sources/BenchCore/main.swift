@@ -32,6 +32,12 @@ for threads in [1, 2] {
     print(String(format: "buffer  threads=%d  %.2f M merges/s", threads, rate / 1e6))
 }
 
+if options.bufferOnly {
+    let path = try report.write(directory: options.outputDirectory)
+    print("results written to \(path)")
+    exit(0)
+}
+
 // 2 + 3. PostgreSQL.
 let server = try BenchPostgres.start()
 defer { server.stop() }

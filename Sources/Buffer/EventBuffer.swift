@@ -34,8 +34,16 @@ public final class EventBuffer: Sendable {
     private let shards: [Shard]
     private let pending = Atomic<Int>(0)
 
+    /// A shard's entries, grouped by user: an event hashes its user id once, then touches its
+    /// goals in a small integer-keyed dictionary (a flat (user, goal) key would hash the user id
+    /// once per goal, and a stat event moves many goals).
+    private struct ShardState {
+        var users: [String: [Int32: PendingProgress]] = [:]
+        var count = 0
+    }
+
     private final class Shard: Sendable {
-        let entries = Mutex<[EntryKey: PendingProgress]>([:])
+        let state = Mutex(ShardState())
     }
 
     /// - Parameters:
@@ -65,21 +73,25 @@ public final class EventBuffer: Sendable {
         let n = updates.count
         if n == 0 { return .accepted(newEntries: 0, flushDue: false) }
         let shard = shards[shardIndex(of: userID)]
-        let created: Int? = shard.entries.withLock { entries in
+        let created: Int? = shard.state.withLock { state in
             // Reserve room for the worst case (every update a new entry) and give back what was
             // not used; this keeps the limit exact with a single lookup per update.
             if reserve(n) {
-                let created = apply(updates, for: userID, to: &entries)
+                let created = Self.apply(updates, to: &state.users[userID, default: [:]])
+                state.count += created
                 if created < n { pending.subtract(n - created, ordering: .relaxed) }
                 return created
             }
             // Near the limit: count what would really be new, and take it only if that fits.
+            let held = state.users[userID]
             var wouldCreate = 0
-            for update in updates where entries[EntryKey(userID: userID, goal: update.goal)] == nil {
+            for update in updates where held?[update.goal] == nil {
                 wouldCreate += 1
             }
             guard reserve(wouldCreate) else { return nil }
-            return apply(updates, for: userID, to: &entries)
+            let created = Self.apply(updates, to: &state.users[userID, default: [:]])
+            state.count += created
+            return created
         }
         guard let created else { return .full }
         return .accepted(newEntries: created, flushDue: pendingCount >= flushThreshold)
@@ -87,19 +99,27 @@ public final class EventBuffer: Sendable {
 
     /// Pending entries in one shard.
     public func entryCount(shard index: Int) -> Int {
-        shards[index].entries.withLock { $0.count }
+        shards[index].state.withLock { $0.count }
     }
 
     /// Removes and returns every pending entry of one shard.
     public func drain(shard index: Int) -> [PendingEntry] {
-        let taken = shards[index].entries.withLock { entries in
-            let taken = entries
-            entries = Dictionary(minimumCapacity: taken.count)
+        let taken = shards[index].state.withLock { state in
+            let taken = state
+            state = ShardState()
+            state.users.reserveCapacity(taken.users.count)
             return taken
         }
-        if taken.isEmpty { return [] }
+        if taken.count == 0 { return [] }
         pending.subtract(taken.count, ordering: .relaxed)
-        return taken.map { PendingEntry(key: $0.key, progress: $0.value) }
+        var entries: [PendingEntry] = []
+        entries.reserveCapacity(taken.count)
+        for (userID, goals) in taken.users {
+            for (goal, progress) in goals {
+                entries.append(PendingEntry(key: EntryKey(userID: userID, goal: goal), progress: progress))
+            }
+        }
+        return entries
     }
 
     /// Puts back entries a failed flush drained. Each merges under any newer entry of the same
@@ -111,17 +131,18 @@ public final class EventBuffer: Sendable {
             byShard[shardIndex(of: entry.userID), default: []].append(entry)
         }
         for (index, entries) in byShard {
-            let created = shards[index].entries.withLock { held in
+            let created = shards[index].state.withLock { state in
                 var created = 0
                 for entry in entries {
-                    if var newer = held[entry.key] {
+                    if var newer = state.users[entry.userID]?[entry.goal] {
                         newer.merge(older: entry.progress)
-                        held[entry.key] = newer
+                        state.users[entry.userID]![entry.goal] = newer
                     } else {
-                        held[entry.key] = entry.progress
+                        state.users[entry.userID, default: [:]][entry.goal] = entry.progress
                         created += 1
                     }
                 }
+                state.count += created
                 return created
             }
             pending.add(created, ordering: .relaxed)
@@ -143,17 +164,15 @@ public final class EventBuffer: Sendable {
         }
     }
 
-    private func apply(
-        _ updates: some Collection<GoalUpdate>, for userID: String,
-        to entries: inout [EntryKey: PendingProgress]
+    private static func apply(
+        _ updates: some Collection<GoalUpdate>, to goals: inout [Int32: PendingProgress]
     ) -> Int {
         var created = 0
         for update in updates {
-            let key = EntryKey(userID: userID, goal: update.goal)
-            if let index = entries.index(forKey: key) {
-                entries.values[index].merge(newer: update)
+            if let index = goals.index(forKey: update.goal) {
+                goals.values[index].merge(newer: update)
             } else {
-                entries[key] = PendingProgress(update)
+                goals[update.goal] = PendingProgress(update)
                 created += 1
             }
         }
