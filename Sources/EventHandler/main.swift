@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Storage
+import Catalog
 
 /// `event-handler [serve | migrate | check-config | help]`
 ///
@@ -76,5 +77,3 @@ default:
         exit(1)
     }
 }
-
-import Catalog

@@ -3,6 +3,7 @@ import GRPCCore
 import Storage
 import TestSupport
 import Testing
+import GameEvents
 
 /// The real service process, a real PostgreSQL, a real gRPC client on loopback.
 @Suite("End to end", .serialized)
@@ -104,7 +105,6 @@ struct EndToEndTests {
         for event in events { model.apply(event) }
         let harness = try ServiceHarness(server: .shared, catalogJSON: catalog.json)
 
-        typealias Login = TestEvent
         let long = String(repeating: "x", count: 101)
         var bad: [(name: String, field: String, send: @Sendable (LoginClient, StatClient) async throws -> Void)] = []
         func login(_ configure: @escaping @Sendable (inout GameEventsLogin) -> Void) -> @Sendable (LoginClient, StatClient) async throws -> Void {
@@ -166,5 +166,3 @@ struct EndToEndTests {
 
 typealias GameEventsLogin = GameEvents.Accelbyte_Iam_Account_V1_UserLoggedIn
 typealias GameEventsStat = GameEvents.Accelbyte_Social_Statistic_V1_StatItemUpdated
-
-import GameEvents

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Parses durations the way the incumbent's `.env` writes them: a number and a unit, units
 /// `ms`, `s`, `m`, `h`, and Go-style sums such as `1m30s` or `1.5s`. A bare `0` is zero.
 func parseDuration(_ text: String) -> Duration? {
@@ -32,5 +34,3 @@ extension Duration {
         return Double(s) + Double(attoseconds) / 1e18
     }
 }
-
-import Foundation

@@ -1,6 +1,6 @@
 import Buffer
-import Logging
 import Synchronization
+import Foundation
 
 /// The ingest path: validate → match goals → merge into the buffer.
 ///
@@ -71,5 +71,3 @@ final class EventIngestor: Sendable {
         }
     }
 }
-
-import Foundation
