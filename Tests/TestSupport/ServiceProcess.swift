@@ -13,6 +13,8 @@ public final class ServiceProcess: Sendable {
 
     private final class OutputBuffer: Sendable {
         let text = Mutex<String>("")
+        /// Set when the pipe reached end of file: everything the process wrote is in `text`.
+        let finished = Atomic<Bool>(false)
     }
 
     public static var binaryPath: String {
@@ -46,6 +48,7 @@ public final class ServiceProcess: Sendable {
             let data = handle.availableData
             if data.isEmpty {
                 handle.readabilityHandler = nil
+                output.finished.store(true, ordering: .releasing)
             } else {
                 output.text.withLock { $0 += String(decoding: data, as: UTF8.self) }
             }
@@ -66,7 +69,7 @@ public final class ServiceProcess: Sendable {
         while true {
             if log.contains(text) { return }
             if !process.isRunning {
-                Thread.sleep(forTimeInterval: 0.1)
+                waitForEndOfOutput()
                 if log.contains(text) { return }
                 throw ServiceProcessError("exited (status \(process.terminationStatus)) before logging \"\(text)\"", log: log)
             }
@@ -74,6 +77,14 @@ public final class ServiceProcess: Sendable {
                 throw ServiceProcessError("did not log \"\(text)\" within \(timeout)", log: log)
             }
             _ = outputChanged.wait(timeout: .now() + 0.2)
+        }
+    }
+
+    /// After exit: waits (bounded) until the pipe has delivered the last lines.
+    private func waitForEndOfOutput() {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !output.finished.load(ordering: .acquiring) && ContinuousClock.now < deadline {
+            _ = outputChanged.wait(timeout: .now() + 0.05)
         }
     }
 
@@ -94,8 +105,7 @@ public final class ServiceProcess: Sendable {
             Thread.sleep(forTimeInterval: 0.05)
         }
         process.waitUntilExit()
-        // Let the pipe deliver the last lines.
-        Thread.sleep(forTimeInterval: 0.1)
+        waitForEndOfOutput()
         return process.terminationStatus
     }
 
