@@ -69,7 +69,9 @@ public final class EventBuffer: Sendable {
     public var pendingCount: Int { pending.load(ordering: .relaxed) }
 
     /// Merges one event's updates for `userID`. All or nothing: see `AddResult`.
-    public func add(userID: String, updates: some Collection<GoalUpdate>) -> AddResult {
+    /// Takes an array, not a generic collection: called from another module, a generic parameter
+    /// is not specialized, and callgrind showed its iteration at ~10% of the instructions.
+    public func add(userID: String, updates: [GoalUpdate]) -> AddResult {
         let n = updates.count
         if n == 0 { return .accepted(newEntries: 0, flushDue: false) }
         let shard = shards[shardIndex(of: userID)]
@@ -77,7 +79,7 @@ public final class EventBuffer: Sendable {
             // Reserve room for the worst case (every update a new entry) and give back what was
             // not used; this keeps the limit exact with a single lookup per update.
             if reserve(n) {
-                let created = Self.apply(updates, to: &state.users[userID, default: [:]])
+                let created = Self.apply(updates, to: &state.users[userID, default: Dictionary(minimumCapacity: n)])
                 state.count += created
                 if created < n { pending.subtract(n - created, ordering: .relaxed) }
                 return created
@@ -89,7 +91,7 @@ public final class EventBuffer: Sendable {
                 wouldCreate += 1
             }
             guard reserve(wouldCreate) else { return nil }
-            let created = Self.apply(updates, to: &state.users[userID, default: [:]])
+            let created = Self.apply(updates, to: &state.users[userID, default: Dictionary(minimumCapacity: n)])
             state.count += created
             return created
         }
@@ -165,7 +167,7 @@ public final class EventBuffer: Sendable {
     }
 
     private static func apply(
-        _ updates: some Collection<GoalUpdate>, to goals: inout [Int32: PendingProgress]
+        _ updates: [GoalUpdate], to goals: inout [Int32: PendingProgress]
     ) -> Int {
         var created = 0
         for update in updates {
