@@ -22,7 +22,6 @@ final class FlushStats: Sendable {
     private let unassignedEvents = Atomic<Int>(0)
     private let failures = Atomic<Int>(0)
     private let consecutiveFailures = Atomic<Int>(0)
-    private let lastFlushNanoseconds = Atomic<Int>(0)
 
     func recordBatch(entries: Int, result: ProgressBatchResult) {
         batches.add(1, ordering: .relaxed)
@@ -32,10 +31,9 @@ final class FlushStats: Sendable {
         unassignedEvents.add(result.unassignedEvents, ordering: .relaxed)
     }
 
-    func recordFlush(duration: Duration) {
+    func recordFlush() {
         flushes.add(1, ordering: .relaxed)
         consecutiveFailures.store(0, ordering: .relaxed)
-        lastFlushNanoseconds.store(Int(duration.seconds * 1e9), ordering: .relaxed)
     }
 
     func recordFailure() {

@@ -177,7 +177,7 @@ final class FlushWorker: Sendable {
             return .failure(error, kept: kept)
         }
         let elapsed = ContinuousClock.now - started
-        stats.recordFlush(duration: elapsed)
+        stats.recordFlush()
         logger.debug(
             "flushed",
             metadata: [
