@@ -18,16 +18,21 @@ public struct PendingProgress: Sendable, Equatable {
     public var increase: Int64
     /// How many events were merged into this entry.
     public var events: Int32
+    /// When the oldest event merged into this entry arrived, in the caller's monotonic
+    /// nanoseconds (0 when the caller does not track it): the start of the entry's
+    /// event-to-commit latency.
+    public var oldestEventAt: UInt64
 
-    public init(kind: GoalUpdate.Kind, value: Int64, increase: Int64, events: Int32) {
+    public init(kind: GoalUpdate.Kind, value: Int64, increase: Int64, events: Int32, oldestEventAt: UInt64 = 0) {
         self.kind = kind
         self.value = value
         self.increase = increase
         self.events = events
+        self.oldestEventAt = oldestEventAt
     }
 
-    init(_ update: GoalUpdate) {
-        self.init(kind: update.kind, value: update.value, increase: update.increase, events: 1)
+    init(_ update: GoalUpdate, at time: UInt64) {
+        self.init(kind: update.kind, value: update.value, increase: update.increase, events: 1, oldestEventAt: time)
     }
 
     /// Merges a newer event into this entry: an absolute value is replaced, increments add up.
@@ -42,13 +47,15 @@ public struct PendingProgress: Sendable, Equatable {
     }
 
     /// Merges an older entry (one a failed flush gave back) under this newer one: the newer
-    /// absolute value stands, increments and increases from both add up, so nothing is lost.
+    /// absolute value stands, increments and increases from both add up, so nothing is lost;
+    /// the older entry's first event is the merged entry's oldest.
     mutating func merge(older: PendingProgress) {
         if kind == .increment && older.kind == .increment {
             value &+= older.value
         }
         increase &+= older.increase
         events &+= older.events
+        oldestEventAt = min(oldestEventAt, older.oldestEventAt)
     }
 }
 

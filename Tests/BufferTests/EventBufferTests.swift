@@ -74,6 +74,23 @@ struct EventBufferMergeTests {
         #expect(buffer.pendingCount == 1)
         #expect(drainAll(buffer) == failed)
     }
+
+    @Test("an entry keeps its oldest event's arrival time, through merges and a restore under newer events")
+    func oldestArrivalKept() {
+        let buffer = EventBuffer(limit: 10)
+        _ = buffer.add(userID: "u", updates: [.increment(goal: 1)], receivedAt: 1_000)
+        _ = buffer.add(userID: "u", updates: [.increment(goal: 1)], receivedAt: 2_000)
+        let failed = drainAll(buffer)
+        #expect(failed.map(\.progress.oldestEventAt) == [1_000])
+        // While the failed flush's entry is out, a newer event starts a new entry; the restore
+        // merges the older entry under it and the merged entry dates from the older one.
+        _ = buffer.add(userID: "u", updates: [.increment(goal: 1)], receivedAt: 5_000)
+        _ = buffer.add(userID: "u", updates: [.increment(goal: 2)], receivedAt: 6_000)
+        buffer.restore(failed)
+        let merged = drainAll(buffer).sorted { $0.goal < $1.goal }
+        #expect(merged.map(\.progress.oldestEventAt) == [1_000, 6_000])
+        #expect(merged[0].progress.value == 3)
+    }
 }
 
 @Suite("EventBuffer limits and triggers")
