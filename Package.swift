@@ -6,7 +6,8 @@ import PackageDescription
 //   Catalog       challenges.json: model, validation, event → goal matching (pure Swift)
 //   Buffer        the 256-shard per-user merge buffer (pure Swift, no I/O, no clocks)
 //   Storage       everything that touches PostgreSQL: libpq connections, the pool, migrations, SQL
-//   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown
+//   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown,
+//                 and operations (Prometheus /metrics, /healthz, /readyz over a small NIO HTTP server)
 //   BenchCore     `bench-core`: buffer and flush throughput against the raw PostgreSQL ceiling
 let strictSwift: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -26,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -65,6 +69,11 @@ let package = Package(
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),
@@ -97,6 +106,9 @@ let package = Package(
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSwift
         ),

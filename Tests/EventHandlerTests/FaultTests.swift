@@ -64,6 +64,16 @@ struct FaultTests {
         }
         #expect(sent >= 10)
         try harness.process.waitForLog("flush failed, entries kept in the buffer", timeout: .seconds(30))
+        // What an operator sees meanwhile: the buffer at its limit, flushes failing, one
+        // back-pressure episode, the refused event counted by its reason.
+        // (A failing flush holds the entries for a moment between drain and restore: wait for a
+        // sample outside that window.)
+        let outage = try await harness.http.waitForMetrics {
+            ($0.value("flush_consecutive_failures") ?? 0) > 0 && $0.value("event_buffer_size") == 100
+        }
+        #expect((outage.value("flush_failures_total") ?? 0) > 0)
+        #expect(outage.value("buffer_backpressure_activations_total") == 1)
+        #expect(outage.value("events_rejected_total", ["source": "grpc", "type": "login", "reason": "buffer_full"]) == 1)
 
         try server.start()
         try await harness.withClients { loginClient, statClient in
@@ -85,6 +95,8 @@ struct FaultTests {
             }
         }
         try harness.process.waitForLog("database writes succeed again", timeout: .seconds(60))
+        let recovered = try await harness.http.waitForMetrics { $0.value("event_buffer_size") == 0 }
+        #expect(recovered.value("flush_consecutive_failures") == 0)
         #expect(try harness.stop() == 0)
         let diff = differences(expected: model.rows, actual: try harness.tableRows())
         #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))\n--- log ---\n\(harness.process.log.suffix(3_000))")

@@ -14,21 +14,27 @@ final class ServiceHarness: Sendable {
     let server: PostgresServer
     let database: String
     let grpcPort: Int
+    /// HTTP `/metrics`, `/healthz`, `/readyz`.
+    let metricsPort: Int
     let namespace: String
     let workDirectory: String
     let process: ServiceProcess
 
     /// Writes `catalogJSON`, migrates (through `event-handler migrate`), runs `prepare` on the
-    /// fresh table, then starts the service and waits until it is ready.
+    /// fresh table, then starts the service and (unless `waitForReady` is false) waits until it
+    /// is ready.
     init(
         server: PostgresServer, catalogJSON: String, namespace: String = "test-ns",
-        environment extra: [String: String] = [:],
+        environment extra: [String: String] = [:], waitForReady: Bool = true,
         prepare: (PostgresConnection) throws -> Void = { _ in }
     ) throws {
         self.server = server
         self.namespace = namespace
         database = try server.makeDatabase()
         grpcPort = try PostgresServer.freeLoopbackPort()
+        var httpPort = try PostgresServer.freeLoopbackPort()
+        while httpPort == grpcPort { httpPort = try PostgresServer.freeLoopbackPort() }
+        metricsPort = httpPort
         workDirectory = NSTemporaryDirectory() + "eh-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true)
         try catalogJSON.write(toFile: workDirectory + "/challenges.json", atomically: true, encoding: .utf8)
@@ -39,6 +45,7 @@ final class ServiceHarness: Sendable {
             "MIGRATIONS_PATH": PostgresServer.repositoryRoot + "/migrations",
             "DB_HOST": "127.0.0.1", "DB_PORT": String(server.port), "DB_NAME": database, "DB_USER": "postgres",
             "GRPC_HOST": "127.0.0.1", "GRPC_PORT": String(grpcPort),
+            "METRICS_HOST": "127.0.0.1", "METRICS_PORT": String(metricsPort),
             "BUFFER_FLUSH_INTERVAL": "200ms", "FLUSH_WORKERS": "2", "LOG_LEVEL": "info",
         ]
         environment.merge(extra) { $1 }
@@ -52,8 +59,11 @@ final class ServiceHarness: Sendable {
         try prepare(connection)
 
         process = try ServiceProcess(arguments: ["serve"], environment: environment)
-        try process.waitForLog("] ready")
+        if waitForReady { try process.waitForLog("] ready") }
     }
+
+    /// The operations endpoints of this service.
+    var http: OperationsClient { OperationsClient(port: metricsPort) }
 
     deinit {
         process.terminate()

@@ -17,6 +17,9 @@ struct Settings: Sendable {
     /// `GRPC_HOST` / `GRPC_PORT`.
     var grpcHost = "0.0.0.0"
     var grpcPort = 6565
+    /// `METRICS_HOST` / `METRICS_PORT`: HTTP `/metrics`, `/healthz`, `/readyz`.
+    var metricsHost = "0.0.0.0"
+    var metricsPort = 8080
     var database: ConnectionSettings
     var pool: PoolLimits
     /// `BUFFER_FLUSH_INTERVAL`.
@@ -57,6 +60,11 @@ struct Settings: Sendable {
         migrateOnStart = try reader.bool("MIGRATE_ON_START") ?? migrateOnStart
         grpcHost = try reader.string("GRPC_HOST") ?? grpcHost
         grpcPort = try reader.int("GRPC_PORT", in: 1...65_535) ?? grpcPort
+        metricsHost = try reader.string("METRICS_HOST") ?? metricsHost
+        metricsPort = try reader.int("METRICS_PORT", in: 1...65_535) ?? metricsPort
+        guard metricsPort != grpcPort else {
+            throw ConfigurationError(variable: "METRICS_PORT", message: "(\(metricsPort)) must differ from GRPC_PORT")
+        }
 
         var password = try reader.string("DB_PASSWORD")
         if let file = try reader.string("DB_PASSWORD_FILE") {
@@ -124,7 +132,7 @@ struct Settings: Sendable {
 
     /// A one-line summary for the start-up log (no secrets).
     var summary: String {
-        "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort) db=\(database.redactedDescription) "
+        "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort) http=\(metricsHost):\(metricsPort) db=\(database.redactedDescription) "
             + "pool(open=\(pool.maxOpen) idle=\(pool.maxIdle)) flush(interval=\(flushInterval.seconds)s "
             + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
     }

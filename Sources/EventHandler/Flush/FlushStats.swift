@@ -1,7 +1,7 @@
 import Storage
 import Synchronization
 
-/// What the flush workers did, lock-free; read by logs, tests and (later) metrics.
+/// What the flush workers did, lock-free; read by logs, tests and, at each scrape, the metrics.
 final class FlushStats: Sendable {
     struct Snapshot: Sendable, Equatable {
         var flushes = 0

@@ -29,6 +29,7 @@ final class FlushWorker: Sendable {
     private let pool: ConnectionPool
     private let configuration: Configuration
     private let stats: FlushStats
+    private let metrics: ServiceMetrics
     private let logger: Logger
 
     private let wake = DispatchSemaphore(value: 0)
@@ -41,7 +42,7 @@ final class FlushWorker: Sendable {
 
     init(
         index: Int, shards: [Int], buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
-        configuration: Configuration, stats: FlushStats, logger: Logger
+        configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, logger: Logger
     ) {
         self.index = index
         self.shards = shards
@@ -50,6 +51,7 @@ final class FlushWorker: Sendable {
         self.pool = pool
         self.configuration = configuration
         self.stats = stats
+        self.metrics = metrics
         var logger = logger
         logger[metadataKey: "flush_worker"] = "\(index)"
         self.logger = logger
@@ -166,6 +168,7 @@ final class FlushWorker: Sendable {
                     total.unassignedEvents += result.unassignedEvents
                     total.conflictsRetried += result.conflictsRetried
                     stats.recordBatch(entries: end - written, result: result)
+                    metrics.recordCommit(of: entries[written..<end], at: MonotonicTime.now)
                     written = end
                     batches += 1
                 }
@@ -178,6 +181,8 @@ final class FlushWorker: Sendable {
         }
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()
+        metrics.flushDuration.record(elapsed)
+        metrics.flushRows.record(Double(total.updated + total.inserted))
         logger.debug(
             "flushed",
             metadata: [

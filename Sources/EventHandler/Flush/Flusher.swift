@@ -12,7 +12,7 @@ final class Flusher: Sendable {
 
     init(
         buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool, workerCount: Int,
-        configuration: FlushWorker.Configuration, logger: Logger
+        configuration: FlushWorker.Configuration, metrics: ServiceMetrics, logger: Logger
     ) {
         let stats = self.stats
         self.buffer = buffer
@@ -20,7 +20,7 @@ final class Flusher: Sendable {
             FlushWorker(
                 index: w, shards: Array(stride(from: w, to: buffer.shardCount, by: workerCount)),
                 buffer: buffer, writer: writer, pool: pool, configuration: configuration, stats: stats,
-                logger: logger)
+                metrics: metrics, logger: logger)
         }
     }
 

@@ -6,31 +6,39 @@ import SwiftProtobuf
 /// it to the ingest path and turns the outcome into the answer the bridge understands:
 /// OK for stored or deliberately ignored events, INVALID_ARGUMENT naming the field for bad input
 /// (never retried usefully), RESOURCE_EXHAUSTED / UNAVAILABLE for "deliver again later".
+/// Each call's time, from the handler's start to its answer, goes to
+/// `grpc_request_duration_seconds{method}`; the same clock reading is the event's arrival.
 struct LoginEventService: Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedInService.SimpleServiceProtocol {
     let ingestor: EventIngestor
+    let metrics: ServiceMetrics
 
     func onMessage(
         request: Accelbyte_Iam_Account_V1_UserLoggedIn, context: ServerContext
     ) async throws -> Google_Protobuf_Empty {
+        let arrived = MonotonicTime.now
+        defer { metrics.loginRequestDuration.recordNanoseconds(Int64(MonotonicTime.now &- arrived)) }
         let event = IncomingEvent.login(.init(id: request.id, namespace: request.namespace, userID: request.userID))
-        try answer(ingestor.ingest(event))
+        try answer(ingestor.ingest(event, from: .grpc, receivedAt: arrived))
         return Google_Protobuf_Empty()
     }
 }
 
 struct StatEventService: Accelbyte_Social_Statistic_V1_StatisticStatItemUpdatedService.SimpleServiceProtocol {
     let ingestor: EventIngestor
+    let metrics: ServiceMetrics
 
     func onMessage(
         request: Accelbyte_Social_Statistic_V1_StatItemUpdated, context: ServerContext
     ) async throws -> Google_Protobuf_Empty {
+        let arrived = MonotonicTime.now
+        defer { metrics.statRequestDuration.recordNanoseconds(Int64(MonotonicTime.now &- arrived)) }
         let payload: IncomingEvent.StatPayload? =
             request.hasPayload
             ? .init(statCode: request.payload.statCode, latestValue: request.payload.latestValue, inc: request.payload.inc)
             : nil
         let event = IncomingEvent.stat(
             .init(id: request.id, namespace: request.namespace, userID: request.userID, payload: payload))
-        try answer(ingestor.ingest(event))
+        try answer(ingestor.ingest(event, from: .grpc, receivedAt: arrived))
         return Google_Protobuf_Empty()
     }
 }
@@ -41,7 +49,7 @@ private func answer(_ outcome: IngestOutcome) throws {
     case .accepted, .ignored:
         return
     case .rejected(let field, let reason):
-        throw RPCError(code: .invalidArgument, message: "\(field): \(reason)")
+        throw RPCError(code: .invalidArgument, message: "\(field.rawValue): \(reason)")
     case .overloaded:
         throw RPCError(code: .resourceExhausted, message: "event buffer is full (BUFFER_SIZE_LIMIT); retry later")
     case .unavailable:

@@ -3,25 +3,37 @@ import GRPCCore
 import GameEvents
 import Synchronization
 
-/// The serving state `grpc.health.v1.Health` reports: SERVING once the service is ready,
-/// NOT_SERVING while it drains. Watchers are told of every change.
+/// Where the service is in its life, and so what health reports: gRPC `grpc.health.v1.Health`
+/// (SERVING only when ready) and HTTP `/readyz`. Watchers are told of every status change.
 final class HealthState: Sendable {
     enum Status: Sendable { case serving, notServing }
 
+    enum Phase: String, Sendable {
+        /// Loading, migrating, warming the pool: not ready yet.
+        case starting
+        /// Migrations checked, pool warm, gRPC listening.
+        case ready
+        /// Stopped taking events, flushing for shutdown.
+        case draining
+    }
+
     private struct State {
-        var status: Status = .notServing
+        var phase: Phase = .starting
         var watchers: [UUID: AsyncStream<Status>.Continuation] = [:]
+
+        var status: Status { phase == .ready ? .serving : .notServing }
     }
 
     private let state = Mutex(State())
 
     var status: Status { state.withLock { $0.status } }
+    var phase: Phase { state.withLock { $0.phase } }
 
-    func set(_ status: Status) {
-        let watchers = state.withLock { state -> [AsyncStream<Status>.Continuation] in
-            guard state.status != status else { return [] }
-            state.status = status
-            return Array(state.watchers.values)
+    func set(_ phase: Phase) {
+        let (status, watchers) = state.withLock { state -> (Status, [AsyncStream<Status>.Continuation]) in
+            let before = state.status
+            state.phase = phase
+            return (state.status, before == state.status ? [] : Array(state.watchers.values))
         }
         for watcher in watchers { watcher.yield(status) }
     }

@@ -25,13 +25,15 @@ final class EventIngestor: Sendable {
         self.onFlushDue = onFlushDue
     }
 
-    func ingest(_ event: IncomingEvent) -> IngestOutcome {
-        let outcome = decide(event)
-        counters.record(event.kind, outcome)
+    /// Decides about one event and counts the outcome under `source`. `receivedAt` is the
+    /// arrival time on `MonotonicTime`, the start of its event-to-commit latency.
+    func ingest(_ event: IncomingEvent, from source: EventSource, receivedAt: UInt64 = MonotonicTime.now) -> IngestOutcome {
+        let outcome = decide(event, receivedAt: receivedAt)
+        counters.record(source, event.kind, outcome)
         return outcome
     }
 
-    private func decide(_ event: IncomingEvent) -> IngestOutcome {
+    private func decide(_ event: IncomingEvent, receivedAt: UInt64) -> IngestOutcome {
         inFlight.add(1, ordering: .sequentiallyConsistent)
         defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
         // Sequentially consistent on both sides (a Dekker pair with `close`): either this call sees
@@ -53,10 +55,11 @@ final class EventIngestor: Sendable {
         case .login(let login): userID = login.userID
         case .stat(let stat): userID = stat.userID
         }
-        switch buffer.add(userID: userID, updates: updates) {
+        switch buffer.add(userID: userID, updates: updates, receivedAt: receivedAt) {
         case .full:
             return .overloaded
-        case .accepted(_, let flushDue):
+        case .accepted(let created, let flushDue):
+            if created > 0 { counters.noteRoom() }
             if flushDue { onFlushDue() }
             return .accepted
         }

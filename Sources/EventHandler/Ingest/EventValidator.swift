@@ -10,7 +10,7 @@ enum EventValidator {
     enum Verdict: Equatable {
         case valid
         case otherNamespace
-        case invalid(field: String, reason: String)
+        case invalid(field: EventField, reason: String)
     }
 
     static func check(_ event: IncomingEvent, namespace expected: String) -> Verdict {
@@ -21,19 +21,19 @@ enum EventValidator {
             let common = checkCommon(id: stat.id, namespace: stat.namespace, userID: stat.userID, expected: expected)
             guard common == .valid else { return common }
             guard let payload = stat.payload else {
-                return .invalid(field: "payload", reason: "is required for a stat event")
+                return .invalid(field: .payload, reason: "is required for a stat event")
             }
             if payload.statCode.isEmpty {
-                return .invalid(field: "payload.stat_code", reason: "must not be empty")
+                return .invalid(field: .statCode, reason: "must not be empty")
             }
             if payload.statCode.utf8.count > maxStatCodeBytes {
-                return .invalid(field: "payload.stat_code", reason: "must be at most \(maxStatCodeBytes) bytes, got \(payload.statCode.utf8.count)")
+                return .invalid(field: .statCode, reason: "must be at most \(maxStatCodeBytes) bytes, got \(payload.statCode.utf8.count)")
             }
             if !payload.latestValue.isFinite {
-                return .invalid(field: "payload.latest_value", reason: "must be a finite number, got \(payload.latestValue)")
+                return .invalid(field: .latestValue, reason: "must be a finite number, got \(payload.latestValue)")
             }
             if !payload.inc.isFinite {
-                return .invalid(field: "payload.inc", reason: "must be a finite number, got \(payload.inc)")
+                return .invalid(field: .inc, reason: "must be a finite number, got \(payload.inc)")
             }
             return .valid
         }
@@ -41,12 +41,12 @@ enum EventValidator {
 
     private static func checkCommon(id: String, namespace: String, userID: String, expected: String) -> Verdict {
         if namespace != expected { return .otherNamespace }
-        if userID.isEmpty { return .invalid(field: "user_id", reason: "must not be empty") }
+        if userID.isEmpty { return .invalid(field: .userID, reason: "must not be empty") }
         if userID.utf8.count > maxUserIDBytes {
-            return .invalid(field: "user_id", reason: "must be at most \(maxUserIDBytes) bytes, got \(userID.utf8.count)")
+            return .invalid(field: .userID, reason: "must be at most \(maxUserIDBytes) bytes, got \(userID.utf8.count)")
         }
         if id.utf8.count > maxEventIDBytes {
-            return .invalid(field: "id", reason: "must be at most \(maxEventIDBytes) bytes, got \(id.utf8.count)")
+            return .invalid(field: .id, reason: "must be at most \(maxEventIDBytes) bytes, got \(id.utf8.count)")
         }
         return .valid
     }

@@ -6,14 +6,85 @@ enum IngestOutcome: Sendable, Equatable {
     /// Not for us, or moves no goal; acknowledged and never stored (retrying would not help).
     case ignored(IgnoreReason)
     /// Bad input (wire.md "What a valid event is"); `field` names the offending field.
-    case rejected(field: String, reason: String)
+    case rejected(field: EventField, reason: String)
     /// The buffer is at `BUFFER_SIZE_LIMIT`: deliver again later.
     case overloaded
     /// The service is draining for shutdown: deliver again later (elsewhere).
     case unavailable
+
+    /// The counted outcome: a closed set, so metric label sets stay bounded.
+    var counted: CountedOutcome {
+        switch self {
+        case .accepted: .accepted
+        case .ignored(let reason): .ignored(reason)
+        case .rejected(let field, _): .rejected(RejectReason(field))
+        case .overloaded: .rejected(.bufferFull)
+        case .unavailable: .rejected(.shuttingDown)
+        }
+    }
 }
 
-enum IgnoreReason: String, Sendable {
+/// Where an event came from: the `source` label of the event counters.
+enum EventSource: String, Sendable, CaseIterable {
+    case grpc
+    case kafka
+}
+
+/// The fields validation can refuse, named as in wire.md (the gRPC error message starts with it).
+enum EventField: String, Sendable, CaseIterable {
+    case userID = "user_id"
+    case id
+    case payload
+    case statCode = "payload.stat_code"
+    case latestValue = "payload.latest_value"
+    case inc = "payload.inc"
+}
+
+enum IgnoreReason: String, Sendable, CaseIterable {
     case otherNamespace = "other_namespace"
     case noMatchingGoal = "no_matching_goal"
+}
+
+/// Why an event was not taken: the `reason` label of `events_rejected_total`.
+enum RejectReason: String, Sendable, CaseIterable {
+    case invalidUserID = "invalid_user_id"
+    case invalidID = "invalid_id"
+    case invalidPayload = "invalid_payload"
+    case invalidStatCode = "invalid_stat_code"
+    case invalidLatestValue = "invalid_latest_value"
+    case invalidInc = "invalid_inc"
+    /// Back-pressure: the buffer is at its limit.
+    case bufferFull = "buffer_full"
+    /// Draining for shutdown.
+    case shuttingDown = "shutting_down"
+
+    init(_ field: EventField) {
+        switch field {
+        case .userID: self = .invalidUserID
+        case .id: self = .invalidID
+        case .payload: self = .invalidPayload
+        case .statCode: self = .invalidStatCode
+        case .latestValue: self = .invalidLatestValue
+        case .inc: self = .invalidInc
+        }
+    }
+}
+
+/// An outcome as the counters tell them apart.
+enum CountedOutcome: Hashable, Sendable, CaseIterable {
+    case accepted
+    case ignored(IgnoreReason)
+    case rejected(RejectReason)
+
+    static let allCases: [CountedOutcome] =
+        [.accepted] + IgnoreReason.allCases.map { .ignored($0) } + RejectReason.allCases.map { .rejected($0) }
+
+    /// Dense index into `allCases`, without a search.
+    var index: Int {
+        switch self {
+        case .accepted: 0
+        case .ignored(let reason): 1 + (reason == .otherNamespace ? 0 : 1)
+        case .rejected(let reason): 1 + IgnoreReason.allCases.count + RejectReason.allCases.firstIndex(of: reason)!
+        }
+    }
 }

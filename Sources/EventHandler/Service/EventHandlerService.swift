@@ -5,10 +5,13 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import Metrics
+import Prometheus
 import Storage
 
-/// The service, wired: catalog → database (migrate, warm the pool) → buffer and flush workers →
-/// gRPC. Ready (gRPC health SERVING) only once the pool is warm. On SIGTERM/SIGINT it stops
+/// The service, wired: catalog → operations endpoints → database (migrate, warm the pool) →
+/// buffer and flush workers → gRPC. Ready (gRPC health SERVING, `/readyz` 200) only once the
+/// pool is warm. On SIGTERM/SIGINT it stops
 /// taking events, flushes everything within `SHUTDOWN_TIMEOUT`, and exits.
 struct EventHandlerService {
     let settings: Settings
@@ -19,24 +22,33 @@ struct EventHandlerService {
         let signals = SignalWatcher(SIGTERM, SIGINT)
         let catalog = try loadCatalog()
 
+        // Everything is built before the database is reached, so `/metrics` and `/healthz`
+        // answer from the first moment and `/readyz` says "starting" until the pool is warm.
+        let metrics = ServiceMetrics()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let pool = ConnectionPool(
             settings: settings.database, limits: settings.pool,
             statements: ProgressWriter.preparedStatements, logger: logger)
-        guard try await prepareDatabase(pool: pool, signals: signals) else {
-            logger.info("stopped before the database was ready")
-            return 0
-        }
-
         let buffer = EventBuffer(shardCount: 256, limit: settings.bufferSizeLimit)
         let flusher = Flusher(
             buffer: buffer, writer: ProgressWriter(catalog: catalog, namespace: settings.namespace),
             pool: pool, workerCount: settings.flushWorkers,
             configuration: .init(interval: settings.flushInterval, batchSize: settings.flushBatchSize),
-            logger: logger)
+            metrics: metrics, logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
             onFlushDue: { flusher.requestFlush() })
         let health = HealthState()
+        let collector = MetricsCollector(
+            metrics: metrics,
+            sources: .init(buffer: buffer, pool: pool, flush: flusher.stats, ingest: ingestor.counters, health: health))
+        let operations = try await startOperationsServer(collector: collector, health: health)
+        defer { operations.close() }
+
+        guard try await prepareDatabase(pool: pool, signals: signals) else {
+            logger.info("stopped before the database was ready")
+            return 0
+        }
         flusher.start()
 
         let server = GRPCServer(
@@ -44,8 +56,8 @@ struct EventHandlerService {
                 address: .ipv4(host: settings.grpcHost, port: settings.grpcPort),
                 transportSecurity: .plaintext),
             services: [
-                LoginEventService(ingestor: ingestor),
-                StatEventService(ingestor: ingestor),
+                LoginEventService(ingestor: ingestor, metrics: metrics),
+                StatEventService(ingestor: ingestor, metrics: metrics),
                 HealthService(state: health),
             ])
 
@@ -55,7 +67,7 @@ struct EventHandlerService {
             guard let address = try await server.listeningAddress else {
                 throw StartupError("the gRPC server did not start listening")
             }
-            health.set(.serving)
+            health.set(.ready)
             logger.info(
                 "ready",
                 metadata: [
@@ -67,7 +79,7 @@ struct EventHandlerService {
             logger.info(
                 "draining: stopped taking events, flushing what is buffered",
                 metadata: ["signal": "\(signal)", "buffered_entries": "\(buffer.pendingCount)"])
-            health.set(.notServing)
+            health.set(.draining)
             let deadline = ContinuousClock.now + settings.shutdownTimeout
             unwritten = try await onOwnThread("drain") {
                 ingestor.close()
@@ -77,12 +89,12 @@ struct EventHandlerService {
             server.beginGracefulShutdown()
         }
         pool.close()
-        let login = ingestor.counters.snapshot(.login), stat = ingestor.counters.snapshot(.stat)
+        let events = ingestor.counters.total
         let flushed = flusher.stats.snapshot
         let summary: Logger.Metadata = [
-            "events_accepted": "\(login.accepted + stat.accepted)",
-            "events_rejected": "\(login.rejected + stat.rejected)",
-            "events_ignored": "\(login.ignoredOtherNamespace + stat.ignoredOtherNamespace + login.ignoredNoGoal + stat.ignoredNoGoal)",
+            "events_accepted": "\(events.accepted)",
+            "events_rejected": "\(events.rejected)",
+            "events_ignored": "\(events.ignored)",
             "rows_updated": "\(flushed.rowsUpdated)", "rows_inserted": "\(flushed.rowsInserted)",
             "unassigned_events": "\(flushed.unassignedEvents)", "flush_failures": "\(flushed.failures)",
         ]
@@ -92,6 +104,31 @@ struct EventHandlerService {
         }
         logger.info("stopped: everything buffered was written", metadata: summary)
         return 0
+    }
+
+    // MARK: - Operations endpoints
+
+    /// `/metrics` (Prometheus text), `/healthz` (the process answers), `/readyz` (200 only
+    /// when ready: migrations checked, pool warm, not draining).
+    private func startOperationsServer(collector: MetricsCollector, health: HealthState) async throws -> OperationsServer {
+        let server = try await OperationsServer.start(host: settings.metricsHost, port: settings.metricsPort) { path in
+            switch path {
+            case "/metrics":
+                return .init(
+                    status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: collector.exposition())
+            case "/healthz":
+                return .text(.ok, "ok\n")
+            case "/readyz":
+                let phase = health.phase
+                return phase == .ready ? .text(.ok, "ready\n") : .text(.serviceUnavailable, "not ready: \(phase.rawValue)\n")
+            default:
+                return nil
+            }
+        }
+        logger.info(
+            "operations endpoints listening",
+            metadata: ["http": "\(server.localAddress.map { "\($0)" } ?? "?")", "paths": "/metrics /healthz /readyz"])
+        return server
     }
 
     // MARK: - Start-up steps

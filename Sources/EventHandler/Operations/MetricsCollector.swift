@@ -1,0 +1,173 @@
+import Buffer
+import Prometheus
+import Storage
+import Synchronization
+
+/// Copies what the service keeps in its own atomics into the registry when `/metrics` is
+/// scraped: gauges are set to the current level, counters are advanced to the current total.
+/// This is Prometheus's "collector" pattern (the Go client's CounterFunc/GaugeFunc): one source
+/// of truth, nothing added to the event path, and a scrape costs a few dozen atomic loads.
+final class MetricsCollector: Sendable {
+    /// The parts of the running service whose state is exported.
+    struct Sources: Sendable {
+        var buffer: EventBuffer
+        var pool: ConnectionPool
+        var flush: FlushStats
+        var ingest: IngestCounters
+        var health: HealthState
+    }
+
+    private let metrics: ServiceMetrics
+    private let sources: Sources
+    private let state: Mutex<State>
+
+    /// A Prometheus counter that follows a total kept elsewhere.
+    private struct Mirror {
+        let counter: Counter
+        var exported = 0
+
+        mutating func advance(to total: Int) {
+            guard total > exported else { return }
+            counter.increment(by: Int64(total - exported))
+            exported = total
+        }
+    }
+
+    private struct EventSeries {
+        let source: EventSource
+        let kind: EventKind
+        var received: Mirror
+        var byOutcome: [CountedOutcome: Mirror]
+    }
+
+    private struct State {
+        var events: [EventSeries]
+        var unassigned: Mirror
+        var backPressure: Mirror
+        var flushes: Mirror
+        var flushFailures: Mirror
+        var flushBatches: Mirror
+        var rowsUpdated: Mirror
+        var rowsInserted: Mirror
+        var poolWaits: Mirror
+        var poolWaitSeconds: (counter: Counter, exported: Duration)
+        var opened: Mirror
+        var closed: Mirror
+    }
+
+    private let bufferSize: Gauge
+    private let bufferLimit: Gauge
+    private let poolActive: Gauge
+    private let poolIdle: Gauge
+    private let poolMax: Gauge
+    private let consecutiveFailures: Gauge
+    private let ready: Gauge
+
+    init(metrics: ServiceMetrics, sources: Sources) {
+        self.metrics = metrics
+        self.sources = sources
+        let r = metrics.registry
+        bufferSize = r.makeGauge(descriptor: .named("event_buffer_size", help: "Pending (user, goal) entries in the buffer"))
+        bufferLimit = r.makeGauge(descriptor: .named("event_buffer_limit", help: "BUFFER_SIZE_LIMIT: pending entries past which new events are refused"))
+        poolActive = r.makeGauge(descriptor: .named("db_connections_active", help: "Pool connections checked out (or opening for a checkout)"))
+        poolIdle = r.makeGauge(descriptor: .named("db_connections_idle", help: "Pool connections open and idle"))
+        poolMax = r.makeGauge(descriptor: .named("db_connections_max", help: "DB_MAX_OPEN_CONNS"))
+        consecutiveFailures = r.makeGauge(descriptor: .named("flush_consecutive_failures", help: "Flush cycles failed in a row (0 after a success)"))
+        ready = r.makeGauge(descriptor: .named("service_ready", help: "1 when ready (migrations checked, pool warm), 0 while starting or draining"))
+
+        func mirror(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Mirror {
+            Mirror(counter: r.makeCounter(descriptor: .named(name, help: help), labels: labels))
+        }
+        var events: [EventSeries] = []
+        for source in EventSource.allCases {
+            for kind in EventKind.allCases {
+                let labels = [("source", source.rawValue), ("type", kind.rawValue)]
+                var byOutcome: [CountedOutcome: Mirror] = [:]
+                for outcome in CountedOutcome.allCases {
+                    switch outcome {
+                    case .accepted:
+                        byOutcome[outcome] = mirror(
+                            "events_processed_total", "Events accepted into the buffer (written by a coming flush)", labels)
+                    case .ignored(let reason):
+                        byOutcome[outcome] = mirror(
+                            "events_ignored_total", "Events acknowledged and not stored (another namespace, or no goal)",
+                            labels + [("reason", reason.rawValue)])
+                    case .rejected(let reason):
+                        byOutcome[outcome] = mirror(
+                            "events_rejected_total", "Events refused: bad input, buffer full (back-pressure) or shutting down",
+                            labels + [("reason", reason.rawValue)])
+                    }
+                }
+                events.append(
+                    EventSeries(
+                        source: source, kind: kind,
+                        received: mirror("events_received_total", "Events received, whatever became of them", labels),
+                        byOutcome: byOutcome))
+            }
+        }
+        state = Mutex(
+            State(
+                events: events,
+                unassigned: mirror(
+                    "events_unassigned_total", "Events for a non-default goal whose user has no active row (not stored)"),
+                backPressure: mirror(
+                    "buffer_backpressure_activations_total", "Times the buffer reached its limit and started refusing events"),
+                flushes: mirror("flushes_total", "Flush cycles that wrote entries"),
+                flushFailures: mirror("flush_failures_total", "Flush cycles that failed (entries kept and retried)"),
+                flushBatches: mirror("flush_batches_total", "Batch statements committed"),
+                rowsUpdated: mirror("rows_written_total", "Rows written", [("operation", "update")]),
+                rowsInserted: mirror("rows_written_total", "Rows written", [("operation", "insert")]),
+                poolWaits: mirror("db_pool_waits_total", "Checkouts that found every connection in use and waited"),
+                poolWaitSeconds: (
+                    r.makeCounter(descriptor: .named("db_pool_wait_seconds_total", help: "Time spent waiting for a connection"), labels: []),
+                    .zero
+                ),
+                opened: mirror("db_connections_opened_total", "Connections opened"),
+                closed: mirror("db_connections_closed_total", "Connections closed")))
+    }
+
+    /// Brings the registry up to date. Cheap; serialized so concurrent scrapes cannot export a
+    /// counter step twice.
+    func collect() {
+        let pool = sources.pool.stats
+        let flush = sources.flush.snapshot
+        bufferSize.set(Int64(sources.buffer.pendingCount))
+        bufferLimit.set(Int64(sources.buffer.limit))
+        poolActive.set(Int64(pool.active))
+        poolIdle.set(Int64(pool.idle))
+        poolMax.set(Int64(pool.max))
+        consecutiveFailures.set(Int64(flush.consecutiveFailures))
+        ready.set(Int64(sources.health.status == .serving ? 1 : 0))
+
+        state.withLock { state in
+            for i in state.events.indices {
+                let counts = sources.ingest.snapshot(state.events[i].source, state.events[i].kind)
+                state.events[i].received.advance(to: counts.received)
+                for outcome in CountedOutcome.allCases {
+                    state.events[i].byOutcome[outcome]!.advance(to: counts[outcome])
+                }
+            }
+            state.unassigned.advance(to: flush.unassignedEvents)
+            state.backPressure.advance(to: sources.ingest.backPressureActivations)
+            state.flushes.advance(to: flush.flushes)
+            state.flushFailures.advance(to: flush.failures)
+            state.flushBatches.advance(to: flush.batches)
+            state.rowsUpdated.advance(to: flush.rowsUpdated)
+            state.rowsInserted.advance(to: flush.rowsInserted)
+            state.poolWaits.advance(to: pool.waitCount)
+            if pool.waitDuration > state.poolWaitSeconds.exported {
+                let step = pool.waitDuration - state.poolWaitSeconds.exported
+                state.poolWaitSeconds.counter.increment(by: Double(step.components.seconds) + Double(step.components.attoseconds) / 1e18)
+                state.poolWaitSeconds.exported = pool.waitDuration
+            }
+            state.opened.advance(to: pool.opened)
+            state.closed.advance(to: pool.closed)
+        }
+    }
+
+    /// The Prometheus text exposition, up to date.
+    func exposition() -> [UInt8] {
+        collect()
+        return metrics.registry.emitToBuffer()
+    }
+}
