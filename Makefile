@@ -7,11 +7,12 @@ PG_PORT    ?= 55432
 RELEASE_BIN = .build/release/event-handler
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run test bench-core protos migrate pg-start pg-stop clean
+.PHONY: help deps build build-release run test check-monitoring bench-core protos migrate pg-start pg-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL"
 	@echo "make test        the whole test suite (starts its own PostgreSQL servers)"
+	@echo "make check-monitoring  promtool checks and unit tests of the alert rules, dashboard checks"
 	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
 	@echo "make migrate     apply migrations/ to the database in .env"
 	@echo "make protos      regenerate Sources/GameEvents from protos/"
@@ -40,9 +41,14 @@ run: build-release pg-start
 migrate: build-release
 	$(RELEASE_BIN) migrate
 
-test: deps
+test: check-monitoring
 	swift build --build-tests
 	swift test --skip-build --no-parallel
+
+# Alert rules (promtool check + unit tests), Prometheus config, Grafana dashboard, metric names.
+check-monitoring:
+	@scripts/install-deps.sh --test
+	scripts/check-monitoring.sh
 
 bench-core: deps
 	swift build -c release --product bench-core

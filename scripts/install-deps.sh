@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build, the tests and `make run` need, if any is missing.
-# Idempotent; needs root (or sudo) only when something is missing.
+# Installs the Debian packages the build and `make run` need, if any is missing; with --test, also
+# what only the test suite needs. Idempotent; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 packages=(
@@ -10,6 +10,13 @@ packages=(
   pkg-config         # SwiftPM finds libpq through it
   procps             # pgrep/pkill used by the scripts
 )
+if [ "${1:-}" = "--test" ]; then
+  packages+=(
+    prometheus       # promtool: checks and unit-tests the alert rules (scripts/check-monitoring.sh);
+                     # the Prometheus server it also ships is not started by the project
+    python3-yaml     # the dashboard and metric-name checks of scripts/check-monitoring.sh
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do
