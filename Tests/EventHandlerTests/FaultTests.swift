@@ -126,6 +126,8 @@ struct ConfigurationTests {
         ("BUFFER_FLUSH_INTERVAL", "0s"),
         ("BUFFER_SIZE_LIMIT", "-5"),
         ("GRPC_PORT", "70000"),
+        ("METRICS_PORT", "http"),
+        ("METRICS_PORT", "6565"),  // the default GRPC_PORT
         ("DB_MAX_IDLE_CONNS", "50"),
         ("FLUSH_WORKERS", "0"),
         ("DB_SSLMODE", "maybe"),

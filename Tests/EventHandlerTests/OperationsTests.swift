@@ -65,6 +65,9 @@ struct OperationsTests {
             environment: [
                 "BUFFER_FLUSH_INTERVAL": "1h", "BUFFER_SIZE_LIMIT": "200", "FLUSH_WORKERS": "2",
                 "DB_MAX_OPEN_CONNS": "4", "DB_MAX_IDLE_CONNS": "2",
+                // Debug logs one line per flush; the password (ignored by the test server's trust
+                // authentication) must never appear.
+                "LOG_LEVEL": "debug", "DB_PASSWORD": "pw-never-logged-7f3a",
             ])
         let http = harness.http
 
@@ -164,6 +167,13 @@ struct OperationsTests {
         let other = try await http.get("/nope")
         #expect(other.status == 404)
         #expect(try harness.stop() == 0)
+
+        // Logs: one line per flush at debug, nothing per event, no password.
+        let log = harness.process.log
+        let lines = log.split(separator: "\n")
+        #expect(lines.filter { $0.contains("] flushed") }.count == Int(flushes), "\(log)")
+        #expect(!lines.contains { $0.contains("user-13") || $0.contains("s13") }, "an event reached the log:\n\(log)")
+        #expect(!log.contains("pw-never-logged-7f3a"))
     }
 
     @Test(
