@@ -10,14 +10,17 @@ public struct EntryKey: Hashable, Sendable {
 }
 
 /// The merged effect of every event of one (user, goal) since the last flush.
+///
+/// Field order is layout: `kind` and `events` share the first 8 bytes, so the struct is 32 bytes
+/// with the arrival time, the stride it had without it.
 public struct PendingProgress: Sendable, Equatable {
     public var kind: GoalUpdate.Kind
+    /// How many events were merged into this entry.
+    public var events: Int32
     /// `absolute`: the latest value. `increment`: the sum of the increments.
     public var value: Int64
     /// The sum of the increases of the merged events (see `GoalUpdate.increase`).
     public var increase: Int64
-    /// How many events were merged into this entry.
-    public var events: Int32
     /// When the oldest event merged into this entry arrived, in the caller's monotonic
     /// nanoseconds (0 when the caller does not track it): the start of the entry's
     /// event-to-commit latency.
