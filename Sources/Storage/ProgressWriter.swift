@@ -22,16 +22,23 @@ public struct ProgressBatchResult: Sendable, Equatable {
 /// per batch, one implicit transaction.
 ///
 /// The statement (see `upsertSQL`) takes the batch as parallel arrays (`unnest`), then
-/// - updates every matching row that is active and not claimed: absolute goals take the latest
-///   value, login goals add their count (saturating at INT max); a completed row stays completed
-///   and keeps its first `completed_at`;
+/// - updates every matching row that is active and not claimed (a claimed row only when a
+///   rotation boundary passed and the goal allows reselection): absolute goals take the latest
+///   value, login goals add their count (saturating at INT max);
 /// - inserts the rows of default-assigned goals that did not exist yet;
 /// - counts the events of other goals that found no active row.
-/// Claimed rows are never touched. Completion is `progress >= targetValue`.
 ///
-/// The clock is a parameter, so tests can place a batch at any instant.
+/// Goal semantics (README, "Goals and events"): relative goals show `progress - baseline_value`,
+/// the baseline placed on the first write at `progress - (this batch's increase)`; a rotating
+/// goal's row last written before the current period began is rolled over as it is written
+/// (re-based when `resetProgress`, reopened when claimed and `allowReselection`), and
+/// `expires_at` is the next boundary. Completion is shown progress ≥ `targetValue`; a completed
+/// row stays completed within its period and keeps its first `completed_at`.
+///
+/// The clock is a parameter, so tests can place a batch at any instant; periods are computed
+/// from it by PostgreSQL (`date_trunc`, UTC calendar).
 public struct ProgressWriter: Sendable {
-    public static let upsertStatementName = "ugp_upsert_v2"
+    public static let upsertStatementName = "ugp_upsert_v3"
 
     /// The statements a pooled connection prepares once, at warm-up or when it is (re)opened.
     public static let preparedStatements: [PreparedStatement] = [
@@ -44,12 +51,22 @@ public struct ProgressWriter: Sendable {
     /// Per-goal UTF-8 bytes, encoded once (they repeat on every row of that goal).
     private let goalIDBytes: [[UInt8]]
     private let challengeIDBytes: [[UInt8]]
+    /// Per-goal rotation code of the statement: 0 none (or disabled), 1 daily, 2 weekly, 3 monthly.
+    private let scheduleCodes: [Int32]
 
     public init(catalog: Catalog, namespace: String) {
         self.catalog = catalog
         self.namespace = namespace
         self.goalIDBytes = catalog.goals.map { Array($0.goalId.utf8) }
         self.challengeIDBytes = catalog.goals.map { Array($0.challengeId.utf8) }
+        self.scheduleCodes = catalog.goals.map { goal in
+            guard let rotation = goal.rotation, rotation.enabled else { return 0 }
+            switch rotation.schedule {
+            case .daily: return 1
+            case .weekly: return 2
+            case .monthly: return 3
+            }
+        }
     }
 
     /// Writes `entries` in one statement. Blocking: call it on a thread the caller owns.
@@ -97,6 +114,11 @@ public struct ProgressWriter: Sendable {
         var targets = BinaryArray(.int4, capacity: n * 8)
         var defaults = BinaryArray(.bool, capacity: n * 5)
         var events = BinaryArray(.int4, capacity: n * 8)
+        var relative = BinaryArray(.bool, capacity: n * 5)
+        var increases = BinaryArray(.int8, capacity: n * 12)
+        var schedules = BinaryArray(.int4, capacity: n * 8)
+        var resets = BinaryArray(.bool, capacity: n * 5)
+        var reselects = BinaryArray(.bool, capacity: n * 5)
         for entry in entries {
             let goal = Int(entry.goal)
             let definition = catalog.goals[goal]
@@ -108,11 +130,18 @@ public struct ProgressWriter: Sendable {
             targets.append(int4: definition.targetValue)
             defaults.append(bool: definition.defaultAssigned)
             events.append(int4: entry.progress.events)
+            relative.append(bool: definition.progressMode == .relative)
+            increases.append(int8: entry.progress.increase)
+            schedules.append(int4: scheduleCodes[goal])
+            resets.append(bool: definition.rotation?.resetProgress ?? false)
+            reselects.append(bool: definition.rotation?.allowReselection ?? false)
         }
         return [
             users.parameter(), goals.parameter(), challenges.parameter(), values.parameter(),
             increments.parameter(), targets.parameter(), defaults.parameter(), events.parameter(),
             .text(namespace), .text(Self.timestamp(now)),
+            relative.parameter(), increases.parameter(), schedules.parameter(), resets.parameter(),
+            reselects.parameter(),
         ]
     }
 
@@ -146,16 +175,43 @@ public struct ProgressWriter: Sendable {
     }
 
     // MARK: - SQL
+    //
+    // The update's new values, as expressions over the existing row `p` and the input row `i`.
+    // PostgreSQL cannot name a computed value inside UPDATE … SET, so each is spelled out where it
+    // is used; they are cheap arithmetic next to the row's index probe and write.
 
-    /// The new progress of an existing row `p` under input row `i`.
-    private static let newProgress = """
+    /// The counted value after this batch (the `progress` column): latest value or sum of counts.
+    private static let newRaw = """
         (CASE WHEN i.is_increment THEN LEAST(p.progress::int8 + i.value, 2147483647)
-              ELSE LEAST(GREATEST(i.value, 0), 2147483647) END)::int4
+              ELSE LEAST(GREATEST(i.value, 0), 2147483647) END)
         """
 
+    /// The row was last written before the current period of its goal's rotation began.
+    private static let stale = "(i.period_start IS NOT NULL AND p.updated_at < i.period_start)"
+
+    /// A claimed row the boundary reopens (`allowReselection`).
+    private static let reopened = "(\(stale) AND p.status = 'claimed' AND i.reselect)"
+
+    /// The baseline after this batch: placed on the first write of a relative goal, and again at
+    /// a boundary with `resetProgress`, at the new value less this batch's increase (never below
+    /// zero); kept otherwise. Absolute goals keep theirs (NULL).
+    private static let newBaseline = """
+        (CASE WHEN NOT i.relative THEN p.baseline_value::int8
+              WHEN p.baseline_value IS NULL OR (\(stale) AND i.reset_progress)
+                  THEN GREATEST(\(newRaw) - i.increase, 0)
+              ELSE p.baseline_value::int8 END)
+        """
+
+    /// Shown progress: what completion is judged on.
+    private static let shown = "GREATEST(\(newRaw) - COALESCE(\(newBaseline), 0), 0)"
+
+    /// Completed earlier in this period: stays completed whatever the value does.
+    private static let stillCompleted = "(NOT \(stale) AND p.status = 'completed')"
+
     /// Parameters: $1 user ids, $2 goal ids, $3 challenge ids, $4 values (int8), $5 is-increment,
-    /// $6 targets, $7 default-assigned, $8 merged event counts (all arrays, one element per entry),
-    /// $9 namespace, $10 now (UTC timestamp).
+    /// $6 targets, $7 default-assigned, $8 merged event counts, $11 relative, $12 summed
+    /// increases (int8), $13 rotation (0 none, 1 daily, 2 weekly, 3 monthly), $14 resetProgress,
+    /// $15 allowReselection (all arrays, one element per entry), $9 namespace, $10 now (UTC).
     /// Result: one row (updated, inserted, unassigned events, 1-based positions of entries whose
     /// insert lost a race with a concurrent insert).
     ///
@@ -165,41 +221,64 @@ public struct ProgressWriter: Sendable {
     /// only look at the few entries neither statement took. All parts see one snapshot.
     public static let upsertSQL = """
         WITH input AS (
-            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[],
-                                 $6::int4[], $7::bool[], $8::int4[]) WITH ORDINALITY
+            SELECT t.*,
+                   CASE t.schedule WHEN 1 THEN date_trunc('day', $10::timestamp)
+                                   WHEN 2 THEN date_trunc('week', $10::timestamp)
+                                   WHEN 3 THEN date_trunc('month', $10::timestamp) END AS period_start,
+                   CASE t.schedule WHEN 1 THEN date_trunc('day', $10::timestamp) + interval '1 day'
+                                   WHEN 2 THEN date_trunc('week', $10::timestamp) + interval '1 week'
+                                   WHEN 3 THEN date_trunc('month', $10::timestamp) + interval '1 month' END
+                       AS next_boundary
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[],
+                        $6::int4[], $7::bool[], $8::int4[], $11::bool[], $12::int8[],
+                        $13::int4[], $14::bool[], $15::bool[]) WITH ORDINALITY
                 AS t(user_id, goal_id, challenge_id, value, is_increment, target,
-                     default_assigned, events, ord)
+                     default_assigned, events, relative, increase, schedule, reset_progress,
+                     reselect, ord)
         ),
         updated AS (
             UPDATE user_goal_progress AS p SET
-                progress = \(newProgress),
+                progress = \(newRaw)::int4,
+                baseline_value = \(newBaseline)::int4,
                 status = CASE
-                    WHEN p.status = 'completed' OR \(newProgress) >= i.target THEN 'completed'
-                    WHEN \(newProgress) > 0 THEN 'in_progress'
+                    WHEN \(stillCompleted) OR \(shown) >= i.target THEN 'completed'
+                    WHEN \(shown) > 0 THEN 'in_progress'
                     ELSE 'not_started' END,
                 completed_at = CASE
-                    WHEN p.status = 'completed' THEN COALESCE(p.completed_at, $10::timestamp)
-                    WHEN \(newProgress) >= i.target THEN $10::timestamp
+                    WHEN \(stillCompleted) THEN COALESCE(p.completed_at, $10::timestamp)
+                    WHEN \(shown) >= i.target THEN
+                        CASE WHEN p.status = 'completed' AND NOT i.reset_progress
+                             THEN COALESCE(p.completed_at, $10::timestamp)
+                             ELSE $10::timestamp END
+                    WHEN \(stale) THEN NULL
                     ELSE p.completed_at END,
+                claimed_at = CASE WHEN \(reopened) THEN NULL ELSE p.claimed_at END,
+                expires_at = COALESCE(i.next_boundary, p.expires_at),
                 updated_at = $10::timestamp
             FROM input AS i
             WHERE p.user_id = i.user_id AND p.goal_id = i.goal_id
-              AND p.is_active AND p.status <> 'claimed'
+              AND p.is_active AND (p.status <> 'claimed' OR \(reopened))
             RETURNING i.ord
         ),
         inserted AS (
             INSERT INTO user_goal_progress AS p
                 (user_id, goal_id, challenge_id, namespace, progress, status, completed_at,
-                 created_at, updated_at, is_active, assigned_at)
-            SELECT i.user_id, i.goal_id, i.challenge_id, $9::text,
-                   LEAST(GREATEST(i.value, 0), 2147483647)::int4,
-                   CASE WHEN i.value >= i.target THEN 'completed'
-                        WHEN i.value > 0 THEN 'in_progress'
+                 created_at, updated_at, is_active, assigned_at, expires_at, baseline_value)
+            SELECT n.user_id, n.goal_id, n.challenge_id, $9::text, n.raw::int4,
+                   CASE WHEN n.shown >= n.target THEN 'completed'
+                        WHEN n.shown > 0 THEN 'in_progress'
                         ELSE 'not_started' END,
-                   CASE WHEN i.value >= i.target THEN $10::timestamp END,
-                   $10::timestamp, $10::timestamp, true, $10::timestamp
-            FROM input AS i
-            WHERE i.default_assigned AND NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
+                   CASE WHEN n.shown >= n.target THEN $10::timestamp END,
+                   $10::timestamp, $10::timestamp, true, $10::timestamp, n.next_boundary,
+                   n.baseline::int4
+            FROM (
+                SELECT i.*, r.raw, b.baseline, GREATEST(r.raw - COALESCE(b.baseline, 0), 0) AS shown
+                FROM input AS i
+                CROSS JOIN LATERAL (SELECT LEAST(GREATEST(i.value, 0), 2147483647) AS raw) AS r
+                CROSS JOIN LATERAL (SELECT CASE WHEN i.relative THEN GREATEST(r.raw - i.increase, 0) END
+                                    AS baseline) AS b
+                WHERE i.default_assigned AND NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
+            ) AS n
             ON CONFLICT (user_id, goal_id) DO NOTHING
             RETURNING p.user_id, p.goal_id
         ),

@@ -120,6 +120,29 @@ struct ConfigurationTests {
         #expect(log.contains("configuration OK"))
     }
 
+    @Test("the incumbent's sample configuration, legacy keys included, loads with warnings naming them")
+    func legacySample() throws {
+        let (status, log) = try checkConfig(["CONFIG_PATH": PostgresServer.repositoryRoot + "/config/challenges.legacy.json"])
+        #expect(status == 0, "\(log)")
+        #expect(log.contains("legacy goal key \"type\" is ignored"), "\(log)")
+        #expect(log.contains("legacy goal key \"daily\" is ignored"), "\(log)")
+        #expect(log.contains("configuration OK"))
+    }
+
+    @Test("a broken rotation rule stops start-up naming the file, the goal and the field")
+    func brokenRotation() throws {
+        let path = NSTemporaryDirectory() + "rotation-\(UUID()).json"
+        try #"{"challenges": [{"challengeId": "c", "name": "C", "goals": [{"goalId": "daily-kills", "name": "G", "eventSource": "statistic", "defaultAssigned": true, "requirement": {"statCode": "kills", "operator": ">=", "targetValue": 5}, "reward": {"type": "ITEM", "rewardId": "r", "quantity": 1}, "prerequisites": [], "rotation": {"enabled": true, "type": "global", "schedule": "hourly", "onExpiry": {"resetProgress": true, "allowReselection": false}}}]}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, log) = try checkConfig(["CONFIG_PATH": path])
+        #expect(status == 2)
+        #expect(log.contains(path), "\(log)")
+        #expect(log.contains("daily-kills"), "\(log)")
+        #expect(log.contains("rotation.schedule"), "\(log)")
+        #expect(log.contains("progressMode"), "an enabled rotation on an absolute goal is named too: \(log)")
+    }
+
     @Test("a bad value stops start-up with a message naming the variable", arguments: [
         ("AB_NAMESPACE", ""),
         ("BUFFER_FLUSH_INTERVAL", "soon"),

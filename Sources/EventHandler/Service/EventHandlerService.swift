@@ -136,15 +136,13 @@ struct EventHandlerService {
     private func loadCatalog() throws -> Catalog {
         let loaded = try Catalog.load(path: settings.challengesPath)
         for warning in loaded.warnings { logger.warning("\(warning)") }
-        let relative = loaded.catalog.goals.filter { $0.progressMode == .relative }
-        if !relative.isEmpty {
-            let ids = relative.map(\.goalId).joined(separator: ", ")
-            throw StartupError(
-                "\(settings.challengesPath): progressMode \"relative\" (and rotation) is not supported by this release; goals: \(ids)")
-        }
         logger.info(
             "challenges loaded",
-            metadata: ["file": "\(settings.challengesPath)", "goals": "\(loaded.catalog.goals.count)"])
+            metadata: [
+                "file": "\(settings.challengesPath)", "goals": "\(loaded.catalog.goals.count)",
+                "relative": "\(loaded.catalog.goals.filter { $0.progressMode == .relative }.count)",
+                "rotating": "\(loaded.catalog.goals.filter { $0.rotation?.enabled == true }.count)",
+            ])
         return loaded.catalog
     }
 
