@@ -8,6 +8,9 @@ import PackageDescription
 //   Storage       everything that touches PostgreSQL: libpq connections, the pool, migrations, SQL
 //   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown,
 //                 and operations (Prometheus /metrics, /healthz, /readyz over a small NIO HTTP server)
+//   Kafka         the one wrapper over librdkafka: a consumer-group member on its own thread, and the
+//                 mock cluster (CRdKafka is the system library)
+//   DevKafka      `dev-kafka`: a development broker (librdkafka's mock cluster) for `make run` and tests
 //   BenchCore     `bench-core`: buffer and flush throughput against the raw PostgreSQL ceiling
 let strictSwift: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -20,6 +23,7 @@ let package = Package(
     products: [
         .executable(name: "event-handler", targets: ["EventHandler"]),
         .executable(name: "bench-core", targets: ["BenchCore"]),
+        .executable(name: "dev-kafka", targets: ["DevKafka"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -46,6 +50,13 @@ let package = Package(
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),
+        .systemLibrary(
+            name: "CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        .target(name: "Kafka", dependencies: ["CRdKafka"], swiftSettings: strictSwift),
+        .executableTarget(name: "DevKafka", dependencies: ["Kafka"], swiftSettings: strictSwift),
         .target(name: "Catalog", swiftSettings: strictSwift),
         .target(name: "Buffer", swiftSettings: strictSwift),
         .target(
@@ -90,6 +101,7 @@ let package = Package(
         ),
         .testTarget(name: "BufferTests", dependencies: ["Buffer"], swiftSettings: strictSwift),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: strictSwift),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "DevKafka"], swiftSettings: strictSwift),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "Buffer", "Catalog", "TestSupport"],

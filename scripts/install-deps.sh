@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   libpq-dev          # libpq headers: the Storage module's C library
+  librdkafka-dev     # librdkafka and its mock cluster: the Kafka module's C library, dev-kafka
   postgresql-15      # server for `make run`, tests and benchmarks (with pg_stat_statements)
   postgresql-client-15
   pkg-config         # SwiftPM finds libpq through it
@@ -15,6 +16,7 @@ if [ "${1:-}" = "--test" ]; then
     prometheus       # promtool: checks and unit-tests the alert rules (scripts/check-monitoring.sh);
                      # the Prometheus server it also ships is not started by the project
     python3-yaml     # the dashboard and metric-name checks of scripts/check-monitoring.sh
+    kcat             # an independent Kafka producer and consumer for the Kafka tests
   )
 fi
 

@@ -1,0 +1,283 @@
+import CRdKafka
+import Foundation
+import Synchronization
+
+/// What the owner of a `KafkaConsumer` decides. Every call comes on the consumer's own thread,
+/// one at a time, so an implementation may block (flush, wait for room) where the contract says.
+public protocol KafkaConsumerDelegate: AnyObject, Sendable {
+    /// Partitions were assigned to this member. Returns where to start each one: an offset, or
+    /// nothing for a partition with no stored position (it starts at the earliest record).
+    func partitionsAssigned(_ partitions: [TopicPartition]) -> [TopicPartition: Int64]
+    /// Partitions are being taken from this member. Returns once what came from them is durable:
+    /// another member starts them where the owner's stored positions say.
+    func partitionsRevoked(_ partitions: [TopicPartition])
+    /// One record, in partition order. `.later` means "no room now": the consumer rewinds the
+    /// partition to this record and pauses every partition until `hasRoom()` says yes.
+    func consume(_ record: KafkaRecord) -> KafkaConsumeDecision
+    /// Polled while paused for back-pressure.
+    func hasRoom() -> Bool
+    /// A client-level problem (broker unreachable, group errors): for logs and counters.
+    func consumerError(_ message: String)
+}
+
+public enum KafkaConsumeDecision: Sendable {
+    case taken
+    case later
+}
+
+/// A member of a Kafka consumer group, over librdkafka: the one type that touches its consumer
+/// API. It polls on a thread of its own (librdkafka blocks; the cooperative pool never sees it)
+/// and hands each record to its delegate.
+///
+/// Offsets are neither committed to Kafka nor stored by librdkafka: where each partition
+/// starts is the delegate's answer at assignment (the service keeps positions in PostgreSQL,
+/// in the same transaction as the rows they produced).
+public final class KafkaConsumer: Sendable {
+    /// The librdkafka handle. Used on the poll thread only, except `rd_kafka_position` and
+    /// `rd_kafka_get_watermark_offsets` for the lag, which librdkafka allows from any thread.
+    private struct Handle: @unchecked Sendable {
+        let rk: OpaquePointer
+    }
+
+    public let configuration: KafkaConsumerConfiguration
+    private let handle: Handle
+    private let callbacks: ConsumerCallbacks
+    private let stopping = Atomic<Bool>(false)
+    private let finished = DispatchSemaphore(value: 0)
+    private let lagByPartition = Mutex<[TopicPartition: Int64]>([:])
+    private let pausedForRoom = Atomic<Bool>(false)
+
+    public init(configuration: KafkaConsumerConfiguration, delegate: any KafkaConsumerDelegate) throws {
+        self.configuration = configuration
+        callbacks = ConsumerCallbacks(delegate: delegate)
+        var error = [CChar](repeating: 0, count: 512)
+        guard let conf = rd_kafka_conf_new() else { throw KafkaError("rd_kafka_conf_new failed") }
+        for (name, value) in configuration.librdkafkaProperties {
+            guard rd_kafka_conf_set(conf, name, value, &error, error.count) == RD_KAFKA_CONF_OK else {
+                rd_kafka_conf_destroy(conf)
+                throw KafkaError("\(name)=\(value): \(KafkaError.text(error))")
+            }
+        }
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(callbacks).toOpaque())
+        rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+        rd_kafka_conf_set_error_cb(conf, errorCallback)
+        guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &error, error.count) else {
+            rd_kafka_conf_destroy(conf)
+            throw KafkaError("cannot create the consumer: \(KafkaError.text(error))")
+        }
+        rd_kafka_poll_set_consumer(rk)
+        handle = Handle(rk: rk)
+    }
+
+    /// Subscribes and starts polling on a new thread.
+    public func start() throws {
+        let list = rd_kafka_topic_partition_list_new(Int32(configuration.topics.count))
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for topic in configuration.topics {
+            rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA)
+        }
+        let code = rd_kafka_subscribe(handle.rk, list)
+        guard code == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError("subscribe", code: code) }
+        let thread = Thread { [self] in
+            self.pollLoop()
+            self.finished.signal()
+        }
+        thread.name = "kafka-consumer"
+        thread.start()
+    }
+
+    /// Asks the poll thread to leave the group (its partitions are revoked through the
+    /// delegate first) and to close. Returns at once; `waitUntilStopped` waits.
+    public func stop() {
+        stopping.store(true, ordering: .releasing)
+    }
+
+    /// Waits for the poll thread to have left the group and closed. False on timeout.
+    public func waitUntilStopped(timeout: Duration) -> Bool {
+        finished.wait(timeout: .now() + Double(timeout.milliseconds) / 1_000) == .success
+    }
+
+    /// Records behind the end of each assigned partition (high watermark − position), as of the
+    /// last second. Empty before the first assignment.
+    public var lag: [TopicPartition: Int64] { lagByPartition.withLock { $0 } }
+
+    /// The partitions this member holds now.
+    public var assignment: [TopicPartition] { callbacks.assignment.withLock { $0 } }
+
+    /// True while consumption is paused because the delegate had no room.
+    public var isPausedForRoom: Bool { pausedForRoom.load(ordering: .relaxed) }
+
+    // MARK: - The poll thread
+
+    private func pollLoop() {
+        let rk = handle.rk
+        var lastLag = ContinuousClock.now
+        while !stopping.load(ordering: .acquiring) {
+            if pausedForRoom.load(ordering: .relaxed), callbacks.delegate.hasRoom() {
+                setPaused(false)
+            }
+            if let message = rd_kafka_consumer_poll(rk, 100) {
+                handle(message)
+                rd_kafka_message_destroy(message)
+            }
+            if ContinuousClock.now - lastLag >= .seconds(1) {
+                updateLag()
+                lastLag = ContinuousClock.now
+            }
+        }
+        // Leaving the group runs the revoke callback: the delegate makes the partitions durable.
+        rd_kafka_consumer_close(rk)
+        rd_kafka_destroy(rk)
+    }
+
+    private func handle(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+        let m = message.pointee
+        if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                callbacks.delegate.consumerError("consume: \(KafkaError.message(m.err))")
+            }
+            return
+        }
+        guard let rkt = m.rkt, let topicName = rd_kafka_topic_name(rkt) else { return }
+        let topic = String(cString: topicName)
+        let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
+        let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
+        var contentType: String?
+        var headers: OpaquePointer?
+        if rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR, let headers {
+            var pointer: UnsafeRawPointer?
+            var size = 0
+            if rd_kafka_header_get_last(headers, "content-type", &pointer, &size) == RD_KAFKA_RESP_ERR_NO_ERROR, let pointer {
+                contentType = String(decoding: UnsafeRawBufferPointer(start: pointer, count: size), as: UTF8.self)
+            }
+        }
+        let record = KafkaRecord(
+            topic: topic, partition: m.partition, offset: m.offset, key: key, value: value, contentType: contentType)
+        switch callbacks.delegate.consume(record) {
+        case .taken:
+            break
+        case .later:
+            // Pause first (which drops what librdkafka has fetched beyond this record), then put
+            // the position back on the record, so it is the first one delivered after resuming.
+            setPaused(true)
+            seek(record.topicPartition, to: record.offset)
+        }
+    }
+
+    private func setPaused(_ paused: Bool) {
+        let partitions = assignment
+        guard !partitions.isEmpty else {
+            pausedForRoom.store(false, ordering: .relaxed)
+            return
+        }
+        let list = Self.makeList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        let code = paused ? rd_kafka_pause_partitions(handle.rk, list) : rd_kafka_resume_partitions(handle.rk, list)
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR {
+            callbacks.delegate.consumerError("\(paused ? "pause" : "resume"): \(KafkaError.message(code))")
+        }
+        pausedForRoom.store(paused, ordering: .relaxed)
+    }
+
+    private func seek(_ partition: TopicPartition, to offset: Int64) {
+        let list = Self.makeList([partition])
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        list.pointee.elems[0].offset = offset
+        if let error = rd_kafka_seek_partitions(handle.rk, list, 5_000) {
+            callbacks.delegate.consumerError("seek \(partition) to \(offset): \(String(cString: rd_kafka_error_string(error)))")
+            rd_kafka_error_destroy(error)
+        }
+    }
+
+    private func updateLag() {
+        let partitions = assignment
+        guard !partitions.isEmpty else {
+            lagByPartition.withLock { $0 = [:] }
+            return
+        }
+        let list = Self.makeList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        rd_kafka_position(handle.rk, list)
+        var lag: [TopicPartition: Int64] = [:]
+        for i in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[i]
+            var low: Int64 = 0
+            var high: Int64 = 0
+            guard rd_kafka_get_watermark_offsets(handle.rk, element.topic, element.partition, &low, &high)
+                == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0
+            else { continue }
+            let position = element.offset >= 0 ? element.offset : low
+            lag[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] = max(0, high - position)
+        }
+        lagByPartition.withLock { $0 = lag }
+    }
+
+    static func makeList(_ partitions: [TopicPartition]) -> UnsafeMutablePointer<rd_kafka_topic_partition_list_t> {
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        for partition in partitions {
+            rd_kafka_topic_partition_list_add(list, partition.topic, partition.partition)
+        }
+        return list
+    }
+
+    static func partitions(of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition] {
+        (0..<Int(list.pointee.cnt)).map { i in
+            let element = list.pointee.elems[i]
+            return TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+        }
+    }
+}
+
+/// Carries the delegate into librdkafka's C callbacks, through the handle's opaque pointer
+/// (the consumer keeps it alive as long as the handle).
+fileprivate final class ConsumerCallbacks: Sendable {
+    let delegate: any KafkaConsumerDelegate
+    let assignment = Mutex<[TopicPartition]>([])
+
+    init(delegate: any KafkaConsumerDelegate) {
+        self.delegate = delegate
+    }
+
+    /// On the poll thread, inside rd_kafka_consumer_poll or rd_kafka_consumer_close.
+    func rebalance(
+        rk: OpaquePointer, code: rd_kafka_resp_err_t, list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
+    ) {
+        let partitions = KafkaConsumer.partitions(of: list)
+        switch code {
+        case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            let starts = delegate.partitionsAssigned(partitions)
+            for i in 0..<Int(list.pointee.cnt) {
+                let element = list.pointee.elems[i]
+                let key = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+                list.pointee.elems[i].offset = starts[key] ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
+            }
+            assignment.withLock { $0 = partitions }
+            let result = rd_kafka_assign(rk, list)
+            if result != RD_KAFKA_RESP_ERR_NO_ERROR {
+                delegate.consumerError("assign: \(KafkaError.message(result))")
+            }
+        case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            delegate.partitionsRevoked(partitions)
+            assignment.withLock { $0 = [] }
+            _ = rd_kafka_assign(rk, nil)
+        default:
+            delegate.consumerError("rebalance: \(KafkaError.message(code))")
+            assignment.withLock { $0 = [] }
+            _ = rd_kafka_assign(rk, nil)
+        }
+    }
+}
+
+private func rebalanceCallback(
+    rk: OpaquePointer?, code: rd_kafka_resp_err_t, list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?,
+    opaque: UnsafeMutableRawPointer?
+) {
+    guard let rk, let list, let opaque else { return }
+    Unmanaged<ConsumerCallbacks>.fromOpaque(opaque).takeUnretainedValue().rebalance(rk: rk, code: code, list: list)
+}
+
+private func errorCallback(rk: OpaquePointer?, code: Int32, reason: UnsafePointer<CChar>?, opaque: UnsafeMutableRawPointer?) {
+    guard let opaque else { return }
+    let callbacks = Unmanaged<ConsumerCallbacks>.fromOpaque(opaque).takeUnretainedValue()
+    callbacks.delegate.consumerError(reason.map { String(cString: $0) } ?? "error \(code)")
+}

@@ -1,0 +1,46 @@
+/// What a `KafkaConsumer` connects to and how it behaves in its group.
+public struct KafkaConsumerConfiguration: Sendable {
+    /// `bootstrap.servers`: `host:port[,host:port…]`.
+    public var bootstrapServers: String
+    /// `group.id`: consumers of one group share the partitions.
+    public var groupID: String
+    public var topics: [String]
+    /// `session.timeout.ms`: how long a member that stopped answering holds its partitions.
+    public var sessionTimeout: Duration = .seconds(10)
+    public var clientID = "event-handler"
+    /// More librdkafka properties (name → value), applied last.
+    public var properties: [String: String] = [:]
+
+    public init(bootstrapServers: String, groupID: String, topics: [String]) {
+        self.bootstrapServers = bootstrapServers
+        self.groupID = groupID
+        self.topics = topics
+    }
+
+    /// Every property the consumer sets, in order. Offsets are never committed to Kafka and
+    /// never stored automatically: where a partition was left is the owner's business
+    /// (`KafkaConsumerDelegate.partitionsAssigned`).
+    var librdkafkaProperties: [(String, String)] {
+        var properties: [(String, String)] = [
+            ("bootstrap.servers", bootstrapServers),
+            ("group.id", groupID),
+            ("client.id", clientID),
+            ("session.timeout.ms", String(sessionTimeout.milliseconds)),
+            ("heartbeat.interval.ms", String(max(100, sessionTimeout.milliseconds / 5))),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("partition.assignment.strategy", "range"),
+            ("log_level", "4"),
+        ]
+        properties += self.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        return properties
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000 + attoseconds / 1_000_000_000_000_000
+    }
+}
