@@ -25,6 +25,7 @@ build: deps
 
 build-release: deps
 	swift build -c release --product event-handler
+	swift build -c release --product dev-kafka
 
 # Local PostgreSQL in .local/postgres on $(PG_PORT), tuned with postgresql-tuning.conf scaled
 # to this machine. Stays up between runs; `make pg-stop` stops it.

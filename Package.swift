@@ -76,9 +76,11 @@ let package = Package(
                 "Catalog",
                 "Storage",
                 "GameEvents",
+                "Kafka",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -101,7 +103,7 @@ let package = Package(
         ),
         .testTarget(name: "BufferTests", dependencies: ["Buffer"], swiftSettings: strictSwift),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: strictSwift),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "DevKafka"], swiftSettings: strictSwift),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "DevKafka", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "Buffer", "Catalog", "TestSupport"],
@@ -111,6 +113,7 @@ let package = Package(
             name: "EventHandlerTests",
             dependencies: [
                 "EventHandler",
+                "DevKafka",
                 "GameEvents",
                 "Storage",
                 "Catalog",

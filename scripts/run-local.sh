@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the service against the local PostgreSQL that `make pg-start` started.
-# Settings come from .env (copied from .env.example on first run) and the environment, which wins;
-# the database settings point at the local cluster unless the environment says otherwise.
+# Runs the service against the local PostgreSQL that `make pg-start` started, with dev-kafka
+# (the development Kafka broker: librdkafka's mock cluster, in memory) unless KAFKA_BROKERS
+# names a real one. Settings come from .env (copied from .env.example on first run) and the
+# environment, which wins; the database settings point at the local cluster unless the
+# environment says otherwise. Ctrl-C stops the service (after its final flush), then dev-kafka.
 set -euo pipefail
 bin=${1:?usage: run-local.sh BINARY PG_PORT}
 port=${2:?usage: run-local.sh BINARY PG_PORT}
@@ -17,6 +19,29 @@ export DB_PORT=${DB_PORT:-$port}
 export DB_NAME=${DB_NAME:-challenge_db}
 export DB_USER=${DB_USER:-postgres}
 
+# The namespace decides the topic names; read it the way the service does (environment first).
+namespace=${AB_NAMESPACE:-$(sed -n 's/^AB_NAMESPACE=//p' .env | tail -n 1)}
+devkafka_pid=""
+if [ -z "${KAFKA_BROKERS:-}" ] && ! grep -q '^KAFKA_BROKERS=.' .env; then
+  dev_kafka="$(dirname "$bin")/dev-kafka"
+  bootstrap_file=$(mktemp)
+  AB_NAMESPACE=$namespace "$dev_kafka" --bootstrap-file "$bootstrap_file" < /dev/null > /dev/null &
+  devkafka_pid=$!
+  trap 'kill "$devkafka_pid" 2>/dev/null || true; rm -f "$bootstrap_file"' EXIT
+  for _ in $(seq 1 100); do [ -s "$bootstrap_file" ] && break; sleep 0.1; done
+  [ -s "$bootstrap_file" ] || { echo "dev-kafka did not start" >&2; exit 1; }
+  export KAFKA_BROKERS=$(cat "$bootstrap_file")
+  echo "Kafka: dev-kafka (development broker, in memory) at $KAFKA_BROKERS, topics" \
+    "$namespace.iam.account.v1.userLoggedIn and $namespace.social.statistic.v1.statItemUpdated (8 partitions)"
+  echo "       produce to it with: kcat -P -b $KAFKA_BROKERS -t $namespace.social.statistic.v1.statItemUpdated -K '|'"
+fi
+
 echo "PostgreSQL: ${DB_HOST}:${DB_PORT}/${DB_NAME} (stop it with 'make pg-stop')"
 echo "starting the event handler; Ctrl-C flushes what is buffered and stops it"
+if [ -n "$devkafka_pid" ]; then
+  # Not exec: dev-kafka must outlive the service's final flush, then stop with it.
+  trap '' INT
+  "$bin" serve || status=$?
+  exit "${status:-0}"
+fi
 exec "$bin" serve

@@ -11,8 +11,8 @@ public protocol KafkaConsumerDelegate: AnyObject, Sendable {
     /// Partitions are being taken from this member. Returns once what came from them is durable:
     /// another member starts them where the owner's stored positions say.
     func partitionsRevoked(_ partitions: [TopicPartition])
-    /// One record, in partition order. `.later` means "no room now": the consumer rewinds the
-    /// partition to this record and pauses every partition until `hasRoom()` says yes.
+    /// One record, in partition order. `.later` means "no room now": the consumer pauses every
+    /// partition and offers this record again, first, once `hasRoom()` says yes.
     func consume(_ record: KafkaRecord) -> KafkaConsumeDecision
     /// Polled while paused for back-pressure.
     func hasRoom() -> Bool
@@ -114,10 +114,17 @@ public final class KafkaConsumer: Sendable {
         var lastLag = ContinuousClock.now
         while !stopping.load(ordering: .acquiring) {
             if pausedForRoom.load(ordering: .relaxed), callbacks.delegate.hasRoom() {
-                setPaused(false)
+                replayStash()
             }
             if let message = rd_kafka_consumer_poll(rk, 100) {
-                handle(message)
+                if let record = record(from: message) {
+                    if pausedForRoom.load(ordering: .relaxed) {
+                        // Fetched before the pause took hold: kept, in order, for after it.
+                        callbacks.stash.withLock { $0.append(record) }
+                    } else {
+                        deliver(record)
+                    }
+                }
                 rd_kafka_message_destroy(message)
             }
             if ContinuousClock.now - lastLag >= .seconds(1) {
@@ -130,15 +137,35 @@ public final class KafkaConsumer: Sendable {
         rd_kafka_destroy(rk)
     }
 
-    private func handle(_ message: UnsafeMutablePointer<rd_kafka_message_t>) {
+    /// Back-pressure without seeking: a record the delegate has no room for is kept here (with
+    /// anything librdkafka hands over before the pause takes hold), every partition is paused,
+    /// and once there is room the kept records are offered again, in order, before consumption
+    /// resumes. librdkafka's position is past them, so resuming neither skips nor repeats one;
+    /// a revocation drops the kept records of the partitions it takes.
+    private func deliver(_ record: KafkaRecord) {
+        if callbacks.delegate.consume(record) == .later {
+            callbacks.stash.withLock { $0 = [record] }
+            setPaused(true)
+        }
+    }
+
+    private func replayStash() {
+        while let next = callbacks.stash.withLock({ $0.first }) {
+            guard callbacks.delegate.consume(next) == .taken else { return }
+            callbacks.stash.withLock { _ = $0.removeFirst() }
+        }
+        setPaused(false)
+    }
+
+    private func record(from message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord? {
         let m = message.pointee
         if m.err != RD_KAFKA_RESP_ERR_NO_ERROR {
             if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
                 callbacks.delegate.consumerError("consume: \(KafkaError.message(m.err))")
             }
-            return
+            return nil
         }
-        guard let rkt = m.rkt, let topicName = rd_kafka_topic_name(rkt) else { return }
+        guard let rkt = m.rkt, let topicName = rd_kafka_topic_name(rkt) else { return nil }
         let topic = String(cString: topicName)
         let value = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
@@ -151,17 +178,8 @@ public final class KafkaConsumer: Sendable {
                 contentType = String(decoding: UnsafeRawBufferPointer(start: pointer, count: size), as: UTF8.self)
             }
         }
-        let record = KafkaRecord(
+        return KafkaRecord(
             topic: topic, partition: m.partition, offset: m.offset, key: key, value: value, contentType: contentType)
-        switch callbacks.delegate.consume(record) {
-        case .taken:
-            break
-        case .later:
-            // Pause first (which drops what librdkafka has fetched beyond this record), then put
-            // the position back on the record, so it is the first one delivered after resuming.
-            setPaused(true)
-            seek(record.topicPartition, to: record.offset)
-        }
     }
 
     private func setPaused(_ paused: Bool) {
@@ -177,16 +195,6 @@ public final class KafkaConsumer: Sendable {
             callbacks.delegate.consumerError("\(paused ? "pause" : "resume"): \(KafkaError.message(code))")
         }
         pausedForRoom.store(paused, ordering: .relaxed)
-    }
-
-    private func seek(_ partition: TopicPartition, to offset: Int64) {
-        let list = Self.makeList([partition])
-        defer { rd_kafka_topic_partition_list_destroy(list) }
-        list.pointee.elems[0].offset = offset
-        if let error = rd_kafka_seek_partitions(handle.rk, list, 5_000) {
-            callbacks.delegate.consumerError("seek \(partition) to \(offset): \(String(cString: rd_kafka_error_string(error)))")
-            rd_kafka_error_destroy(error)
-        }
     }
 
     private func updateLag() {
@@ -233,6 +241,8 @@ public final class KafkaConsumer: Sendable {
 fileprivate final class ConsumerCallbacks: Sendable {
     let delegate: any KafkaConsumerDelegate
     let assignment = Mutex<[TopicPartition]>([])
+    /// Records held back by back-pressure (see `KafkaConsumer.deliver`).
+    let stash = Mutex<[KafkaRecord]>([])
 
     init(delegate: any KafkaConsumerDelegate) {
         self.delegate = delegate
@@ -243,6 +253,8 @@ fileprivate final class ConsumerCallbacks: Sendable {
         rk: OpaquePointer, code: rd_kafka_resp_err_t, list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>
     ) {
         let partitions = KafkaConsumer.partitions(of: list)
+        // Cooperative (incremental) rebalancing: only the partitions that move are revoked and
+        // assigned; the ones a member keeps go on untouched, with no flush and no restart.
         switch code {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             let starts = delegate.partitionsAssigned(partitions)
@@ -251,19 +263,29 @@ fileprivate final class ConsumerCallbacks: Sendable {
                 let key = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
                 list.pointee.elems[i].offset = starts[key] ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
             }
-            assignment.withLock { $0 = partitions }
-            let result = rd_kafka_assign(rk, list)
-            if result != RD_KAFKA_RESP_ERR_NO_ERROR {
-                delegate.consumerError("assign: \(KafkaError.message(result))")
+            assignment.withLock { $0 = Array(Set($0).union(partitions)) }
+            if let error = rd_kafka_incremental_assign(rk, list) {
+                delegate.consumerError("assign: \(String(cString: rd_kafka_error_string(error)))")
+                rd_kafka_error_destroy(error)
             }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+            let revoked = Set(partitions)
+            stash.withLock { $0.removeAll { revoked.contains($0.topicPartition) } }
             delegate.partitionsRevoked(partitions)
-            assignment.withLock { $0 = [] }
-            _ = rd_kafka_assign(rk, nil)
+            assignment.withLock { $0.removeAll { revoked.contains($0) } }
+            if let error = rd_kafka_incremental_unassign(rk, list) {
+                delegate.consumerError("unassign: \(String(cString: rd_kafka_error_string(error)))")
+                rd_kafka_error_destroy(error)
+            }
         default:
+            // Partitions lost without a clean revoke (session timed out): another member owns
+            // them now and starts from the stored positions; forget them here.
             delegate.consumerError("rebalance: \(KafkaError.message(code))")
-            assignment.withLock { $0 = [] }
-            _ = rd_kafka_assign(rk, nil)
+            let lost = Set(partitions)
+            stash.withLock { $0.removeAll { lost.contains($0.topicPartition) } }
+            delegate.partitionsRevoked(partitions)
+            assignment.withLock { $0.removeAll { lost.contains($0) } }
+            if let error = rd_kafka_incremental_unassign(rk, list) { rd_kafka_error_destroy(error) }
         }
     }
 }

@@ -30,7 +30,7 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
-            ("partition.assignment.strategy", "range"),
+            ("partition.assignment.strategy", "cooperative-sticky"),
             ("log_level", "4"),
         ]
         properties += self.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }

@@ -19,6 +19,8 @@ final class ServiceHarness: Sendable {
     let namespace: String
     let workDirectory: String
     let process: ServiceProcess
+    /// The environment the service runs with (another instance can be started from it).
+    let environment: [String: String]
 
     /// Writes `catalogJSON`, migrates (through `event-handler migrate`), runs `prepare` on the
     /// fresh table, then starts the service and (unless `waitForReady` is false) waits until it
@@ -49,6 +51,7 @@ final class ServiceHarness: Sendable {
             "BUFFER_FLUSH_INTERVAL": "200ms", "FLUSH_WORKERS": "2", "LOG_LEVEL": "info",
         ]
         environment.merge(extra) { $1 }
+        self.environment = environment
 
         let migrate = try ServiceProcess(arguments: ["migrate"], environment: environment)
         let status = try migrate.waitForExit(timeout: .seconds(60))
@@ -60,6 +63,21 @@ final class ServiceHarness: Sendable {
 
         process = try ServiceProcess(arguments: ["serve"], environment: environment)
         if waitForReady { try process.waitForLog("] ready") }
+    }
+
+    /// Starts another instance on the same database and settings, with ports of its own; it is
+    /// ready when this returns. Returns it and its operations client.
+    func startInstance(_ overrides: [String: String] = [:]) throws -> (ServiceProcess, OperationsClient) {
+        var environment = environment
+        let grpc = try PostgresServer.freeLoopbackPort()
+        var http = try PostgresServer.freeLoopbackPort()
+        while http == grpc { http = try PostgresServer.freeLoopbackPort() }
+        environment["GRPC_PORT"] = String(grpc)
+        environment["METRICS_PORT"] = String(http)
+        environment.merge(overrides) { $1 }
+        let process = try ServiceProcess(arguments: ["serve"], environment: environment)
+        try process.waitForLog("] ready")
+        return (process, OperationsClient(port: http))
     }
 
     /// The operations endpoints of this service.

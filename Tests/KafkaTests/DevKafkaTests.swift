@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `dev-kafka`, the development broker, as a user runs it: a real process on loopback.
@@ -76,29 +77,6 @@ struct DevKafkaTests {
                 #expect(process.terminationStatus == 2)
                 #expect(lines.next()?.contains("AB_NAMESPACE") == true)
             }
-        }
-    }
-}
-
-/// Reads a pipe line by line, blocking.
-final class LineReader {
-    private let handle: FileHandle
-    private var buffer = Data()
-
-    init(_ handle: FileHandle) {
-        self.handle = handle
-    }
-
-    func next() -> String? {
-        while true {
-            if let newline = buffer.firstIndex(of: 0x0A) {
-                let line = buffer[buffer.startIndex..<newline]
-                buffer.removeSubrange(buffer.startIndex...newline)
-                return String(decoding: line, as: UTF8.self)
-            }
-            let chunk = handle.availableData
-            if chunk.isEmpty { return buffer.isEmpty ? nil : String(decoding: buffer, as: UTF8.self) }
-            buffer.append(chunk)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Kafka
+import TestSupport
 import Synchronization
 import Testing
 

@@ -1,46 +1,7 @@
 import Foundation
 import Kafka
 import Synchronization
-
-/// kcat, Debian's Kafka client: the independent producer and consumer of these tests.
-enum Kcat {
-    /// Produces `lines` ("key\tvalue") to `topic`; each record's key picks its partition.
-    static func produce(_ lines: [String], topic: String, bootstrap: String, headers: [String] = []) throws {
-        let (status, output) = try run(
-            ["-P", "-b", bootstrap, "-t", topic, "-K", "\t", "-X", "linger.ms=5"] + headers.flatMap { ["-H", $0] },
-            input: lines.joined(separator: "\n") + "\n")
-        guard status == 0 else { throw TestFailure("kcat -P exited \(status): \(output)") }
-    }
-
-    /// Metadata as kcat prints it (`-L`).
-    static func metadata(bootstrap: String) throws -> String {
-        let (status, output) = try run(["-L", "-b", bootstrap])
-        guard status == 0 else { throw TestFailure("kcat -L exited \(status): \(output)") }
-        return output
-    }
-
-    static func run(_ arguments: [String], input: String? = nil) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/kcat")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let stdin = Pipe()
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
+import TestSupport
 
 /// A consumer delegate that records what it is told. `refuse` decides, per record, whether to
 /// answer `.later` (asked again when it comes back); `room` whether to resume.

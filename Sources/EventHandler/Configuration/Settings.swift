@@ -35,6 +35,19 @@ struct Settings: Sendable {
     var shutdownTimeout: Duration = .seconds(30)
     /// `LOG_LEVEL`.
     var logLevel: Logger.Level = .info
+    /// Kafka ingestion; nil when `KAFKA_BROKERS` is empty (gRPC only).
+    var kafka: KafkaSettings?
+
+    struct KafkaSettings: Sendable {
+        /// `KAFKA_BROKERS`: bootstrap servers, `host:port[,host:port…]`.
+        var brokers: String
+        /// `KAFKA_GROUP_ID`: instances of one group share the partitions.
+        var groupID: String
+        /// `KAFKA_TOPICS`: comma-separated; default the platform's two for `AB_NAMESPACE`.
+        var topics: [String]
+        /// `KAFKA_SESSION_TIMEOUT`: how long a member that died holds its partitions.
+        var sessionTimeout: Duration
+    }
 
     /// Reads `.env` (at `ENV_FILE`, default `./.env`) and the environment; the environment wins.
     /// `requireNamespace` is false for `event-handler migrate`, which stores no events.
@@ -122,6 +135,21 @@ struct Settings: Sendable {
                     ? "\"durable\" is not available in this release; \"buffered\" is (acknowledged once buffered)"
                     : "must be \"buffered\", got \"\(ackMode)\"")
         }
+        if let brokers = try reader.string("KAFKA_BROKERS") {
+            let topics = try reader.string("KAFKA_TOPICS").map {
+                $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            } ?? ["\(namespace).iam.account.v1.userLoggedIn", "\(namespace).social.statistic.v1.statItemUpdated"]
+            guard !topics.isEmpty else {
+                throw ConfigurationError(variable: "KAFKA_TOPICS", message: "names no topic")
+            }
+            let session = try reader.duration("KAFKA_SESSION_TIMEOUT", positive: true) ?? .seconds(10)
+            guard session >= .seconds(1) && session <= .seconds(300) else {
+                throw ConfigurationError(variable: "KAFKA_SESSION_TIMEOUT", message: "must be between 1s and 5m")
+            }
+            kafka = KafkaSettings(
+                brokers: brokers, groupID: try reader.string("KAFKA_GROUP_ID") ?? "event-handler", topics: topics,
+                sessionTimeout: session)
+        }
         if let level = try reader.string("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) ?? (level.lowercased() == "warn" ? .warning : nil) else {
                 throw ConfigurationError(variable: "LOG_LEVEL", message: "must be one of trace, debug, info, notice, warning, error, critical, got \"\(level)\"")
@@ -135,6 +163,7 @@ struct Settings: Sendable {
         "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort) http=\(metricsHost):\(metricsPort) db=\(database.redactedDescription) "
             + "pool(open=\(pool.maxOpen) idle=\(pool.maxIdle)) flush(interval=\(flushInterval.seconds)s "
             + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
+            + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ",")))" } ?? " kafka=off")
     }
 }
 

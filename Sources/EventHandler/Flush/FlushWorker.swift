@@ -1,6 +1,7 @@
 import Buffer
 import Dispatch
 import Foundation
+import Kafka
 import Logging
 import Storage
 import Synchronization
@@ -30,7 +31,12 @@ final class FlushWorker: Sendable {
     private let configuration: Configuration
     private let stats: FlushStats
     private let metrics: ServiceMetrics
+    /// Kafka positions to checkpoint with each flush; nil when Kafka ingestion is off.
+    private let positions: KafkaPositions?
     private let logger: Logger
+    /// Flush cycles asked for by `flushAndWait`, and the last one that committed.
+    private let cyclesRequested = Atomic<Int>(0)
+    private let cyclesCommitted = Atomic<Int>(0)
 
     private let wake = DispatchSemaphore(value: 0)
     private let wakePending = Atomic<Bool>(false)
@@ -42,7 +48,8 @@ final class FlushWorker: Sendable {
 
     init(
         index: Int, shards: [Int], buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
-        configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, logger: Logger
+        configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, positions: KafkaPositions?,
+        logger: Logger
     ) {
         self.index = index
         self.shards = shards
@@ -52,6 +59,7 @@ final class FlushWorker: Sendable {
         self.configuration = configuration
         self.stats = stats
         self.metrics = metrics
+        self.positions = positions
         var logger = logger
         logger[metadataKey: "flush_worker"] = "\(index)"
         self.logger = logger
@@ -73,6 +81,22 @@ final class FlushWorker: Sendable {
         }
     }
 
+    /// Asks for a flush cycle that begins after this call; returns its number for `waitForCycle`.
+    func requestCycle() -> Int {
+        let target = cyclesRequested.add(1, ordering: .acquiringAndReleasing).newValue
+        wake.signal()
+        return target
+    }
+
+    /// Waits until cycle `target` (or a later one) has committed. False if `deadline` came first.
+    func waitForCycle(_ target: Int, deadline: ContinuousClock.Instant) -> Bool {
+        while cyclesCommitted.load(ordering: .acquiring) < target {
+            if ContinuousClock.now >= deadline { return false }
+            Thread.sleep(forTimeInterval: 0.002)
+        }
+        return true
+    }
+
     /// Asks the worker to flush everything it holds and exit, giving up at `deadline`.
     func stop(deadline: ContinuousClock.Instant) {
         stopDeadline.withLock { $0 = deadline }
@@ -90,6 +114,7 @@ final class FlushWorker: Sendable {
         var nextFlush = ContinuousClock.now + configuration.interval
         var backoff = configuration.initialBackoff
         var failing = false
+        var lastCheckpoint: [TopicPartition: Int64] = [:]
         while true {
             let deadline = stopDeadline.withLock { $0 }
             if deadline == nil {
@@ -100,9 +125,11 @@ final class FlushWorker: Sendable {
             let stopping = stopDeadline.withLock { $0 }
             nextFlush = ContinuousClock.now + configuration.interval
 
-            let outcome = flushOnce()
+            let cycle = cyclesRequested.load(ordering: .acquiring)
+            let outcome = flushOnce(lastCheckpoint: &lastCheckpoint)
             switch outcome {
             case .success(let rows):
+                if cycle > cyclesCommitted.load(ordering: .relaxed) { cyclesCommitted.store(cycle, ordering: .releasing) }
                 if failing {
                     failing = false
                     logger.info("database writes succeed again", metadata: ["rows": "\(rows)"])
@@ -140,6 +167,24 @@ final class FlushWorker: Sendable {
         }
     }
 
+    /// Counts the batches that committed (the first `upTo` entries) and their latencies.
+    private func recordCommitted(
+        _ results: [(entries: Int, result: ProgressBatchResult)], entries: [PendingEntry], upTo committed: Int,
+        into total: inout ProgressBatchResult
+    ) {
+        var start = 0
+        let now = MonotonicTime.now
+        for (count, result) in results where start + count <= committed {
+            total.updated += result.updated
+            total.inserted += result.inserted
+            total.unassignedEvents += result.unassignedEvents
+            total.conflictsRetried += result.conflictsRetried
+            stats.recordBatch(entries: count, result: result)
+            metrics.recordCommit(of: entries[start..<(start + count)], at: now)
+            start += count
+        }
+    }
+
     private enum Outcome {
         case success(rows: Int)
         case failure(any Error, kept: Int)
@@ -147,38 +192,59 @@ final class FlushWorker: Sendable {
 
     /// Drains this worker's shards and writes them. On a failure, whatever was not committed
     /// goes back into the buffer.
-    private func flushOnce() -> Outcome {
+    private func flushOnce(lastCheckpoint: inout [TopicPartition: Int64]) -> Outcome {
         var entries: [PendingEntry] = []
-        for shard in shards {
-            entries.append(contentsOf: buffer.drain(shard: shard))
+        var checkpoint: [KafkaCheckpoints.Position] = []
+        var snapshot: [TopicPartition: Int64] = [:]
+        if let positions {
+            // Drain and snapshot under the ingest lock: see KafkaPositions for why this makes
+            // the checkpoint exact.
+            positions.withIngestLock(worker: index) {
+                for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard)) }
+                snapshot = positions.snapshot()
+            }
+            if snapshot != lastCheckpoint { checkpoint = positions.checkpoint(snapshot, shards: shards) }
+        } else {
+            for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard)) }
         }
-        if entries.isEmpty { return .success(rows: 0) }
+        if entries.isEmpty && checkpoint.isEmpty { return .success(rows: 0) }
 
+        // Without Kafka positions each batch commits on its own; with them, the whole cycle is
+        // one transaction, so the positions commit with exactly the rows they account for.
+        let transactional = !checkpoint.isEmpty
         let started = ContinuousClock.now
         var written = 0
+        var committed = 0
         var batches = 0
         var total = ProgressBatchResult()
+        var results: [(entries: Int, result: ProgressBatchResult)] = []
         do {
             try pool.withConnection { connection in
+                if transactional { try connection.execute("BEGIN") }
                 while written < entries.count {
                     let end = min(written + configuration.batchSize, entries.count)
                     let result = try writer.write(entries[written..<end], on: connection)
-                    total.updated += result.updated
-                    total.inserted += result.inserted
-                    total.unassignedEvents += result.unassignedEvents
-                    total.conflictsRetried += result.conflictsRetried
-                    stats.recordBatch(entries: end - written, result: result)
-                    metrics.recordCommit(of: entries[written..<end], at: MonotonicTime.now)
+                    results.append((end - written, result))
                     written = end
                     batches += 1
+                    if !transactional { committed = written }
+                }
+                if transactional {
+                    try KafkaCheckpoints.record(checkpoint, group: positions!.group, on: connection)
+                    try connection.execute("COMMIT")
+                    committed = written
                 }
             }
         } catch {
-            let kept = entries.count - written
-            buffer.restore(entries[written...])
+            // A failed transaction wrote nothing: everything not committed goes back.
+            recordCommitted(results, entries: entries, upTo: committed, into: &total)
+            let kept = entries.count - committed
+            buffer.restore(entries[committed...])
             stats.recordFailure()
             return .failure(error, kept: kept)
         }
+        recordCommitted(results, entries: entries, upTo: committed, into: &total)
+        lastCheckpoint = snapshot
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()
         metrics.flushDuration.record(elapsed)

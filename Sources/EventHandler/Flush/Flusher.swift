@@ -12,7 +12,8 @@ final class Flusher: Sendable {
 
     init(
         buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool, workerCount: Int,
-        configuration: FlushWorker.Configuration, metrics: ServiceMetrics, logger: Logger
+        configuration: FlushWorker.Configuration, metrics: ServiceMetrics, positions: KafkaPositions? = nil,
+        logger: Logger
     ) {
         let stats = self.stats
         self.buffer = buffer
@@ -20,7 +21,7 @@ final class Flusher: Sendable {
             FlushWorker(
                 index: w, shards: Array(stride(from: w, to: buffer.shardCount, by: workerCount)),
                 buffer: buffer, writer: writer, pool: pool, configuration: configuration, stats: stats,
-                metrics: metrics, logger: logger)
+                metrics: metrics, positions: positions, logger: logger)
         }
     }
 
@@ -31,6 +32,13 @@ final class Flusher: Sendable {
     /// The size trigger: wake every worker now.
     func requestFlush() {
         for worker in workers { worker.requestFlush() }
+    }
+
+    /// Flushes everything buffered now and waits until every worker has committed it (and its
+    /// Kafka positions). Blocking. False if `deadline` passed first (the database is away).
+    func flushAndWait(deadline: ContinuousClock.Instant) -> Bool {
+        let targets = workers.map { $0.requestCycle() }
+        return zip(workers, targets).allSatisfy { $0.waitForCycle($1, deadline: deadline) }
     }
 
     /// Flushes everything and stops the workers. Blocking (call it off the cooperative pool).

@@ -17,8 +17,7 @@ struct LoginEventService: Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedI
     ) async throws -> Google_Protobuf_Empty {
         let arrived = MonotonicTime.now
         defer { metrics.loginRequestDuration.recordNanoseconds(Int64(MonotonicTime.now &- arrived)) }
-        let event = IncomingEvent.login(.init(id: request.id, namespace: request.namespace, userID: request.userID))
-        try answer(ingestor.ingest(event, from: .grpc, receivedAt: arrived))
+        try answer(ingestor.ingest(IncomingEvent(request), from: .grpc, receivedAt: arrived))
         return Google_Protobuf_Empty()
     }
 }
@@ -32,13 +31,7 @@ struct StatEventService: Accelbyte_Social_Statistic_V1_StatisticStatItemUpdatedS
     ) async throws -> Google_Protobuf_Empty {
         let arrived = MonotonicTime.now
         defer { metrics.statRequestDuration.recordNanoseconds(Int64(MonotonicTime.now &- arrived)) }
-        let payload: IncomingEvent.StatPayload? =
-            request.hasPayload
-            ? .init(statCode: request.payload.statCode, latestValue: request.payload.latestValue, inc: request.payload.inc)
-            : nil
-        let event = IncomingEvent.stat(
-            .init(id: request.id, namespace: request.namespace, userID: request.userID, payload: payload))
-        try answer(ingestor.ingest(event, from: .grpc, receivedAt: arrived))
+        try answer(ingestor.ingest(IncomingEvent(request), from: .grpc, receivedAt: arrived))
         return Google_Protobuf_Empty()
     }
 }

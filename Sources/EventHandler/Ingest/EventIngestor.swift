@@ -50,12 +50,7 @@ final class EventIngestor: Sendable {
         }
         let updates = matcher.updates(for: event)
         if updates.isEmpty { return .ignored(.noMatchingGoal) }
-        let userID: String
-        switch event {
-        case .login(let login): userID = login.userID
-        case .stat(let stat): userID = stat.userID
-        }
-        switch buffer.add(userID: userID, updates: updates, receivedAt: receivedAt) {
+        switch buffer.add(userID: event.userID, updates: updates, receivedAt: receivedAt) {
         case .full:
             return .overloaded
         case .accepted(let created, let flushDue):

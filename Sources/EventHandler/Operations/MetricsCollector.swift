@@ -1,4 +1,5 @@
 import Buffer
+import Kafka
 import Prometheus
 import Storage
 import Synchronization
@@ -15,6 +16,13 @@ final class MetricsCollector: Sendable {
         var flush: FlushStats
         var ingest: IngestCounters
         var health: HealthState
+        /// Kafka ingestion, when it is on.
+        var kafka: KafkaSource? = nil
+    }
+
+    struct KafkaSource: Sendable {
+        var lag: @Sendable () -> [TopicPartition: Int64]
+        var skipped: @Sendable (KafkaIngest.SkipReason) -> Int
     }
 
     private let metrics: ServiceMetrics
@@ -53,6 +61,9 @@ final class MetricsCollector: Sendable {
         var poolWaitSeconds: (counter: Counter, exported: Duration)
         var opened: Mirror
         var closed: Mirror
+        var kafkaSkipped: [KafkaIngest.SkipReason: Mirror]
+        /// One gauge per partition ever assigned (bounded by the topics' partition counts).
+        var lag: [TopicPartition: Gauge] = [:]
     }
 
     private let bufferSize: Gauge
@@ -123,7 +134,17 @@ final class MetricsCollector: Sendable {
                     .zero
                 ),
                 opened: mirror("db_connections_opened_total", "Connections opened"),
-                closed: mirror("db_connections_closed_total", "Connections closed")))
+                closed: mirror("db_connections_closed_total", "Connections closed"),
+                kafkaSkipped: Dictionary(
+                    uniqueKeysWithValues: KafkaIngest.SkipReason.allCases.map { reason in
+                        (
+                            reason,
+                            mirror(
+                                "kafka_records_skipped_total",
+                                "Kafka records skipped before the ingest path: unknown topic, malformed value, or already applied (read again after a restart or rebalance)",
+                                [("reason", reason.rawValue)])
+                        )
+                    })))
     }
 
     /// Brings the registry up to date. Cheap; serialized so concurrent scrapes cannot export a
@@ -162,6 +183,23 @@ final class MetricsCollector: Sendable {
             }
             state.opened.advance(to: pool.opened)
             state.closed.advance(to: pool.closed)
+            if let kafka = sources.kafka {
+                for reason in KafkaIngest.SkipReason.allCases {
+                    state.kafkaSkipped[reason]!.advance(to: kafka.skipped(reason))
+                }
+                let lag = kafka.lag()
+                for (partition, records) in lag {
+                    let gauge =
+                        state.lag[partition]
+                        ?? metrics.registry.makeGauge(
+                            descriptor: .named("kafka_consumer_lag", help: "Records behind the end of each assigned partition"),
+                            labels: [("topic", partition.topic), ("partition", String(partition.partition))])
+                    state.lag[partition] = gauge
+                    gauge.set(records)
+                }
+                // A partition this instance no longer holds is no longer its lag.
+                for (partition, gauge) in state.lag where lag[partition] == nil { gauge.set(Int64(0)) }
+            }
         }
     }
 

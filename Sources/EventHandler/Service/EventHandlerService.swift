@@ -4,6 +4,7 @@ import Dispatch
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Kafka
 import Logging
 import Metrics
 import Prometheus
@@ -28,20 +29,37 @@ struct EventHandlerService {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let pool = ConnectionPool(
             settings: settings.database, limits: settings.pool,
-            statements: ProgressWriter.preparedStatements, logger: logger)
+            statements: ProgressWriter.preparedStatements + KafkaCheckpoints.preparedStatements, logger: logger)
         let buffer = EventBuffer(shardCount: 256, limit: settings.bufferSizeLimit)
+        let positions = settings.kafka.map {
+            KafkaPositions(group: $0.groupID, shardCount: buffer.shardCount, workerCount: settings.flushWorkers)
+        }
         let flusher = Flusher(
             buffer: buffer, writer: ProgressWriter(catalog: catalog, namespace: settings.namespace),
             pool: pool, workerCount: settings.flushWorkers,
             configuration: .init(interval: settings.flushInterval, batchSize: settings.flushBatchSize),
-            metrics: metrics, logger: logger)
+            metrics: metrics, positions: positions, logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
             onFlushDue: { flusher.requestFlush() })
         let health = HealthState()
+        let kafka = settings.kafka.map { kafkaSettings in
+            let ingest = KafkaIngest(
+                ingestor: ingestor, buffer: buffer, positions: positions!, flusher: flusher, pool: pool,
+                revokeTimeout: settings.shutdownTimeout, logger: logger)
+            var configuration = KafkaConsumerConfiguration(
+                bootstrapServers: kafkaSettings.brokers, groupID: kafkaSettings.groupID, topics: kafkaSettings.topics)
+            configuration.sessionTimeout = kafkaSettings.sessionTimeout
+            return (ingest: ingest, configuration: configuration)
+        }
+        let consumer = try kafka.map { try KafkaConsumer(configuration: $0.configuration, delegate: $0.ingest) }
         let collector = MetricsCollector(
             metrics: metrics,
-            sources: .init(buffer: buffer, pool: pool, flush: flusher.stats, ingest: ingestor.counters, health: health))
+            sources: .init(
+                buffer: buffer, pool: pool, flush: flusher.stats, ingest: ingestor.counters, health: health,
+                kafka: kafka.map { kafka in
+                    .init(lag: { consumer?.lag ?? [:] }, skipped: { kafka.ingest.skippedCount($0) })
+                }))
         let operations = try await startOperationsServer(collector: collector, health: health)
         defer { operations.close() }
 
@@ -67,6 +85,10 @@ struct EventHandlerService {
             guard let address = try await server.listeningAddress else {
                 throw StartupError("the gRPC server did not start listening")
             }
+            if let consumer {
+                try consumer.start()
+                logger.info("kafka consumer started", metadata: ["group": "\(consumer.configuration.groupID)", "topics": "\(consumer.configuration.topics)"])
+            }
             health.set(.ready)
             logger.info(
                 "ready",
@@ -82,6 +104,14 @@ struct EventHandlerService {
             health.set(.draining)
             let deadline = ContinuousClock.now + settings.shutdownTimeout
             unwritten = try await onOwnThread("drain") {
+                // Kafka first: leaving the group revokes its partitions, which flushes and
+                // checkpoints what came from them while the flush workers still run.
+                if let consumer {
+                    consumer.stop()
+                    if !consumer.waitUntilStopped(timeout: settings.shutdownTimeout) {
+                        logger.error("the kafka consumer did not leave its group in time")
+                    }
+                }
                 ingestor.close()
                 return flusher.stop(deadline: deadline)
             }

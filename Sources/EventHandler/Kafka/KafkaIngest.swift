@@ -1,0 +1,197 @@
+import Buffer
+import Foundation
+import GameEvents
+import Kafka
+import Logging
+import Storage
+import SwiftProtobuf
+import Synchronization
+
+/// Kafka records into the ingest path: the consumer's delegate (wire.md, Kafka section).
+///
+/// Each record is decoded (proto3 JSON, or binary protobuf when its `content-type` header says
+/// `application/x-protobuf`), skipped if its partition's stored position says it is committed
+/// already for its user's shard, and otherwise handed to the same ingest path as gRPC under the
+/// owning flush worker's ingest lock (`KafkaPositions`). A record that cannot be decoded, or
+/// comes from a topic that is not one of the platform's two, is counted, logged once per kind,
+/// and skipped: a bad record never stalls its partition. A full buffer pauses consumption.
+final class KafkaIngest: KafkaConsumerDelegate {
+    enum SkipReason: String, Sendable, CaseIterable {
+        /// Not a known topic: neither `*.iam.account.v1.userLoggedIn` nor `*.social.statistic.v1.statItemUpdated`.
+        case unknownTopic = "unknown_topic"
+        /// The value is not the topic's message in proto3 JSON (or binary protobuf).
+        case malformed
+        /// Read again after a restart or a rebalance, and already in committed rows.
+        case alreadyApplied = "already_applied"
+    }
+
+    private let ingestor: EventIngestor
+    private let buffer: EventBuffer
+    private let positions: KafkaPositions
+    private let flusher: Flusher
+    private let pool: ConnectionPool
+    private let logger: Logger
+    /// How long a revocation may wait for its final flush.
+    private let revokeTimeout: Duration
+    private let skipped: [SkipReason: Count]
+
+    private final class Count: Sendable {
+        let value = Atomic<Int>(0)
+    }
+    private let loggedKinds = Mutex<Set<String>>([])
+
+    private static let jsonOptions: JSONDecodingOptions = {
+        var options = JSONDecodingOptions()
+        options.ignoreUnknownFields = true
+        return options
+    }()
+
+    init(
+        ingestor: EventIngestor, buffer: EventBuffer, positions: KafkaPositions, flusher: Flusher, pool: ConnectionPool,
+        revokeTimeout: Duration, logger: Logger
+    ) {
+        self.ingestor = ingestor
+        self.buffer = buffer
+        self.positions = positions
+        self.flusher = flusher
+        self.pool = pool
+        self.revokeTimeout = revokeTimeout
+        self.logger = logger
+        var skipped: [SkipReason: Count] = [:]
+        for reason in SkipReason.allCases { skipped[reason] = Count() }
+        self.skipped = skipped
+    }
+
+    /// Records skipped without reaching the ingest path, by reason.
+    func skippedCount(_ reason: SkipReason) -> Int { skipped[reason]!.value.load(ordering: .relaxed) }
+
+    // MARK: - KafkaConsumerDelegate (on the consumer's thread)
+
+    func partitionsAssigned(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
+        let group = positions.group
+        // The stored positions decide where to start. Without them the partition cannot start
+        // safely, so this retries until the database answers (the group waits meanwhile).
+        var backoff = Duration.milliseconds(100)
+        while true {
+            do {
+                let stored = try pool.withConnection { connection in
+                    try KafkaCheckpoints.load(
+                        group: group, partitions: partitions.map { ($0.topic, $0.partition) }, on: connection)
+                }
+                let starts = positions.assign(partitions, stored: stored)
+                logger.info(
+                    "kafka partitions assigned",
+                    metadata: ["partitions": "\(partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }.map { "\($0):\(starts[$0] ?? 0)" }.joined(separator: " "))"])
+                return starts
+            } catch {
+                logger.error("cannot read kafka checkpoints; retrying", metadata: ["error": "\(error)"])
+                Thread.sleep(forTimeInterval: Double(backoff.components.attoseconds) / 1e18 + Double(backoff.components.seconds))
+                backoff = min(backoff * 2, .seconds(5))
+            }
+        }
+    }
+
+    func partitionsRevoked(_ partitions: [TopicPartition]) {
+        // Everything consumed from them must be committed, with its positions, before another
+        // member starts them from those positions.
+        let flushed = flusher.flushAndWait(deadline: .now + revokeTimeout)
+        if flushed {
+            logger.info("kafka partitions revoked after their final flush", metadata: ["partitions": "\(partitions.count)"])
+        } else {
+            logger.critical(
+                "kafka partitions revoked before their events could be committed (database unreachable); they will be read again by their next owner",
+                metadata: ["partitions": "\(partitions.count)"])
+        }
+        positions.revoke(partitions)
+    }
+
+    func consume(_ record: KafkaRecord) -> KafkaConsumeDecision {
+        let partition = record.topicPartition
+        let event: IncomingEvent
+        switch decode(record) {
+        case .success(let decoded):
+            event = decoded
+        case .failure(let reason):
+            skip(record, reason: reason)
+            positions.markConsumed(partition, offset: record.offset)
+            return .taken
+        }
+        let shard = buffer.shardIndex(of: event.userID)
+        if positions.isCommitted(partition, offset: record.offset, shard: shard) {
+            skipped[.alreadyApplied]!.value.add(1, ordering: .relaxed)
+            positions.markConsumed(partition, offset: record.offset)
+            return .taken
+        }
+        let arrived = MonotonicTime.now
+        let outcome = positions.withIngestLock(worker: positions.worker(ofShard: shard)) {
+            ingestor.ingest(event, from: .kafka, receivedAt: arrived)
+        }
+        switch outcome {
+        case .overloaded, .unavailable:
+            return .later
+        case .rejected(let field, let reason):
+            logOnce("invalid:\(field.rawValue)", "kafka record refused as bad input, skipped", record, ["field": "\(field.rawValue)", "reason": "\(reason)"])
+            positions.markConsumed(partition, offset: record.offset)
+            return .taken
+        case .accepted, .ignored:
+            positions.markConsumed(partition, offset: record.offset)
+            return .taken
+        }
+    }
+
+    func hasRoom() -> Bool {
+        // Resume below the limit with a margin, so one resumed record does not pause it again.
+        buffer.pendingCount < buffer.limit - buffer.limit / 10
+    }
+
+    func consumerError(_ message: String) {
+        logOnce("client:\(message.prefix(40))", "kafka client error", nil, ["error": "\(message)"])
+    }
+
+    // MARK: - Decoding
+
+    private enum Decoded {
+        case success(IncomingEvent)
+        case failure(SkipReason)
+    }
+
+    private func decode(_ record: KafkaRecord) -> Decoded {
+        let binary = record.contentType == "application/x-protobuf"
+        do {
+            if record.topic.hasSuffix(".iam.account.v1.userLoggedIn") {
+                let message =
+                    binary
+                    ? try Accelbyte_Iam_Account_V1_UserLoggedIn(serializedBytes: record.value)
+                    : try Accelbyte_Iam_Account_V1_UserLoggedIn(jsonUTF8Bytes: record.value, options: Self.jsonOptions)
+                return .success(IncomingEvent(message))
+            }
+            if record.topic.hasSuffix(".social.statistic.v1.statItemUpdated") {
+                let message =
+                    binary
+                    ? try Accelbyte_Social_Statistic_V1_StatItemUpdated(serializedBytes: record.value)
+                    : try Accelbyte_Social_Statistic_V1_StatItemUpdated(jsonUTF8Bytes: record.value, options: Self.jsonOptions)
+                return .success(IncomingEvent(message))
+            }
+            return .failure(.unknownTopic)
+        } catch {
+            return .failure(.malformed)
+        }
+    }
+
+    private func skip(_ record: KafkaRecord, reason: SkipReason) {
+        skipped[reason]!.value.add(1, ordering: .relaxed)
+        logOnce(reason.rawValue, "kafka record skipped", record, ["reason": "\(reason.rawValue)"])
+    }
+
+    /// Logs the first occurrence of each kind of problem (later ones are only counted).
+    private func logOnce(_ kind: String, _ message: Logger.Message, _ record: KafkaRecord?, _ metadata: Logger.Metadata) {
+        guard loggedKinds.withLock({ $0.insert(kind).inserted }) else { return }
+        var metadata = metadata
+        if let record {
+            metadata["topic"] = "\(record.topic)"
+            metadata["partition"] = "\(record.partition)"
+            metadata["offset"] = "\(record.offset)"
+        }
+        logger.warning("\(message) (first of its kind; the rest are counted)", metadata: metadata)
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Kafka ingestion end to end: dev-kafka as the broker, kcat as the independent producer, the
+/// real service consuming, and the table compared with the independent model row for row.
+@Suite("Kafka ingestion", .serialized)
+struct KafkaIngestionTests {
+    static let loginTopic = "test-ns.iam.account.v1.userLoggedIn"
+    static let statTopic = "test-ns.social.statistic.v1.statItemUpdated"
+
+    /// The record kcat produces for an event: key (the user id) TAB proto3 JSON.
+    static func record(_ event: TestEvent) -> (topic: String, line: String) {
+        switch event {
+        case .login(let id, let user):
+            return (loginTopic, "\(user)\t{\"id\":\"\(id)\",\"namespace\":\"test-ns\",\"userId\":\"\(user)\",\"payload\":{\"userAccount\":{\"userId\":\"\(user)\"}}}")
+        case .stat(let id, let user, let code, let value, let inc):
+            return (statTopic, "\(user)\t{\"id\":\"\(id)\",\"namespace\":\"test-ns\",\"userId\":\"\(user)\",\"payload\":{\"statCode\":\"\(code)\",\"userId\":\"\(user)\",\"latestValue\":\(value),\"inc\":\(inc)}}")
+        }
+    }
+
+    static func produce(_ events: [TestEvent], to broker: DevKafkaProcess) throws {
+        let records = events.map(record)
+        for topic in [loginTopic, statTopic] {
+            try Kcat.produce(records.filter { $0.topic == topic }.map(\.line), topic: topic, bootstrap: broker.bootstrap)
+        }
+    }
+
+    /// Produces in chunks of 20,000, each once the consumers hold `partitions` partitions and are
+    /// less than 10,000 records behind (read at least 1.2 s after the last chunk, so the
+    /// once-a-second lag gauge has seen it): the mock cluster keeps only about 5 MB per partition
+    /// and drops the oldest records beyond it, so a producer far ahead of its consumers would
+    /// lose records before they are read.
+    static func producePaced(
+        _ events: [TestEvent], to broker: DevKafkaProcess, clients: [OperationsClient], partitions: Int = 16
+    ) async throws {
+        var start = 0
+        while start < events.count {
+            let end = min(start + 20_000, events.count)
+            let deadline = ContinuousClock.now + .seconds(300)
+            while true {
+                var lag = 0.0
+                var held = 0
+                for client in clients {
+                    guard let sample = try? await client.metrics() else { continue }
+                    lag += sample.sum("kafka_consumer_lag")
+                    held += sample.series.filter { $0.name == "kafka_consumer_lag" }.count
+                }
+                if held >= partitions && lag < 10_000 { break }
+                guard ContinuousClock.now < deadline else { throw TestFailure("consumers stayed \(lag) behind") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            try produce(Array(events[start..<end]), to: broker)
+            start = end
+            try await Task.sleep(for: .milliseconds(1_200))
+        }
+    }
+
+    static func environment(_ broker: DevKafkaProcess, group: String) -> [String: String] {
+        [
+            "KAFKA_BROKERS": broker.bootstrap, "KAFKA_GROUP_ID": group, "KAFKA_SESSION_TIMEOUT": "6s",
+            "BUFFER_FLUSH_INTERVAL": "200ms", "FLUSH_WORKERS": "2",
+        ]
+    }
+
+    /// Waits until the instances behind `clients` together hold every partition with no lag.
+    static func waitDrained(_ clients: [OperationsClient], partitions: Int, timeout: Duration = .seconds(600)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var last = ""
+        while ContinuousClock.now < deadline {
+            var held = 0
+            var lag = 0.0
+            for client in clients {
+                guard let sample = try? await client.metrics() else { continue }
+                let series = sample.series.filter { $0.name == "kafka_consumer_lag" }
+                held += series.count
+                lag += series.reduce(0) { $0 + $1.value }
+            }
+            last = "\(held) partition gauges, lag \(lag)"
+            if held >= partitions && lag == 0 { return }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        throw TestFailure("not drained within \(timeout): \(last)")
+    }
+
+    static func compare(_ harness: ServiceHarness, _ model: ExpectedState) throws {
+        let actual = try harness.tableRows()
+        let diff = differences(expected: model.rows, actual: actual)
+        #expect(diff.isEmpty, "\(diff.count)+ rows differ:\n\(diff.joined(separator: "\n"))")
+        #expect(actual.count == model.rows.count)
+    }
+
+    @Test("events produced by kcat over 8 partitions land exactly, row for row", .timeLimit(.minutes(20)))
+    func everythingLands() async throws {
+        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic], partitions: 8)
+        defer { broker.stop() }
+        let catalog = TestCatalog()
+        let (_, events) = makeWorkload(users: 10_000, count: Self.volume, seed: 20_261_124)
+        var model = ExpectedState(catalog: catalog)
+        for event in events { model.apply(event) }
+        let harness = try ServiceHarness(
+            server: .shared, catalogJSON: catalog.json, environment: Self.environment(broker, group: "everything"))
+        let started = ContinuousClock.now
+        try await Self.producePaced(events, to: broker, clients: [harness.http])
+        try await Self.waitDrained([harness.http], partitions: 16)
+        print("consumed \(events.count) events in \(ContinuousClock.now - started)")
+        #expect(try harness.stop() == 0)
+        try Self.compare(harness, model)
+        #expect(harness.process.log.contains("unassigned_events=\(model.unassignedEvents)"), "\(harness.process.log.suffix(1_500))")
+    }
+
+    static let volume = 1_000_000
+    /// What fits in the mock cluster's retention when produced before anyone consumes.
+    static let upfrontVolume = 120_000
+
+    @Test("killed with SIGKILL three times while consuming and restarted: no event lost, none applied twice", .timeLimit(.minutes(20)))
+    func survivesKills() async throws {
+        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic], partitions: 8)
+        defer { broker.stop() }
+        let catalog = TestCatalog()
+        let (_, events) = makeWorkload(users: 10_000, count: Self.upfrontVolume, seed: 7_777)
+        var model = ExpectedState(catalog: catalog)
+        for event in events { model.apply(event) }
+        try Self.produce(events, to: broker)
+
+        let harness = try ServiceHarness(
+            server: .shared, catalogJSON: catalog.json, environment: Self.environment(broker, group: "killed"))
+        var generator = SystemRandomNumberGenerator()
+        var current = harness.process
+        var http = harness.http
+        for _ in 1...3 {
+            // A random moment while it consumes and flushes (every 200 ms), then a new instance.
+            try await Task.sleep(for: .milliseconds(Int64.random(in: 1_500...5_000, using: &generator)))
+            current.signal(SIGKILL)
+            _ = try current.waitForExit(timeout: .seconds(30))
+            (current, http) = try harness.startInstance()
+        }
+        try await Self.waitDrained([http], partitions: 16)
+        #expect(current.log.contains("kafka partitions assigned"))
+        current.signal(SIGTERM)
+        #expect(try current.waitForExit() == 0)
+        try Self.compare(harness, model)
+    }
+
+    @Test("three instances share the partitions; one stopped with SIGTERM and one killed hand theirs over; the state is exact", .timeLimit(.minutes(20)))
+    func threeInstances() async throws {
+        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic], partitions: 8)
+        defer { broker.stop() }
+        let catalog = TestCatalog()
+        let (_, events) = makeWorkload(users: 10_000, count: Self.upfrontVolume, seed: 3_333)
+        var model = ExpectedState(catalog: catalog)
+        for event in events { model.apply(event) }
+
+        let harness = try ServiceHarness(
+            server: .shared, catalogJSON: catalog.json, environment: Self.environment(broker, group: "three"))
+        let (second, secondHTTP) = try harness.startInstance()
+        let (third, thirdHTTP) = try harness.startInstance()
+        let everyone = [harness.http, secondHTTP, thirdHTTP]
+        // All three in the group: each holds some partitions.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ![harness.process, second, third].allSatisfy({ $0.log.contains("kafka partitions assigned") }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let third1 = events.count / 3
+        try await Self.producePaced(Array(events[..<third1]), to: broker, clients: everyone)
+        second.signal(SIGTERM)
+        #expect(try second.waitForExit() == 0)
+        #expect(second.log.contains("kafka partitions revoked after their final flush"))
+        try await Self.producePaced(Array(events[third1..<(2 * third1)]), to: broker, clients: [harness.http, thirdHTTP])
+        third.signal(SIGKILL)
+        _ = try third.waitForExit(timeout: .seconds(30))
+        try await Self.producePaced(Array(events[(2 * third1)...]), to: broker, clients: [harness.http])
+        try await Self.waitDrained([harness.http], partitions: 16)
+        #expect(try harness.stop() == 0)
+        try Self.compare(harness, model)
+    }
+
+    @Test("a malformed record, an oversized user id and a record of an unknown topic are skipped and counted; the rest lands", .timeLimit(.minutes(5)))
+    func badRecordsAreSkipped() async throws {
+        let otherTopic = "test-ns.other.v1.somethingElse"
+        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic, otherTopic + ":1"], partitions: 2)
+        defer { broker.stop() }
+        let catalog = TestCatalog()
+        let (_, events) = makeWorkload(users: 50, count: 600, seed: 99)
+        var model = ExpectedState(catalog: catalog)
+        for event in events { model.apply(event) }
+        let long = String(repeating: "u", count: 150)
+        var records = events.map(Self.record)
+        // In the middle of the stat topic: garbage, and a user id over 100 bytes; then good events.
+        records.insert((Self.statTopic, "k1\tthis is not json"), at: 200)
+        records.insert(
+            (Self.statTopic, "\(long)\t{\"id\":\"x\",\"namespace\":\"test-ns\",\"userId\":\"\(long)\",\"payload\":{\"statCode\":\"stat-1\",\"latestValue\":3,\"inc\":3}}"),
+            at: 300)
+        for topic in [Self.loginTopic, Self.statTopic] {
+            try Kcat.produce(records.filter { $0.topic == topic }.map(\.line), topic: topic, bootstrap: broker.bootstrap)
+        }
+        try Kcat.produce(["k\t{\"id\":\"y\"}"], topic: otherTopic, bootstrap: broker.bootstrap)
+
+        var environment = Self.environment(broker, group: "bad-records")
+        environment["KAFKA_TOPICS"] = [Self.loginTopic, Self.statTopic, otherTopic].joined(separator: ",")
+        let harness = try ServiceHarness(server: .shared, catalogJSON: catalog.json, environment: environment)
+        try await Self.waitDrained([harness.http], partitions: 5)
+        let sample = try await harness.http.metrics()
+        #expect(sample.value("kafka_records_skipped_total", ["reason": "malformed"]) == 1)
+        #expect(sample.value("kafka_records_skipped_total", ["reason": "unknown_topic"]) == 1)
+        #expect(sample.value("events_rejected_total", ["source": "kafka", "type": "stat", "reason": "invalid_user_id"]) == 1)
+        #expect(sample.sum("events_processed_total", matching: ["source": "kafka"]) == Double(events.count))
+        #expect(try harness.stop() == 0)
+        try Self.compare(harness, model)
+        let log = harness.process.log
+        #expect(log.contains("kafka record skipped (first of its kind; the rest are counted)"), "\(log.suffix(2_000))")
+    }
+}
