@@ -25,7 +25,9 @@ devkafka_pid=""
 if [ -z "${KAFKA_BROKERS:-}" ] && ! grep -q '^KAFKA_BROKERS=.' .env; then
   dev_kafka="$(dirname "$bin")/dev-kafka"
   bootstrap_file=$(mktemp)
-  AB_NAMESPACE=$namespace "$dev_kafka" --bootstrap-file "$bootstrap_file" < /dev/null > /dev/null &
+  # Its own session: the terminal's Ctrl-C reaches the service only; dev-kafka outlives its final
+  # flush and is stopped by the EXIT trap.
+  AB_NAMESPACE=$namespace setsid "$dev_kafka" --bootstrap-file "$bootstrap_file" < /dev/null > /dev/null &
   devkafka_pid=$!
   trap 'kill "$devkafka_pid" 2>/dev/null || true; rm -f "$bootstrap_file"' EXIT
   for _ in $(seq 1 100); do [ -s "$bootstrap_file" ] && break; sleep 0.1; done
