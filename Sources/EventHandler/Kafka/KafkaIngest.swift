@@ -123,18 +123,24 @@ final class KafkaIngest: KafkaConsumerDelegate {
             return .taken
         }
         let arrived = MonotonicTime.now
+        // The add and the position move happen under the owning worker's ingest lock together:
+        // its drain sees both or neither, so an entry never commits without its position (a
+        // crash in between would otherwise re-read and re-apply the event).
         let outcome = positions.withIngestLock(worker: positions.worker(ofShard: shard)) {
-            ingestor.ingest(event, from: .kafka, receivedAt: arrived)
+            let outcome = ingestor.ingest(event, from: .kafka, receivedAt: arrived)
+            switch outcome {
+            case .overloaded, .unavailable: break
+            case .accepted, .ignored, .rejected: positions.markConsumed(partition, offset: record.offset)
+            }
+            return outcome
         }
         switch outcome {
         case .overloaded, .unavailable:
             return .later
         case .rejected(let field, let reason):
             logOnce("invalid:\(field.rawValue)", "kafka record refused as bad input, skipped", record, ["field": "\(field.rawValue)", "reason": "\(reason)"])
-            positions.markConsumed(partition, offset: record.offset)
             return .taken
         case .accepted, .ignored:
-            positions.markConsumed(partition, offset: record.offset)
             return .taken
         }
     }

@@ -6,9 +6,9 @@ import Synchronization
 ///
 /// Protocol (migration 003 stores its result):
 /// - The consumer thread handles a partition's records in order. An event for a user in shard
-///   `s` is added to the buffer while holding worker `w(s)`'s ingest lock; after the record is
-///   handled (added, skipped or refused as bad input), the partition's *consumed position* moves
-///   past it.
+///   `s` is added to the buffer, and the partition's *consumed position* moved past it, both
+///   while holding worker `w(s)`'s ingest lock. A record that never reaches the buffer
+///   (undecodable, already applied) moves the position without the lock: it has no entry.
 /// - A flush worker drains its shards while holding its own ingest lock and, under the same
 ///   lock, takes a snapshot of every assigned partition's consumed position. Every event of that
 ///   partition below the snapshot whose user lives in one of the drained shards was added before
