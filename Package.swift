@@ -55,7 +55,11 @@ let package = Package(
             pkgConfig: "rdkafka",
             providers: [.apt(["librdkafka-dev"])]
         ),
-        .target(name: "Kafka", dependencies: ["CRdKafka"], swiftSettings: strictSwift),
+        .target(
+            name: "Kafka",
+            dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
         .executableTarget(name: "DevKafka", dependencies: ["Kafka"], swiftSettings: strictSwift),
         .target(name: "Catalog", swiftSettings: strictSwift),
         .target(name: "Buffer", swiftSettings: strictSwift),
@@ -103,7 +107,11 @@ let package = Package(
         ),
         .testTarget(name: "BufferTests", dependencies: ["Buffer"], swiftSettings: strictSwift),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: strictSwift),
-        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "DevKafka", "TestSupport"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "KafkaTests",
+            dependencies: ["Kafka", "DevKafka", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "Buffer", "Catalog", "TestSupport"],

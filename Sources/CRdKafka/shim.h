@@ -2,3 +2,21 @@
 // rdkafka.h: it refuses to be included on its own.
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+
+// rd_kafka_producev is variadic, which Swift cannot call: this fixes its argument list. The
+// payload and key are copied (RD_KAFKA_MSG_F_COPY); `headers` (may be NULL) belong to librdkafka
+// once this returns RD_KAFKA_RESP_ERR_NO_ERROR, and stay the caller's otherwise.
+static inline rd_kafka_resp_err_t eh_rd_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                                      const void *key, size_t key_len, const void *value,
+                                                      size_t value_len, rd_kafka_headers_t *headers,
+                                                      void *opaque) {
+    if (headers)
+        return rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+                                 RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_HEADERS(headers),
+                                 RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    return rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+                             RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_OPAQUE(opaque),
+                             RD_KAFKA_V_END);
+}

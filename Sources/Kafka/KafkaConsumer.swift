@@ -1,5 +1,6 @@
 import CRdKafka
 import Foundation
+import Logging
 import Synchronization
 
 /// What the owner of a `KafkaConsumer` decides. Every call comes on the consumer's own thread,
@@ -49,7 +50,7 @@ public final class KafkaConsumer: Sendable {
 
     public init(configuration: KafkaConsumerConfiguration, delegate: any KafkaConsumerDelegate) throws {
         self.configuration = configuration
-        callbacks = ConsumerCallbacks(delegate: delegate)
+        callbacks = ConsumerCallbacks(delegate: delegate, logger: configuration.logger)
         var error = [CChar](repeating: 0, count: 512)
         guard let conf = rd_kafka_conf_new() else { throw KafkaError("rd_kafka_conf_new failed") }
         for (name, value) in configuration.librdkafkaProperties {
@@ -61,6 +62,7 @@ public final class KafkaConsumer: Sendable {
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(callbacks).toOpaque())
         rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
         rd_kafka_conf_set_error_cb(conf, errorCallback)
+        KafkaLogRouting.install(on: conf)
         guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &error, error.count) else {
             rd_kafka_conf_destroy(conf)
             throw KafkaError("cannot create the consumer: \(KafkaError.text(error))")
@@ -238,14 +240,16 @@ public final class KafkaConsumer: Sendable {
 
 /// Carries the delegate into librdkafka's C callbacks, through the handle's opaque pointer
 /// (the consumer keeps it alive as long as the handle).
-fileprivate final class ConsumerCallbacks: Sendable {
+fileprivate final class ConsumerCallbacks: Sendable, KafkaLogDestination {
     let delegate: any KafkaConsumerDelegate
+    let logger: Logger
     let assignment = Mutex<[TopicPartition]>([])
     /// Records held back by back-pressure (see `KafkaConsumer.deliver`).
     let stash = Mutex<[KafkaRecord]>([])
 
-    init(delegate: any KafkaConsumerDelegate) {
+    init(delegate: any KafkaConsumerDelegate, logger: Logger) {
         self.delegate = delegate
+        self.logger = logger
     }
 
     /// On the poll thread, inside rd_kafka_consumer_poll or rd_kafka_consumer_close.

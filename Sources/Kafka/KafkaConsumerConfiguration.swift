@@ -1,3 +1,5 @@
+import Logging
+
 /// What a `KafkaConsumer` connects to and how it behaves in its group.
 public struct KafkaConsumerConfiguration: Sendable {
     /// `bootstrap.servers`: `host:port[,host:port…]`.
@@ -8,6 +10,8 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// `session.timeout.ms`: how long a member that stopped answering holds its partitions.
     public var sessionTimeout: Duration = .seconds(10)
     public var clientID = "event-handler"
+    /// Where librdkafka's own log lines go.
+    public var logger = Logger(label: "kafka")
     /// More librdkafka properties (name → value), applied last.
     public var properties: [String: String] = [:]
 

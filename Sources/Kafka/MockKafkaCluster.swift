@@ -1,4 +1,5 @@
 import CRdKafka
+import Logging
 import Synchronization
 
 /// librdkafka's mock cluster: real Kafka protocol servers on loopback, in this process, with no
@@ -17,16 +18,20 @@ public final class MockKafkaCluster: Sendable {
     }
 
     private let handles: Mutex<Handles?>
+    private let logDestination: MockLogDestination
     public let bootstrapServers: String
     public let brokerCount: Int
 
-    /// Starts `brokers` mock brokers.
-    public init(brokers: Int = 1) throws {
+    /// Starts `brokers` mock brokers; librdkafka's log lines about them go to `logger`.
+    public init(brokers: Int = 1, logger: Logger = Logger(label: "kafka.mock")) throws {
         precondition(brokers > 0, "a cluster needs a broker")
         var error = [CChar](repeating: 0, count: 512)
         guard let conf = rd_kafka_conf_new() else { throw KafkaError("rd_kafka_conf_new failed") }
         // The owner handle logs nothing of its own; a bootstrap it never uses keeps it quiet.
         _ = rd_kafka_conf_set(conf, "log_level", "3", &error, error.count)
+        let logDestination = MockLogDestination(logger: logger)
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(logDestination).toOpaque())
+        KafkaLogRouting.install(on: conf)
         guard let owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &error, error.count) else {
             rd_kafka_conf_destroy(conf)
             throw KafkaError("cannot create the mock cluster's handle: \(KafkaError.text(error))")
@@ -37,6 +42,7 @@ public final class MockKafkaCluster: Sendable {
         }
         bootstrapServers = rd_kafka_mock_cluster_bootstraps(cluster).map { String(cString: $0) } ?? ""
         brokerCount = brokers
+        self.logDestination = logDestination
         handles = Mutex(Handles(owner: owner, cluster: cluster))
     }
 
@@ -82,4 +88,9 @@ public final class MockKafkaCluster: Sendable {
             return try body(handles.cluster)
         }
     }
+}
+
+private final class MockLogDestination: Sendable, KafkaLogDestination {
+    let logger: Logger
+    init(logger: Logger) { self.logger = logger }
 }

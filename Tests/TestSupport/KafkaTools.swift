@@ -10,6 +10,15 @@ public enum Kcat {
         guard status == 0 else { throw TestFailure("kcat -P exited \(status): \(output)") }
     }
 
+    /// Every record of `topic` from its beginning up to its end now, one "key TAB value TAB
+    /// headers" line each (kcat's `%k`, `%s`, `%h`: headers as `name=value,name=value`).
+    public static func consume(topic: String, bootstrap: String) throws -> [String] {
+        let (status, output) = try run(
+            ["-C", "-b", bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%k\t%s\t%h\n"])
+        guard status == 0 else { throw TestFailure("kcat -C exited \(status): \(output)") }
+        return output.split(separator: "\n").map(String.init)
+    }
+
     /// Metadata as kcat prints it (`-L`).
     public static func metadata(bootstrap: String) throws -> String {
         let (status, output) = try run(["-L", "-b", bootstrap])
