@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 import TestSupport
 import Testing
 
@@ -175,10 +176,14 @@ struct KafkaIngestionTests {
         try Self.compare(harness, model)
     }
 
-    @Test("a malformed record, an oversized user id and a record of an unknown topic are skipped and counted; the rest lands", .timeLimit(.minutes(5)))
-    func badRecordsAreSkipped() async throws {
+    @Test(
+        "a malformed record, an oversized user id and a record of an unknown topic are skipped and counted (and copied to the dead-letter topic when there is one); the rest lands",
+        .timeLimit(.minutes(5)), arguments: [false, true])
+    func badRecordsAreSkipped(deadLetterTopic: Bool) async throws {
         let otherTopic = "test-ns.other.v1.somethingElse"
-        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic, otherTopic + ":1"], partitions: 2)
+        let deadLetters = "test-ns.dead-letters"
+        let broker = try DevKafkaProcess(
+            topics: [Self.loginTopic, Self.statTopic, otherTopic + ":1", deadLetters + ":1"], partitions: 2)
         defer { broker.stop() }
         let catalog = TestCatalog()
         let (_, events) = makeWorkload(users: 50, count: 600, seed: 99)
@@ -198,6 +203,7 @@ struct KafkaIngestionTests {
 
         var environment = Self.environment(broker, group: "bad-records")
         environment["KAFKA_TOPICS"] = [Self.loginTopic, Self.statTopic, otherTopic].joined(separator: ",")
+        if deadLetterTopic { environment["KAFKA_DLQ_TOPIC"] = deadLetters }
         let harness = try ServiceHarness(server: .shared, catalogJSON: catalog.json, environment: environment)
         try await Self.waitDrained([harness.http], partitions: 5)
         let sample = try await harness.http.metrics()
@@ -209,5 +215,86 @@ struct KafkaIngestionTests {
         try Self.compare(harness, model)
         let log = harness.process.log
         #expect(log.contains("kafka record skipped (first of its kind; the rest are counted)"), "\(log.suffix(2_000))")
+
+        // The dead-letter topic holds the three, as they were, with why and where from.
+        let letters = try Kcat.consume(topic: deadLetters, bootstrap: broker.bootstrap)
+        guard deadLetterTopic else {
+            #expect(letters.isEmpty)
+            #expect(sample.value("kafka_dead_letters_total", ["outcome": "sent"]) == nil)
+            return
+        }
+        #expect(sample.value("kafka_dead_letters_total", ["outcome": "sent"]) == 3)
+        #expect(sample.value("kafka_dead_letters_total", ["outcome": "failed"]) == 0)
+        #expect(letters.count == 3, "\(letters)")
+        let malformed = letters.first { $0.hasPrefix("k1\tthis is not json\t") }
+        #expect(malformed?.contains("dead-letter-reason=malformed") == true, "\(letters)")
+        #expect(malformed?.contains("source-topic=\(Self.statTopic)") == true, "\(letters)")
+        let oversized = letters.first { $0.hasPrefix("\(long)\t{\"id\":\"x\"") }
+        #expect(oversized?.contains("dead-letter-reason=invalid user_id") == true, "\(letters)")
+        let unknown = letters.first { $0.hasPrefix("k\t{\"id\":\"y\"}\t") }
+        #expect(unknown?.contains("dead-letter-reason=unknown_topic") == true, "\(letters)")
+        #expect(unknown?.contains("source-topic=\(otherTopic),source-partition=0,source-offset=0") == true, "\(letters)")
+    }
+
+    @Test("a member whose partition was claimed by another exits without committing; the next owner lands everything once", .timeLimit(.minutes(5)))
+    func fencedMemberExits() async throws {
+        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic], partitions: 2)
+        defer { broker.stop() }
+        let catalog = TestCatalog()
+        let (_, events) = makeWorkload(users: 40, count: 400, seed: 7_575)
+        let (first, second) = (Array(events[..<200]), Array(events[200...]))
+        var model = ExpectedState(catalog: catalog)
+        for event in first { model.apply(event) }
+
+        let harness = try ServiceHarness(
+            server: .shared, catalogJSON: catalog.json, environment: Self.environment(broker, group: "fence"))
+        try Self.produce(first, to: broker)
+        try await Self.waitDrained([harness.http], partitions: 4)
+        try await Self.waitCommitted(harness, records: first.count, group: "fence")
+        try Self.compare(harness, model)
+
+        // Another member claims a partition (as a new owner does at assignment) while this one
+        // still thinks it holds it: its next checkpoint must be refused, and nothing committed.
+        let connection = try PostgresConnection(settings: harness.server.settings(database: harness.database))
+        defer { connection.close() }
+        let claimed = try connection.execute(
+            """
+            UPDATE kafka_partition_owners SET epoch = epoch + 1, owner = 'intruder'
+            WHERE consumer_group = 'fence' AND topic = $1 AND kafka_partition = 0
+            """, [.text(Self.statTopic)])
+        #expect(claimed.affectedRows == 1)
+        try Self.produce(second, to: broker)
+        #expect(try harness.process.waitForExit(timeout: .seconds(60)) == 75)
+        #expect(harness.process.log.contains("fenced by another consumer-group member"), "\(harness.process.log.suffix(2_000))")
+        try Self.compare(harness, model)
+
+        // The next owner starts from the stored positions: everything lands, once.
+        for event in second { model.apply(event) }
+        let (next, nextHTTP) = try harness.startInstance()
+        try await Self.waitDrained([nextHTTP], partitions: 4)
+        try await Self.waitCommitted(harness, records: events.count, group: "fence")
+        next.signal(SIGTERM)
+        #expect(try next.waitForExit() == 0)
+        try Self.compare(harness, model)
+    }
+
+    /// Waits until the group's checkpoints account for `records` records in every shard (the
+    /// sum over partitions of each shard's position).
+    static func waitCommitted(_ harness: ServiceHarness, records: Int, group: String) async throws {
+        let connection = try PostgresConnection(settings: harness.server.settings(database: harness.database))
+        defer { connection.close() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            let result = try connection.execute(
+                """
+                SELECT coalesce(min(total), 0), count(*) FROM (
+                    SELECT shard, sum(next_offset) AS total FROM kafka_checkpoints WHERE consumer_group = $1 GROUP BY shard) AS s
+                """, [.text(group)])
+            last = "\(result[0, 0] ?? "?") in \(result[0, 1] ?? "?") shards"
+            if result[0, 0] == String(records) && result[0, 1] == "256" { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("checkpoints never reached \(records) records: \(last)")
     }
 }

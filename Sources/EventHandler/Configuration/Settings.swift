@@ -47,6 +47,9 @@ struct Settings: Sendable {
         var topics: [String]
         /// `KAFKA_SESSION_TIMEOUT`: how long a member that died holds its partitions.
         var sessionTimeout: Duration
+        /// `KAFKA_DLQ_TOPIC`: where records that cannot be applied are copied; nil: skipped
+        /// (counted and logged) only.
+        var deadLetterTopic: String?
     }
 
     /// Reads `.env` (at `ENV_FILE`, default `./.env`) and the environment; the environment wins.
@@ -146,9 +149,14 @@ struct Settings: Sendable {
             guard session >= .seconds(1) && session <= .seconds(300) else {
                 throw ConfigurationError(variable: "KAFKA_SESSION_TIMEOUT", message: "must be between 1s and 5m")
             }
+            let deadLetterTopic = try reader.string("KAFKA_DLQ_TOPIC")
+            if let deadLetterTopic, topics.contains(deadLetterTopic) {
+                throw ConfigurationError(
+                    variable: "KAFKA_DLQ_TOPIC", message: "\"\(deadLetterTopic)\" is also in KAFKA_TOPICS: its records would come back")
+            }
             kafka = KafkaSettings(
                 brokers: brokers, groupID: try reader.string("KAFKA_GROUP_ID") ?? "event-handler", topics: topics,
-                sessionTimeout: session)
+                sessionTimeout: session, deadLetterTopic: deadLetterTopic)
         }
         if let level = try reader.string("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) ?? (level.lowercased() == "warn" ? .warning : nil) else {
@@ -163,7 +171,7 @@ struct Settings: Sendable {
         "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort) http=\(metricsHost):\(metricsPort) db=\(database.redactedDescription) "
             + "pool(open=\(pool.maxOpen) idle=\(pool.maxIdle)) flush(interval=\(flushInterval.seconds)s "
             + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
-            + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ",")))" } ?? " kafka=off")
+            + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ","))\($0.deadLetterTopic.map { " dlq=\($0)" } ?? ""))" } ?? " kafka=off")
     }
 }
 

@@ -33,6 +33,8 @@ final class FlushWorker: Sendable {
     private let metrics: ServiceMetrics
     /// Kafka positions to checkpoint with each flush; nil when Kafka ingestion is off.
     private let positions: KafkaPositions?
+    /// Called when a checkpoint is refused because another member owns a partition now.
+    private let onFenced: @Sendable (KafkaFencedError) -> Void
     private let logger: Logger
     /// Flush cycles asked for by `flushAndWait`, and the last one that committed.
     private let cyclesRequested = Atomic<Int>(0)
@@ -49,7 +51,7 @@ final class FlushWorker: Sendable {
     init(
         index: Int, shards: [Int], buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
         configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, positions: KafkaPositions?,
-        logger: Logger
+        onFenced: @escaping @Sendable (KafkaFencedError) -> Void, logger: Logger
     ) {
         self.index = index
         self.shards = shards
@@ -60,6 +62,7 @@ final class FlushWorker: Sendable {
         self.stats = stats
         self.metrics = metrics
         self.positions = positions
+        self.onFenced = onFenced
         var logger = logger
         logger[metadataKey: "flush_worker"] = "\(index)"
         self.logger = logger
@@ -114,7 +117,7 @@ final class FlushWorker: Sendable {
         var nextFlush = ContinuousClock.now + configuration.interval
         var backoff = configuration.initialBackoff
         var failing = false
-        var lastCheckpoint: [TopicPartition: Int64] = [:]
+        var lastCheckpoint: [TopicPartition: KafkaPositions.Position] = [:]
         while true {
             let deadline = stopDeadline.withLock { $0 }
             if deadline == nil {
@@ -192,26 +195,25 @@ final class FlushWorker: Sendable {
 
     /// Drains this worker's shards and writes them. On a failure, whatever was not committed
     /// goes back into the buffer.
-    private func flushOnce(lastCheckpoint: inout [TopicPartition: Int64]) -> Outcome {
+    private func flushOnce(lastCheckpoint: inout [TopicPartition: KafkaPositions.Position]) -> Outcome {
         var entries: [PendingEntry] = []
-        var checkpoint: [KafkaCheckpoints.Position] = []
-        var snapshot: [TopicPartition: Int64] = [:]
+        var snapshot: [TopicPartition: KafkaPositions.Position] = [:]
         if let positions {
             // Drain and snapshot under the ingest lock: see KafkaPositions for why this makes
             // the checkpoint exact.
             positions.withIngestLock(worker: index) {
                 for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard)) }
-                snapshot = positions.snapshot()
+                snapshot = positions.snapshot(worker: index)
             }
-            if snapshot != lastCheckpoint { checkpoint = positions.checkpoint(snapshot, shards: shards) }
         } else {
             for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard)) }
         }
-        if entries.isEmpty && checkpoint.isEmpty { return .success(rows: 0) }
+        let checkpointing = positions != nil && snapshot != lastCheckpoint
+        if entries.isEmpty && !checkpointing { return .success(rows: 0) }
 
         // Without Kafka positions each batch commits on its own; with them, the whole cycle is
         // one transaction, so the positions commit with exactly the rows they account for.
-        let transactional = !checkpoint.isEmpty
+        let transactional = checkpointing
         let started = ContinuousClock.now
         var written = 0
         var committed = 0
@@ -219,6 +221,7 @@ final class FlushWorker: Sendable {
         var total = ProgressBatchResult()
         var results: [(entries: Int, result: ProgressBatchResult)] = []
         do {
+            if transactional { try positions!.awaitDeadLetters() }
             try pool.withConnection { connection in
                 if transactional { try connection.execute("BEGIN") }
                 while written < entries.count {
@@ -230,11 +233,23 @@ final class FlushWorker: Sendable {
                     if !transactional { committed = written }
                 }
                 if transactional {
-                    try KafkaCheckpoints.record(checkpoint, group: positions!.group, on: connection)
+                    do {
+                        try positions!.recordCheckpoint(snapshot, shards: shards, on: connection)
+                    } catch {
+                        _ = try? connection.execute("ROLLBACK")
+                        throw error
+                    }
                     try connection.execute("COMMIT")
                     committed = written
                 }
             }
+        } catch let fenced as KafkaFencedError {
+            // Another member owns a partition these entries came from: committing them would
+            // apply its events twice. Nothing was written; the service must not go on.
+            buffer.restore(entries[...])
+            stats.recordFailure()
+            onFenced(fenced)
+            return .failure(fenced, kept: entries.count)
         } catch {
             // A failed transaction wrote nothing: everything not committed goes back.
             recordCommitted(results, entries: entries, upTo: committed, into: &total)
@@ -244,7 +259,10 @@ final class FlushWorker: Sendable {
             return .failure(error, kept: kept)
         }
         recordCommitted(results, entries: entries, upTo: committed, into: &total)
-        lastCheckpoint = snapshot
+        if transactional {
+            positions!.committed(snapshot, worker: index)
+            lastCheckpoint = snapshot
+        }
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()
         metrics.flushDuration.record(elapsed)

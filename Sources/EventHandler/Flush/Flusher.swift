@@ -13,7 +13,7 @@ final class Flusher: Sendable {
     init(
         buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool, workerCount: Int,
         configuration: FlushWorker.Configuration, metrics: ServiceMetrics, positions: KafkaPositions? = nil,
-        logger: Logger
+        onFenced: @escaping @Sendable (KafkaFencedError) -> Void = { _ in }, logger: Logger
     ) {
         let stats = self.stats
         self.buffer = buffer
@@ -21,7 +21,7 @@ final class Flusher: Sendable {
             FlushWorker(
                 index: w, shards: Array(stride(from: w, to: buffer.shardCount, by: workerCount)),
                 buffer: buffer, writer: writer, pool: pool, configuration: configuration, stats: stats,
-                metrics: metrics, positions: positions, logger: logger)
+                metrics: metrics, positions: positions, onFenced: onFenced, logger: logger)
         }
     }
 

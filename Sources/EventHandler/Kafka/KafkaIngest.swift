@@ -12,9 +12,11 @@ import Synchronization
 /// Each record is decoded (proto3 JSON, or binary protobuf when its `content-type` header says
 /// `application/x-protobuf`), skipped if its partition's stored position says it is committed
 /// already for its user's shard, and otherwise handed to the same ingest path as gRPC under the
-/// owning flush worker's ingest lock (`KafkaPositions`). A record that cannot be decoded, or
-/// comes from a topic that is not one of the platform's two, is counted, logged once per kind,
-/// and skipped: a bad record never stalls its partition. A full buffer pauses consumption.
+/// owning flush worker's ingest lock (`KafkaPositions`). A record that cannot be decoded, comes
+/// from a topic that is not one of the platform's two, or carries an invalid event is counted,
+/// logged once per kind, and skipped, or copied to the dead-letter topic when there is one
+/// (`KafkaDeadLetters`): a bad record never stalls its partition. A full buffer pauses
+/// consumption.
 final class KafkaIngest: KafkaConsumerDelegate {
     enum SkipReason: String, Sendable, CaseIterable {
         /// Not a known topic: neither `*.iam.account.v1.userLoggedIn` nor `*.social.statistic.v1.statItemUpdated`.
@@ -34,6 +36,8 @@ final class KafkaIngest: KafkaConsumerDelegate {
     /// How long a revocation may wait for its final flush.
     private let revokeTimeout: Duration
     private let skipped: [SkipReason: Count]
+    /// Names this member in `kafka_partition_owners`.
+    private let owner: String
 
     private final class Count: Sendable {
         let value = Atomic<Int>(0)
@@ -57,6 +61,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
         self.pool = pool
         self.revokeTimeout = revokeTimeout
         self.logger = logger
+        owner = "\(ProcessInfo.processInfo.hostName)/\(getpid())"
         var skipped: [SkipReason: Count] = [:]
         for reason in SkipReason.allCases { skipped[reason] = Count() }
         self.skipped = skipped
@@ -74,14 +79,17 @@ final class KafkaIngest: KafkaConsumerDelegate {
         var backoff = Duration.milliseconds(100)
         while true {
             do {
-                let stored = try pool.withConnection { connection in
-                    try KafkaCheckpoints.load(
-                        group: group, partitions: partitions.map { ($0.topic, $0.partition) }, on: connection)
+                let claim = try pool.withConnection { connection in
+                    try KafkaCheckpoints.claim(
+                        group: group, partitions: partitions.map { ($0.topic, $0.partition) }, owner: owner, on: connection)
                 }
-                let starts = positions.assign(partitions, stored: stored)
+                let starts = positions.assign(partitions, claim: claim)
                 logger.info(
                     "kafka partitions assigned",
-                    metadata: ["partitions": "\(partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }.map { "\($0):\(starts[$0] ?? 0)" }.joined(separator: " "))"])
+                    metadata: [
+                        "partitions": "\(partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }.map { "\($0):\(starts[$0] ?? 0)" }.joined(separator: " "))",
+                        "epochs": "\(claim.epochs.map { "\($0.epoch)" }.joined(separator: ","))",
+                    ])
                 return starts
             } catch {
                 logger.error("cannot read kafka checkpoints; retrying", metadata: ["error": "\(error)"])
@@ -98,11 +106,11 @@ final class KafkaIngest: KafkaConsumerDelegate {
         if flushed {
             logger.info("kafka partitions revoked after their final flush", metadata: ["partitions": "\(partitions.count)"])
         } else {
-            logger.critical(
-                "kafka partitions revoked before their events could be committed (database unreachable); they will be read again by their next owner",
+            logger.error(
+                "kafka partitions revoked before their events could be committed (database unreachable); committed later unless their next owner claims them first, which fences this member",
                 metadata: ["partitions": "\(partitions.count)"])
         }
-        positions.revoke(partitions)
+        positions.revoke(partitions, flushed: flushed)
     }
 
     func consume(_ record: KafkaRecord) -> KafkaConsumeDecision {
@@ -113,6 +121,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
             event = decoded
         case .failure(let reason):
             skip(record, reason: reason)
+            positions.deadLetters?.send(record, reason: reason.rawValue)
             positions.markConsumed(partition, offset: record.offset)
             return .taken
         }
@@ -130,7 +139,11 @@ final class KafkaIngest: KafkaConsumerDelegate {
             let outcome = ingestor.ingest(event, from: .kafka, receivedAt: arrived)
             switch outcome {
             case .overloaded, .unavailable: break
-            case .accepted, .ignored, .rejected: positions.markConsumed(partition, offset: record.offset)
+            case .rejected(let field, let reason):
+                // Handed over before the position moves, so no checkpoint can pass it unsent.
+                positions.deadLetters?.send(record, reason: "invalid \(field.rawValue): \(reason)")
+                positions.markConsumed(partition, offset: record.offset)
+            case .accepted, .ignored: positions.markConsumed(partition, offset: record.offset)
             }
             return outcome
         }

@@ -4,7 +4,7 @@ import Synchronization
 
 /// The bookkeeping behind the exactly-once effect of Kafka ingestion.
 ///
-/// Protocol (migration 003 stores its result):
+/// Protocol (migrations 003 and 004 store its result):
 /// - The consumer thread handles a partition's records in order. An event for a user in shard
 ///   `s` is added to the buffer, and the partition's *consumed position* moved past it, both
 ///   while holding worker `w(s)`'s ingest lock. A record that never reaches the buffer
@@ -18,7 +18,21 @@ import Synchronization
 ///   positions and skips, per shard, the records below that shard's own position: they are in
 ///   committed rows already. Nothing is applied twice, and whatever was not committed is read
 ///   again.
+/// - Fencing (migration 004): assignment claims each partition with a new owner epoch; a
+///   checkpoint is written only after checking, under share locks, that the epochs are still
+///   this member's. A partition revoked before its final flush could commit stays in the
+///   snapshots of every worker, with its epoch, until each worker has committed a drain taken
+///   after the revocation: that commit either lands before the next owner's claim (which then
+///   reads it) or is fenced.
+/// - Dead letters: a bad record is handed to the dead-letter topic before its position moves,
+///   and a checkpoint is written only once everything handed over is delivered.
 final class KafkaPositions: Sendable {
+    /// A partition's consumed position in a snapshot, with the owner epoch it was read under.
+    struct Position: Equatable, Sendable {
+        var offset: Int64
+        var epoch: Int64
+    }
+
     let group: String
     let shardCount: Int
     private let workerCount: Int
@@ -31,17 +45,26 @@ final class KafkaPositions: Sendable {
     private struct State {
         /// Consumed position of each assigned partition.
         var consumed: [TopicPartition: Int64] = [:]
+        /// Owner epoch of each assigned partition.
+        var epochs: [TopicPartition: Int64] = [:]
         /// Per assigned partition, per shard: records below are committed already.
         var floors: [TopicPartition: [Int64]] = [:]
+        /// Per worker: partitions revoked before their final flush committed, still to be
+        /// committed (or fenced) by that worker.
+        var departed: [[TopicPartition: Position]]
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
+    /// Where bad records go, when `KAFKA_DLQ_TOPIC` is set.
+    let deadLetters: KafkaDeadLetters?
 
-    init(group: String, shardCount: Int, workerCount: Int) {
+    init(group: String, shardCount: Int, workerCount: Int, deadLetters: KafkaDeadLetters? = nil) {
         self.group = group
         self.shardCount = shardCount
         self.workerCount = workerCount
+        self.deadLetters = deadLetters
         ingestLocks = (0..<workerCount).map { _ in IngestLock() }
+        state = Mutex(State(departed: Array(repeating: [:], count: workerCount)))
     }
 
     /// The flush worker that owns `shard`.
@@ -68,47 +91,87 @@ final class KafkaPositions: Sendable {
         }
     }
 
-    /// Consumed positions of the assigned partitions; call it under the worker's ingest lock.
-    func snapshot() -> [TopicPartition: Int64] {
-        state.withLock { $0.consumed }
+    /// What worker `worker` must checkpoint: the consumed positions of the assigned partitions
+    /// and its departed ones. Call it under the worker's ingest lock.
+    func snapshot(worker: Int) -> [TopicPartition: Position] {
+        state.withLock { state in
+            var snapshot: [TopicPartition: Position] = [:]
+            for (partition, offset) in state.consumed {
+                snapshot[partition] = Position(offset: offset, epoch: state.epochs[partition] ?? 0)
+            }
+            // A departed partition assigned again keeps its old epoch here: entries read under
+            // it are still buffered, so the commit must be fenced, not re-labelled.
+            snapshot.merge(state.departed[worker]) { _, departed in departed }
+            return snapshot
+        }
     }
 
-    /// The rows of a checkpoint: the snapshot for each of the worker's shards.
-    func checkpoint(_ snapshot: [TopicPartition: Int64], shards: [Int]) -> [KafkaCheckpoints.Position] {
+    /// Before a flush transaction that records a checkpoint: every bad record below the
+    /// snapshot was handed to the dead-letter topic; this waits until it is delivered.
+    func awaitDeadLetters() throws {
+        try deadLetters?.awaitDelivery()
+    }
+
+    /// Inside worker `worker`'s flush transaction, after its rows: checks ownership
+    /// (share-locking the partitions until the commit), and records the snapshot for each of
+    /// the worker's shards.
+    func recordCheckpoint(_ snapshot: [TopicPartition: Position], shards: [Int], on connection: PostgresConnection) throws {
+        try KafkaCheckpoints.verifyOwnership(
+            snapshot.map { .init(topic: $0.key.topic, partition: $0.key.partition, epoch: $0.value.epoch) },
+            group: group, on: connection)
         var positions: [KafkaCheckpoints.Position] = []
         positions.reserveCapacity(snapshot.count * shards.count)
-        for (partition, offset) in snapshot {
+        for (partition, position) in snapshot {
             for shard in shards {
                 positions.append(
-                    .init(topic: partition.topic, partition: partition.partition, shard: Int16(shard), nextOffset: offset))
+                    .init(topic: partition.topic, partition: partition.partition, shard: Int16(shard), nextOffset: position.offset))
             }
         }
-        return positions
+        try KafkaCheckpoints.record(positions, group: group, on: connection)
     }
 
-    /// Partitions assigned, with the stored positions: returns where to start each (the smallest
-    /// shard position; a shard without one has applied nothing of that partition: 0).
-    func assign(_ partitions: [TopicPartition], stored: [String: [Int32: [Int16: Int64]]]) -> [TopicPartition: Int64] {
+    /// Worker `worker` committed `snapshot`: the departed partitions in it are done with.
+    func committed(_ snapshot: [TopicPartition: Position], worker: Int) {
+        state.withLock { state in
+            for (partition, position) in snapshot where state.departed[worker][partition] == position {
+                state.departed[worker][partition] = nil
+            }
+        }
+    }
+
+    /// Partitions assigned, with their claim: returns where to start each (the smallest shard
+    /// position; a shard without one has applied nothing of that partition: 0).
+    func assign(_ partitions: [TopicPartition], claim: KafkaCheckpoints.Claim) -> [TopicPartition: Int64] {
         var starts: [TopicPartition: Int64] = [:]
+        var epochs: [TopicPartition: Int64] = [:]
+        for o in claim.epochs { epochs[TopicPartition(topic: o.topic, partition: o.partition)] = o.epoch }
         state.withLock { state in
             for partition in partitions {
-                let shards = stored[partition.topic]?[partition.partition] ?? [:]
+                let shards = claim.positions[partition.topic]?[partition.partition] ?? [:]
                 let floors = (0..<shardCount).map { shards[Int16($0)] ?? 0 }
                 state.floors[partition] = floors
                 let start = floors.min() ?? 0
                 state.consumed[partition] = start
+                state.epochs[partition] = epochs[partition] ?? 0
                 starts[partition] = start
             }
         }
         return starts
     }
 
-    /// Partitions taken away (after their final flush): forget them.
-    func revoke(_ partitions: [TopicPartition]) {
+    /// Partitions taken away. `flushed`: everything read from them is committed, so they are
+    /// forgotten; otherwise each worker keeps them in its snapshots until it commits them, or is
+    /// fenced by the next owner's claim.
+    func revoke(_ partitions: [TopicPartition], flushed: Bool) {
         state.withLock { state in
             for partition in partitions {
+                if !flushed, let offset = state.consumed[partition] {
+                    let position = Position(offset: offset, epoch: state.epochs[partition] ?? 0)
+                    for w in 0..<workerCount { state.departed[w][partition] = position }
+                }
                 state.consumed[partition] = nil
                 state.floors[partition] = nil
+                state.epochs[partition] = nil
             }
         }
     }

@@ -23,6 +23,8 @@ final class MetricsCollector: Sendable {
     struct KafkaSource: Sendable {
         var lag: @Sendable () -> [TopicPartition: Int64]
         var skipped: @Sendable (KafkaIngest.SkipReason) -> Int
+        /// Dead letters handed to `KAFKA_DLQ_TOPIC` and refused for good; nil without one.
+        var deadLetters: (@Sendable () -> (sent: Int, failed: Int))?
     }
 
     private let metrics: ServiceMetrics
@@ -62,6 +64,7 @@ final class MetricsCollector: Sendable {
         var opened: Mirror
         var closed: Mirror
         var kafkaSkipped: [KafkaIngest.SkipReason: Mirror]
+        var deadLetters: (sent: Mirror, failed: Mirror)?
         /// One gauge per partition ever assigned (bounded by the topics' partition counts).
         var lag: [TopicPartition: Gauge] = [:]
     }
@@ -186,6 +189,18 @@ final class MetricsCollector: Sendable {
             if let kafka = sources.kafka {
                 for reason in KafkaIngest.SkipReason.allCases {
                     state.kafkaSkipped[reason]!.advance(to: kafka.skipped(reason))
+                }
+                if let deadLetters = kafka.deadLetters {
+                    let counts = deadLetters()
+                    if state.deadLetters == nil {
+                        let help = "Kafka records copied to KAFKA_DLQ_TOPIC: handed to the producer (sent) or refused by the broker for good (failed)"
+                        state.deadLetters = (
+                            Mirror(counter: metrics.registry.makeCounter(descriptor: .named("kafka_dead_letters_total", help: help), labels: [("outcome", "sent")])),
+                            Mirror(counter: metrics.registry.makeCounter(descriptor: .named("kafka_dead_letters_total", help: help), labels: [("outcome", "failed")]))
+                        )
+                    }
+                    state.deadLetters!.sent.advance(to: counts.sent)
+                    state.deadLetters!.failed.advance(to: counts.failed)
                 }
                 let lag = kafka.lag()
                 for (partition, records) in lag {

@@ -31,14 +31,19 @@ struct EventHandlerService {
             settings: settings.database, limits: settings.pool,
             statements: ProgressWriter.preparedStatements + KafkaCheckpoints.preparedStatements, logger: logger)
         let buffer = EventBuffer(shardCount: 256, limit: settings.bufferSizeLimit)
+        let deadLetters = try settings.kafka.flatMap { kafka in
+            try kafka.deadLetterTopic.map { try KafkaDeadLetters(topic: $0, brokers: kafka.brokers, logger: logger) }
+        }
         let positions = settings.kafka.map {
-            KafkaPositions(group: $0.groupID, shardCount: buffer.shardCount, workerCount: settings.flushWorkers)
+            KafkaPositions(
+                group: $0.groupID, shardCount: buffer.shardCount, workerCount: settings.flushWorkers,
+                deadLetters: deadLetters)
         }
         let flusher = Flusher(
             buffer: buffer, writer: ProgressWriter(catalog: catalog, namespace: settings.namespace),
             pool: pool, workerCount: settings.flushWorkers,
             configuration: .init(interval: settings.flushInterval, batchSize: settings.flushBatchSize),
-            metrics: metrics, positions: positions, logger: logger)
+            metrics: metrics, positions: positions, onFenced: Self.fenced(logger: logger), logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
             onFlushDue: { flusher.requestFlush() })
@@ -50,6 +55,7 @@ struct EventHandlerService {
             var configuration = KafkaConsumerConfiguration(
                 bootstrapServers: kafkaSettings.brokers, groupID: kafkaSettings.groupID, topics: kafkaSettings.topics)
             configuration.sessionTimeout = kafkaSettings.sessionTimeout
+            configuration.logger = logger
             return (ingest: ingest, configuration: configuration)
         }
         let consumer = try kafka.map { try KafkaConsumer(configuration: $0.configuration, delegate: $0.ingest) }
@@ -58,7 +64,9 @@ struct EventHandlerService {
             sources: .init(
                 buffer: buffer, pool: pool, flush: flusher.stats, ingest: ingestor.counters, health: health,
                 kafka: kafka.map { kafka in
-                    .init(lag: { consumer?.lag ?? [:] }, skipped: { kafka.ingest.skippedCount($0) })
+                    .init(
+                        lag: { consumer?.lag ?? [:] }, skipped: { kafka.ingest.skippedCount($0) },
+                        deadLetters: Self.deadLetterCounts(deadLetters))
                 }))
         let operations = try await startOperationsServer(collector: collector, health: health)
         defer { operations.close() }
@@ -118,6 +126,7 @@ struct EventHandlerService {
             health.finishAll()
             server.beginGracefulShutdown()
         }
+        deadLetters?.close(timeout: .seconds(1))
         pool.close()
         let events = ingestor.counters.total
         let flushed = flusher.stats.snapshot
@@ -134,6 +143,28 @@ struct EventHandlerService {
         }
         logger.info("stopped: everything buffered was written", metadata: summary)
         return 0
+    }
+
+    private static func deadLetterCounts(_ deadLetters: KafkaDeadLetters?) -> (@Sendable () -> (sent: Int, failed: Int))? {
+        guard let deadLetters else { return nil }
+        return { (deadLetters.sent, deadLetters.failed) }
+    }
+
+    /// Exit status when another consumer-group member has claimed a partition this process
+    /// still held uncommitted events of (EX_TEMPFAIL: restart it).
+    static let fencedExitStatus: Int32 = 75
+
+    /// A flush was fenced: another member owns a partition whose events are in the buffer. They
+    /// cannot be committed without applying them twice, nor told apart from the rest once
+    /// merged; the process stops at once, like a crash: the new owner reads them again from the
+    /// stored positions, and a restart starts clean.
+    static func fenced(logger: Logger) -> @Sendable (KafkaFencedError) -> Void {
+        { error in
+            logger.critical(
+                "fenced by another consumer-group member: exiting without committing, so nothing is applied twice",
+                metadata: ["error": "\(error)", "exit_status": "\(fencedExitStatus)"])
+            exit(fencedExitStatus)
+        }
     }
 
     // MARK: - Operations endpoints
