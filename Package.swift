@@ -11,7 +11,9 @@ import PackageDescription
 //   Kafka         the one wrapper over librdkafka: a consumer-group member on its own thread, and the
 //                 mock cluster (CRdKafka is the system library)
 //   DevKafka      `dev-kafka`: a development broker (librdkafka's mock cluster) for `make run` and tests
+//   BenchSupport  what the benchmarks share: a private PostgreSQL, the benchmark catalog, the raw ceiling
 //   BenchCore     `bench-core`: buffer and flush throughput against the raw PostgreSQL ceiling
+//   BenchDrain    `bench-drain`: the service draining a Kafka backlog, against the same ceiling
 let strictSwift: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -24,6 +26,7 @@ let package = Package(
         .executable(name: "event-handler", targets: ["EventHandler"]),
         .executable(name: "bench-core", targets: ["BenchCore"]),
         .executable(name: "dev-kafka", targets: ["DevKafka"]),
+        .executable(name: "bench-drain", targets: ["BenchDrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -94,9 +97,23 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        .target(
+            name: "BenchSupport",
+            dependencies: ["Catalog", "Storage", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
         .executableTarget(
             name: "BenchCore",
-            dependencies: ["Buffer", "Catalog", "Storage", "CLibPQ"],
+            dependencies: ["BenchSupport", "Buffer", "Catalog", "Storage", "CLibPQ"],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "BenchDrain",
+            dependencies: [
+                "BenchSupport", "Kafka", "GameEvents", "Storage",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strictSwift
         ),
         .target(

@@ -1,3 +1,4 @@
+import BenchSupport
 import Buffer
 import Catalog
 import Foundation
@@ -13,7 +14,7 @@ struct FlushBench {
     let catalog: Catalog
     let logger: Logger
 
-    func rowsPerSecond(batch: Int, workers: Int, seconds: Double) throws -> Measurement {
+    func rowsPerSecond(batch: Int, workers: Int, seconds: Double) throws -> Throughput {
         let writer = ProgressWriter(catalog: catalog, namespace: "bench")
         let pool = ConnectionPool(
             settings: settings,

@@ -1,3 +1,4 @@
+import BenchSupport
 import Buffer
 import Catalog
 import Foundation
@@ -39,7 +40,7 @@ if options.bufferOnly {
 }
 
 // 2 + 3. PostgreSQL.
-let server = try BenchPostgres.start()
+let server = try BenchPostgres.start(name: "bench-core")
 defer { server.stop() }
 let logger = Logger(label: "bench-core")
 let catalog = BenchCatalog.make()

@@ -3,8 +3,8 @@ import Foundation
 
 /// The benchmark's catalog: 10 challenges x 50 statistic goals, `goal-000`...`goal-499`, goal `j`
 /// in challenge `j / 50`, all default-assigned; built through the real loader.
-enum BenchCatalog {
-    static func make() -> Catalog {
+public enum BenchCatalog {
+    public static func make() -> Catalog {
         var challenges: [String] = []
         for c in 0..<10 {
             var goals: [String] = []
@@ -30,12 +30,12 @@ enum BenchCatalog {
     }
 
     /// A 36-character, UUID-shaped user id, the same for the same `i` in every run.
-    static func userID(_ i: Int) -> String {
+    public static func userID(_ i: Int) -> String {
         String(format: "%08x-%04x-4%03x-8%03x-%012x", i, i % 65_536, i % 4_096, (i * 7) % 4_096, i &* 2_654_435_761 % 281_474_976_710_656)
     }
 
     /// The 50 catalog indices of user `i`'s goals.
-    static func goals(ofUser i: Int) -> Range<Int32> {
+    public static func goals(ofUser i: Int) -> Range<Int32> {
         let first = Int32((i % 10) * 50)
         return first..<(first + 50)
     }

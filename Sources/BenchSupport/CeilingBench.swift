@@ -6,10 +6,16 @@ import Synchronization
 /// The raw PostgreSQL ceiling, as limits.md measures it: a feather-light client that only ships
 /// pre-encoded batches of the T2 increment UPSERT (prepared, binary array parameters), one
 /// thread and one connection per concurrent stream, users split between streams.
-struct CeilingBench {
-    let settings: ConnectionSettings
-    let users: Int
-    let catalog: Catalog
+public struct CeilingBench: Sendable {
+    public let settings: ConnectionSettings
+    public let users: Int
+    public let catalog: Catalog
+
+    public init(settings: ConnectionSettings, users: Int, catalog: Catalog) {
+        self.settings = settings
+        self.users = users
+        self.catalog = catalog
+    }
 
     static let statement = """
         INSERT INTO user_goal_progress AS ugp
@@ -25,7 +31,7 @@ struct CeilingBench {
         WHERE ugp.status <> 'claimed'
         """
 
-    func rowsPerSecond(batch: Int, connections: Int, seconds: Double) throws -> Measurement {
+    public func rowsPerSecond(batch: Int, connections: Int, seconds: Double) throws -> Throughput {
         // Encode every batch before the timed window.
         let streams: [[[PostgresParameter]]] = (0..<connections).map { stream in
             BenchKeys.batches(users: users, stream: stream, streams: connections, batch: batch, count: 8).map { keys in
@@ -58,8 +64,8 @@ struct CeilingBench {
 
 /// Keys of the "update" scenario, split between streams by user (as the service splits users
 /// between flush workers), shuffled, unique within a batch.
-enum BenchKeys {
-    static func batches(users: Int, stream: Int, streams: Int, batch: Int, count: Int) -> [[(Int, Int32)]] {
+public enum BenchKeys {
+    public static func batches(users: Int, stream: Int, streams: Int, batch: Int, count: Int) -> [[(Int, Int32)]] {
         var keys: [(Int, Int32)] = []
         for user in stride(from: stream, to: users, by: streams) {
             for goal in BenchCatalog.goals(ofUser: user) { keys.append((user, goal)) }
@@ -72,18 +78,19 @@ enum BenchKeys {
     }
 }
 
-struct Measurement {
-    var rowsPerSecond: Double
-    var p99Milliseconds: Double
+/// Rows per second over a timed window, and the p99 latency of one step.
+public struct Throughput: Sendable {
+    public var rowsPerSecond: Double
+    public var p99Milliseconds: Double
 }
 
 /// Runs `streams` threads, each repeating its step until the time is up; rows per second over
 /// all of them and the p99 of one step's latency.
-enum BenchRunner {
-    static func run(
+public enum BenchRunner {
+    public static func run(
         streams: Int, seconds: Double,
         setUp: @escaping @Sendable (Int) throws -> (cleanUp: () -> Void, step: () throws -> Int)
-    ) throws -> Measurement {
+    ) throws -> Throughput {
         let results = Mutex<[(rows: Int, latencies: [Double], error: String?)]>([])
         let ready = DispatchSemaphore(value: 0), go = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
         let deadline = Mutex<ContinuousClock.Instant>(.now)
@@ -125,6 +132,6 @@ enum BenchRunner {
         if let failure = all.compactMap(\.error).first { throw BenchError(failure) }
         let latencies = all.flatMap(\.latencies).sorted()
         let p99 = latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * 0.99))]
-        return Measurement(rowsPerSecond: Double(all.reduce(0) { $0 + $1.rows }) / elapsed, p99Milliseconds: p99)
+        return Throughput(rowsPerSecond: Double(all.reduce(0) { $0 + $1.rows }) / elapsed, p99Milliseconds: p99)
     }
 }

@@ -5,31 +5,57 @@ import Storage
 
 /// A private PostgreSQL for the benchmark: scripts/postgres.sh in a temporary directory, with
 /// postgresql-tuning.conf and the settings limits.md used (synchronous_commit on, 2 GB buffers).
-final class BenchPostgres {
-    let directory: String
-    let port: Int
-    let settings: ConnectionSettings
+public final class BenchPostgres: Sendable {
+    public let directory: String
+    public let port: Int
+    public let settings: ConnectionSettings
 
-    private init(directory: String, port: Int) {
+    private init(directory: String, port: Int, applicationName: String) {
         self.directory = directory
         self.port = port
         self.settings = ConnectionSettings(
             host: "127.0.0.1", port: port, database: "bench", user: "postgres", password: nil,
-            sslMode: "disable", applicationName: "bench-core", connectTimeout: .seconds(5),
+            sslMode: "disable", applicationName: applicationName, connectTimeout: .seconds(5),
             statementTimeout: .seconds(120))
     }
 
-    static func start() throws -> BenchPostgres {
-        let directory = NSTemporaryDirectory() + "bench-core-\(getpid())"
+    /// Starts a server in a temporary directory; `name` names the directory and the client
+    /// connections (`application_name`).
+    public static func start(name: String) throws -> BenchPostgres {
+        let directory = NSTemporaryDirectory() + "\(name)-\(getpid())"
         let port = Int.random(in: 40_000..<50_000)
-        let server = BenchPostgres(directory: directory, port: port)
+        let server = BenchPostgres(directory: directory, port: port, applicationName: name)
         try server.script("start", extraOptions: "-c synchronous_commit=on -c shared_buffers=2GB -c max_wal_size=4GB")
         return server
     }
 
-    func stop() {
+    public func stop() {
         try? script("stop", extraOptions: "")
         try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// The postmaster's process id (its backends are its children).
+    public var postmasterPID: Int32 {
+        let text = (try? String(contentsOfFile: directory + "/postmaster.pid", encoding: .utf8)) ?? ""
+        return Int32(text.split(separator: "\n").first ?? "") ?? 0
+    }
+
+    /// Rows inserted plus updated in the benchmark table so far (the statistics collector's
+    /// counters, as of the last report).
+    public func rowsWritten() throws -> Int {
+        let connection = try PostgresConnection(settings: settings)
+        defer { connection.close() }
+        _ = try connection.execute("SELECT pg_stat_clear_snapshot()")
+        let result = try connection.execute(
+            "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'user_goal_progress'")
+        return Int(result[0, 0] ?? "") ?? 0
+    }
+
+    /// The sum of progress over the benchmark table.
+    public func progressSum() throws -> Int {
+        let connection = try PostgresConnection(settings: settings)
+        defer { connection.close() }
+        return Int(try connection.execute("SELECT coalesce(sum(progress), 0)::bigint FROM user_goal_progress")[0, 0] ?? "") ?? -1
     }
 
     private func script(_ action: String, extraOptions: String) throws {
@@ -43,13 +69,13 @@ final class BenchPostgres {
         try process.run()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw BenchError("scripts/postgres.sh \(action) failed (status \(process.terminationStatus)); run bench-core from the repository root")
+            throw BenchError("scripts/postgres.sh \(action) failed (status \(process.terminationStatus)); run the benchmark from the repository root")
         }
     }
 
     /// Creates the table through the project's migrations and fills it with `users` x 50 rows:
     /// user `i` holds the 50 goals of challenge `i % 10`, as limits.md's "update" scenario.
-    func prepareTable(catalog: Catalog, users: Int, logger: Logger) throws {
+    public func prepareTable(catalog: Catalog, users: Int, logger: Logger) throws {
         let connection = try PostgresConnection(settings: settings)
         defer { connection.close() }
         _ = try Migrator(directory: "migrations", logger: logger).migrate(on: connection)
@@ -71,7 +97,7 @@ final class BenchPostgres {
     }
 }
 
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct BenchError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

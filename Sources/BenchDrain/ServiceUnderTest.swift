@@ -1,0 +1,97 @@
+import Foundation
+
+/// The release `event-handler`, run as its own process the way production runs it, with its
+/// output in a log file the benchmark reads.
+final class ServiceUnderTest {
+    let process = Process()
+    let logPath: String
+
+    init(binary: String, environment: [String: String], logPath: String) throws {
+        self.logPath = logPath
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["serve"]
+        process.environment = environment
+        process.standardOutput = log
+        process.standardError = log
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Waits for a log line containing `text`; throws with the log's tail if the process exits
+    /// or `timeout` passes first.
+    func waitForLog(_ text: String, timeout: Duration) throws {
+        let deadline = ContinuousClock.now + timeout
+        while !log.contains(text) {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                throw BenchFailure("event-handler never logged \"\(text)\":\n\(log.suffix(3_000))")
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    func stop() -> Int32 {
+        process.terminate()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+}
+
+/// CPU time of processes, from /proc (user + system).
+enum ProcessCPU {
+    static let ticksPerSecond = Double(sysconf(Int32(_SC_CLK_TCK)))
+
+    /// CPU seconds used so far by `pid`.
+    static func seconds(of pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after the command name: state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / ticksPerSecond
+    }
+
+    /// CPU seconds used so far by `parent` and its children (PostgreSQL's postmaster and its
+    /// backends).
+    static func seconds(ofTree parent: Int32) -> Double {
+        var total = seconds(of: parent)
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return total }
+        for entry in entries {
+            guard let pid = Int32(entry), pid != parent,
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == parent { total += seconds(of: pid) }
+        }
+        return total
+    }
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, read back, closed).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw BenchFailure("socket() failed") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard bound else { throw BenchFailure("cannot bind a loopback port") }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -1,0 +1,260 @@
+import BenchSupport
+import Foundation
+import Kafka
+import Logging
+import Storage
+
+// bench-drain: how fast the service drains a Kafka backlog into PostgreSQL, next to the raw
+// PostgreSQL ceiling measured in the same run (../shared/limits.md's way).
+//
+//   1. A private PostgreSQL (postgresql-tuning.conf, synchronous_commit on) with the benchmark
+//      table pre-filled: 1,000,000 rows, 20,000 users x 50 goals.
+//   2. The ceiling: pre-encoded 5,000-row batches of the T2 UPSERT on 2 connections.
+//   3. For each scenario, N events are produced to a fresh topic of an in-process mock Kafka
+//      cluster before the service starts; then the release event-handler (its own process, 2 flush
+//      workers, defaults otherwise) drains it. Timed from its partition assignment to the moment
+//      its checkpoints account for every record in every shard: consume to commit.
+//        merging   10,000 users x 5 goals: 50,000 keys, ~20 events per key per run
+//        distinct  20,000 users x 50 goals: every event a key of its own (no merging)
+//      Each scenario ends by checking the table: every event applied once, or no number.
+//   4. The ceiling again, so drift during the run shows.
+//
+// Results go to stdout and bench/results/drain-<time>.json.
+
+struct Options {
+    var events = 1_000_000
+    var partitions = 64
+    var json = false
+    var seconds = 3.0
+    var binary = ".build/release/event-handler"
+    var outputDirectory = "bench/results"
+    var scenarios: [DrainWorkload.Shape] = [.merging, .distinct]
+
+    static func parse(_ arguments: ArraySlice<String>) -> Options {
+        var options = Options()
+        var rest = arguments
+        while let argument = rest.popFirst() {
+            switch argument {
+            case "--events": options.events = number(rest.popFirst(), in: 1...1_000_000)
+            case "--partitions": options.partitions = number(rest.popFirst(), in: 1...256)
+            case "--json": options.json = true
+            case "--seconds":
+                guard let value = rest.popFirst().flatMap(Double.init), value > 0 else { usage() }
+                options.seconds = value
+            case "--binary":
+                guard let value = rest.popFirst() else { usage() }
+                options.binary = value
+            case "--out":
+                guard let value = rest.popFirst() else { usage() }
+                options.outputDirectory = value
+            case "--only":
+                guard let value = rest.popFirst().flatMap(DrainWorkload.Shape.init) else { usage() }
+                options.scenarios = [value]
+            default: usage()
+            }
+        }
+        return options
+    }
+
+    static func number(_ text: String?, in range: ClosedRange<Int>) -> Int {
+        guard let value = text.flatMap({ Int($0) }), range.contains(value) else { usage() }
+        return value
+    }
+
+    static func usage() -> Never {
+        print(
+            """
+            usage: bench-drain [--events N] [--partitions P] [--json] [--seconds S] [--binary PATH] [--out DIR] [--only merging|distinct]
+              --events N      events per scenario (default 1,000,000, at most 1,000,000)
+              --partitions P  partitions of each scenario's topic (default 64: the mock broker keeps
+                              about 5 MB per partition, so the whole backlog must fit)
+              --json          proto3 JSON values instead of binary protobuf
+              --seconds S     length of each ceiling measurement (default 3)
+            """)
+        exit(2)
+    }
+}
+
+struct DrainReport: Encodable {
+    struct Ceiling: Encodable {
+        var when: String
+        var rowsPerSecond: Double
+        var p99Milliseconds: Double
+    }
+
+    struct Scenario: Encodable {
+        var name: String
+        var events: Int
+        var keys: Int
+        var partitions: Int
+        var encoding: String
+        var produceSeconds: Double
+        var drainSeconds: Double
+        var eventsPerSecond: Double
+        var rowsWritten: Int
+        var rowsPerSecond: Double
+        var serviceCPUSeconds: Double
+        var postgresCPUSeconds: Double
+        var eventsPerServiceCoreSecond: Double
+        /// Events per second over the mean of the two ceiling measurements (rows per second).
+        var ratioToCeiling: Double
+    }
+
+    var startedAt = ""
+    var machine = ["cores": ProcessInfo.processInfo.activeProcessorCount]
+    var ceiling: [Ceiling] = []
+    var scenarios: [Scenario] = []
+
+    func write(directory: String) throws -> String {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = "\(directory)/drain-\(startedAt.replacingOccurrences(of: ":", with: "")).json"
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+let options = Options.parse(CommandLine.arguments.dropFirst())
+guard FileManager.default.isExecutableFile(atPath: options.binary) else {
+    print("bench-drain: \(options.binary) is missing; build it first (make bench-drain does)")
+    exit(2)
+}
+/// The whole run; any failure ends it with a message and status 1 (no number is printed for a
+/// run that did not complete or whose table is wrong).
+func run(_ options: Options) throws {
+    var report = DrainReport()
+    report.startedAt = ISO8601DateFormatter().string(from: Date())
+    let logger = Logger(label: "bench-drain")
+
+    let server = try BenchPostgres.start(name: "bench-drain")
+    defer { server.stop() }
+    try server.prepareTable(catalog: BenchCatalog.make(), users: 20_000, logger: logger)
+    var table = [Int32](repeating: 0, count: 1_000_000)
+    let ceilingBench = CeilingBench(settings: server.settings, users: 20_000, catalog: BenchCatalog.make())
+
+    func measureCeiling(_ when: String) throws {
+        let measured = try ceilingBench.rowsPerSecond(batch: 5_000, connections: 2, seconds: options.seconds)
+        report.ceiling.append(.init(when: when, rowsPerSecond: measured.rowsPerSecond, p99Milliseconds: measured.p99Milliseconds))
+        print(String(format: "ceiling (%@)  %7.0f rows/s  p99 %.1f ms  [T2, batch 5,000, 2 connections]", when, measured.rowsPerSecond, measured.p99Milliseconds))
+    }
+
+    try measureCeiling("before")
+    // The ceiling's increments moved progress; the scenarios check the table from a known state.
+    do {
+        let connection = try PostgresConnection(settings: server.settings)
+        _ = try connection.execute("UPDATE user_goal_progress SET progress = 0, status = 'in_progress', completed_at = NULL")
+        _ = try connection.execute("VACUUM ANALYZE user_goal_progress")
+        connection.close()
+    }
+
+    let catalogPath = server.directory + "-challenges.json"
+    try DrainWorkload.catalogJSON.write(toFile: catalogPath, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(atPath: catalogPath) }
+
+    var scenarioResults: [(DrainWorkload, produce: Double, drain: Double, rows: Int, serviceCPU: Double, postgresCPU: Double)] = []
+    for (index, shape) in options.scenarios.enumerated() {
+        let workload = DrainWorkload(shape: shape, count: options.events, seed: 2_026 + UInt64(index))
+        let topic = "bench.social.statistic.v1.statItemUpdated"
+        let cluster = try MockKafkaCluster()
+        defer { cluster.shutdown() }
+        try cluster.createTopic(topic, partitions: options.partitions)
+
+        // The backlog, produced before the service starts.
+        let produceStarted = ContinuousClock.now
+        let records = try workload.records(topic: topic, json: options.json)
+        var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers)
+        producerConfiguration.properties = ["linger.ms": "20", "batch.num.messages": "10000", "queue.buffering.max.messages": "1000000"]
+        let producer = try KafkaProducer(configuration: producerConfiguration)
+        for record in records { try producer.send(record) }
+        guard producer.flush(timeout: .seconds(120)), producer.failed == 0 else {
+            throw BenchFailure("the backlog did not reach the mock broker: \(producer.failed) failed, \(producer.outstanding) outstanding")
+        }
+        producer.close(timeout: .seconds(1))
+        let produceSeconds = seconds(ContinuousClock.now - produceStarted)
+        let bytes = records.reduce(0) { $0 + $1.value.count }
+        print(String(format: "%@: %d events (%d keys, %.0f bytes/value) produced to %d partitions in %.1f s",
+                     shape.rawValue, records.count, Set(workload.events.map { Int64($0.user) << 16 | Int64($0.goal) }).count,
+                     Double(bytes) / Double(records.count), options.partitions, produceSeconds))
+
+        let group = "bench-drain-\(shape.rawValue)"
+        var environment = [
+            "ENV_FILE": server.directory + "-no.env", "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+            "AB_NAMESPACE": "bench", "CONFIG_PATH": catalogPath,
+            "DB_HOST": "127.0.0.1", "DB_PORT": String(server.port), "DB_NAME": "bench", "DB_USER": "postgres",
+            "DB_SSLMODE": "disable", "GRPC_HOST": "127.0.0.1", "GRPC_PORT": String(try freeLoopbackPort()), "METRICS_HOST": "127.0.0.1", "METRICS_PORT": String(try freeLoopbackPort()),
+            "KAFKA_BROKERS": cluster.bootstrapServers, "KAFKA_GROUP_ID": group, "KAFKA_TOPICS": topic,
+            "FLUSH_WORKERS": "2", "LOG_LEVEL": "info",
+        ]
+        environment["MIGRATE_ON_START"] = "true"
+        let rowsBefore = try server.rowsWritten()
+        let service = try ServiceUnderTest(
+            binary: options.binary, environment: environment, logPath: server.directory + "-\(shape.rawValue).log")
+        try service.waitForLog("kafka partitions assigned", timeout: .seconds(120))
+        let started = ContinuousClock.now
+        let serviceCPU0 = ProcessCPU.seconds(of: service.pid)
+        let postgresCPU0 = ProcessCPU.seconds(ofTree: server.postmasterPID)
+
+        // Done when every shard's positions, summed over the partitions, account for every record.
+        let watcher = try PostgresConnection(settings: server.settings)
+        while true {
+            let result = try watcher.execute(
+                """
+                SELECT coalesce(min(total), 0), count(*) FROM (
+                    SELECT shard, sum(next_offset) AS total FROM kafka_checkpoints WHERE consumer_group = $1 GROUP BY shard) AS s
+                """, [.text(group)])
+            if Int(result[0, 0] ?? "") == records.count && result[0, 1] == "256" { break }
+            guard service.process.isRunning, ContinuousClock.now - started < .seconds(900) else {
+                throw BenchFailure("the drain did not finish: \(result[0, 0] ?? "?") of \(records.count)\n\(service.log.suffix(3_000))")
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        let drainSeconds = seconds(ContinuousClock.now - started)
+        let serviceCPU = ProcessCPU.seconds(of: service.pid) - serviceCPU0
+        let postgresCPU = ProcessCPU.seconds(ofTree: server.postmasterPID) - postgresCPU0
+        watcher.close()
+        let status = service.stop()
+        guard status == 0 else { throw BenchFailure("event-handler exited \(status):\n\(service.log.suffix(3_000))") }
+        let rows = try server.rowsWritten() - rowsBefore
+
+        // Every event applied once, or the number means nothing.
+        workload.apply(to: &table)
+        let expected = table.reduce(0) { $0 + Int($1) }
+        let actual = try server.progressSum()
+        guard actual == expected else {
+            throw BenchFailure("\(shape.rawValue): the table's progress sums to \(actual), the events to \(expected)")
+        }
+        print(String(format: "%@: drained in %.2f s: %.0f events/s, %d rows (%.0f rows/s); service CPU %.1f s, PostgreSQL CPU %.1f s; table exact",
+                     shape.rawValue, drainSeconds, Double(records.count) / drainSeconds, rows, Double(rows) / drainSeconds, serviceCPU, postgresCPU))
+        scenarioResults.append((workload, produceSeconds, drainSeconds, rows, serviceCPU, postgresCPU))
+    }
+
+    try measureCeiling("after")
+    let ceilingMean = report.ceiling.reduce(0) { $0 + $1.rowsPerSecond } / Double(report.ceiling.count)
+    for (workload, produce, drain, rows, serviceCPU, postgresCPU) in scenarioResults {
+        let rate = Double(workload.events.count) / drain
+        report.scenarios.append(
+            .init(
+                name: workload.shape.rawValue, events: workload.events.count,
+                keys: Set(workload.events.map { Int64($0.user) << 16 | Int64($0.goal) }).count, partitions: options.partitions,
+                encoding: options.json ? "json" : "protobuf", produceSeconds: produce, drainSeconds: drain, eventsPerSecond: rate,
+                rowsWritten: rows, rowsPerSecond: Double(rows) / drain, serviceCPUSeconds: serviceCPU, postgresCPUSeconds: postgresCPU,
+                eventsPerServiceCoreSecond: Double(workload.events.count) / max(serviceCPU, 0.001), ratioToCeiling: rate / ceilingMean))
+        print(String(format: "%-9@ %8.0f events/s = %.2f x the ceiling (%.0f rows/s); %.0f events per service core-second",
+                     workload.shape.rawValue, rate, rate / ceilingMean, ceilingMean, Double(workload.events.count) / max(serviceCPU, 0.001)))
+    }
+    let path = try report.write(directory: options.outputDirectory)
+    print("results written to \(path)")
+}
+
+do {
+    try run(options)
+} catch {
+    print("bench-drain: \(error)")
+    exit(1)
+}
