@@ -7,13 +7,14 @@ PG_PORT    ?= 55432
 RELEASE_BIN = .build/release/event-handler
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run test check-monitoring bench-core protos migrate pg-start pg-stop clean
+.PHONY: help deps build build-release run test check-monitoring bench-core bench-drain protos migrate pg-start pg-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL"
 	@echo "make test        the whole test suite (starts its own PostgreSQL servers)"
 	@echo "make check-monitoring  promtool checks and unit tests of the alert rules, dashboard checks"
 	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
+	@echo "make bench-drain the service draining 1,000,000 Kafka events, against the same ceiling"
 	@echo "make migrate     apply migrations/ to the database in .env"
 	@echo "make protos      regenerate Sources/GameEvents from protos/"
 
@@ -54,6 +55,11 @@ check-monitoring:
 bench-core: deps
 	swift build -c release --product bench-core
 	.build/release/bench-core
+
+bench-drain: deps
+	swift build -c release --product event-handler
+	swift build -c release --product bench-drain
+	.build/release/bench-drain $(ARGS)
 
 protos:
 	scripts/generate-protos.sh

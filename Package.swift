@@ -139,6 +139,7 @@ let package = Package(
             dependencies: [
                 "EventHandler",
                 "DevKafka",
+                "BenchSupport",
                 "GameEvents",
                 "Storage",
                 "Catalog",

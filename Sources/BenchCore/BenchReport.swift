@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 
 /// What one run measured; written as JSON next to the printed table.
@@ -26,13 +27,6 @@ struct BenchReport: Encodable {
     var flush: [FlushResult] = []
 
     func write(directory: String) throws -> String {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let stamp = startedAt.replacingOccurrences(of: ":", with: "")
-        let path = "\(directory)/core-\(stamp).json"
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
-        return path
+        try BenchResults.write(self, name: "core", startedAt: startedAt, directory: directory)
     }
 }

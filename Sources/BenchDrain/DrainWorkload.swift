@@ -25,7 +25,7 @@ struct DrainWorkload {
 
     init(shape: Shape, count: Int, seed: UInt64) {
         self.shape = shape
-        var generator = SplitMix64(seed: seed)
+        var generator = SeededGenerator(seed: seed)
         switch shape {
         case .merging:
             events = (0..<count).map { _ in
@@ -86,37 +86,6 @@ struct DrainWorkload {
         }
     }
 
-    /// 10 challenges x 50 goals, goal ids and challenges as the benchmark table, one stat code per goal.
-    static var catalogJSON: String {
-        var challenges: [String] = []
-        for c in 0..<10 {
-            var goals: [String] = []
-            for g in 0..<50 {
-                let j = c * 50 + g
-                goals.append(
-                    """
-                    {"goalId": "goal-\(String(format: "%03d", j))", "name": "Goal \(j)", "eventSource": "statistic",
-                     "defaultAssigned": true,
-                     "requirement": {"statCode": "s-\(j)", "operator": ">=", "targetValue": 1000000},
-                     "reward": {"type": "ITEM", "rewardId": "item-\(j)", "quantity": 1}, "prerequisites": []}
-                    """)
-            }
-            challenges.append(
-                #"{"challengeId": "challenge-\#(c)", "name": "Challenge \#(c)", "goals": [\#(goals.joined(separator: ","))]}"#)
-        }
-        return #"{"challenges": [\#(challenges.joined(separator: ","))]}"#
-    }
-}
-
-/// A small, seedable generator, so a scenario is the same in every run.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    /// The benchmark table's catalog with one statistic code per goal.
+    static var catalogJSON: String { BenchCatalog.json(statCode: { "s-\($0)" }) }
 }

@@ -95,6 +95,8 @@ struct DrainReport: Encodable {
         var rowsPerSecond: Double
         var serviceCPUSeconds: Double
         var postgresCPUSeconds: Double
+        /// This process: the mock broker serving the fetches (and the completion watcher).
+        var brokerCPUSeconds: Double
         var eventsPerServiceCoreSecond: Double
         /// Events per second over the mean of the two ceiling measurements (rows per second).
         var ratioToCeiling: Double
@@ -106,13 +108,7 @@ struct DrainReport: Encodable {
     var scenarios: [Scenario] = []
 
     func write(directory: String) throws -> String {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = "\(directory)/drain-\(startedAt.replacingOccurrences(of: ":", with: "")).json"
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        try encoder.encode(self).write(to: URL(fileURLWithPath: path))
-        return path
+        try BenchResults.write(self, name: "drain", startedAt: startedAt, directory: directory)
     }
 }
 
@@ -157,7 +153,7 @@ func run(_ options: Options) throws {
     try DrainWorkload.catalogJSON.write(toFile: catalogPath, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: catalogPath) }
 
-    var scenarioResults: [(DrainWorkload, produce: Double, drain: Double, rows: Int, serviceCPU: Double, postgresCPU: Double)] = []
+    var scenarioResults: [(DrainWorkload, produce: Double, drain: Double, rows: Int, serviceCPU: Double, postgresCPU: Double, brokerCPU: Double)] = []
     for (index, shape) in options.scenarios.enumerated() {
         let workload = DrainWorkload(shape: shape, count: options.events, seed: 2_026 + UInt64(index))
         let topic = "bench.social.statistic.v1.statItemUpdated"
@@ -199,6 +195,7 @@ func run(_ options: Options) throws {
         let started = ContinuousClock.now
         let serviceCPU0 = ProcessCPU.seconds(of: service.pid)
         let postgresCPU0 = ProcessCPU.seconds(ofTree: server.postmasterPID)
+        let brokerCPU0 = ProcessCPU.seconds(of: getpid())
 
         // Done when every shard's positions, summed over the partitions, account for every record.
         let watcher = try PostgresConnection(settings: server.settings)
@@ -217,6 +214,7 @@ func run(_ options: Options) throws {
         let drainSeconds = seconds(ContinuousClock.now - started)
         let serviceCPU = ProcessCPU.seconds(of: service.pid) - serviceCPU0
         let postgresCPU = ProcessCPU.seconds(ofTree: server.postmasterPID) - postgresCPU0
+        let brokerCPU = ProcessCPU.seconds(of: getpid()) - brokerCPU0
         watcher.close()
         let status = service.stop()
         guard status == 0 else { throw BenchFailure("event-handler exited \(status):\n\(service.log.suffix(3_000))") }
@@ -229,21 +227,21 @@ func run(_ options: Options) throws {
         guard actual == expected else {
             throw BenchFailure("\(shape.rawValue): the table's progress sums to \(actual), the events to \(expected)")
         }
-        print(String(format: "%@: drained in %.2f s: %.0f events/s, %d rows (%.0f rows/s); service CPU %.1f s, PostgreSQL CPU %.1f s; table exact",
-                     shape.rawValue, drainSeconds, Double(records.count) / drainSeconds, rows, Double(rows) / drainSeconds, serviceCPU, postgresCPU))
-        scenarioResults.append((workload, produceSeconds, drainSeconds, rows, serviceCPU, postgresCPU))
+        print(String(format: "%@: drained in %.2f s: %.0f events/s, %d rows (%.0f rows/s); service CPU %.1f s, PostgreSQL CPU %.1f s, broker CPU %.1f s; table exact",
+                     shape.rawValue, drainSeconds, Double(records.count) / drainSeconds, rows, Double(rows) / drainSeconds, serviceCPU, postgresCPU, brokerCPU))
+        scenarioResults.append((workload, produceSeconds, drainSeconds, rows, serviceCPU, postgresCPU, brokerCPU))
     }
 
     try measureCeiling("after")
     let ceilingMean = report.ceiling.reduce(0) { $0 + $1.rowsPerSecond } / Double(report.ceiling.count)
-    for (workload, produce, drain, rows, serviceCPU, postgresCPU) in scenarioResults {
+    for (workload, produce, drain, rows, serviceCPU, postgresCPU, brokerCPU) in scenarioResults {
         let rate = Double(workload.events.count) / drain
         report.scenarios.append(
             .init(
                 name: workload.shape.rawValue, events: workload.events.count,
                 keys: Set(workload.events.map { Int64($0.user) << 16 | Int64($0.goal) }).count, partitions: options.partitions,
                 encoding: options.json ? "json" : "protobuf", produceSeconds: produce, drainSeconds: drain, eventsPerSecond: rate,
-                rowsWritten: rows, rowsPerSecond: Double(rows) / drain, serviceCPUSeconds: serviceCPU, postgresCPUSeconds: postgresCPU,
+                rowsWritten: rows, rowsPerSecond: Double(rows) / drain, serviceCPUSeconds: serviceCPU, postgresCPUSeconds: postgresCPU, brokerCPUSeconds: brokerCPU,
                 eventsPerServiceCoreSecond: Double(workload.events.count) / max(serviceCPU, 0.001), ratioToCeiling: rate / ceilingMean))
         print(String(format: "%-9@ %8.0f events/s = %.2f x the ceiling (%.0f rows/s); %.0f events per service core-second",
                      workload.shape.rawValue, rate, rate / ceilingMean, ceilingMean, Double(workload.events.count) / max(serviceCPU, 0.001)))

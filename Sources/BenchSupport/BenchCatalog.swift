@@ -5,6 +5,15 @@ import Foundation
 /// in challenge `j / 50`, all default-assigned; built through the real loader.
 public enum BenchCatalog {
     public static func make() -> Catalog {
+        do {
+            return try Catalog.parse(Data(json(statCode: { "stat-\($0 % 5)" }).utf8), fileName: "bench-catalog.json").catalog
+        } catch {
+            fatalError("the benchmark catalog does not load: \(error)")
+        }
+    }
+
+    /// The catalog as `challenges.json` text, goal `j` on statistic code `statCode(j)`.
+    public static func json(statCode: (Int) -> String) -> String {
         var challenges: [String] = []
         for c in 0..<10 {
             var goals: [String] = []
@@ -14,19 +23,14 @@ public enum BenchCatalog {
                     """
                     {"goalId": "goal-\(String(format: "%03d", j))", "name": "Goal \(j)", "eventSource": "statistic",
                      "defaultAssigned": true,
-                     "requirement": {"statCode": "stat-\(j % 5)", "operator": ">=", "targetValue": 1000000},
+                     "requirement": {"statCode": "\(statCode(j))", "operator": ">=", "targetValue": 1000000},
                      "reward": {"type": "ITEM", "rewardId": "item-\(j)", "quantity": 1}, "prerequisites": []}
                     """)
             }
             challenges.append(
                 #"{"challengeId": "challenge-\#(c)", "name": "Challenge \#(c)", "goals": [\#(goals.joined(separator: ","))]}"#)
         }
-        let json = #"{"challenges": [\#(challenges.joined(separator: ","))]}"#
-        do {
-            return try Catalog.parse(Data(json.utf8), fileName: "bench-catalog.json").catalog
-        } catch {
-            fatalError("the benchmark catalog does not load: \(error)")
-        }
+        return #"{"challenges": [\#(challenges.joined(separator: ","))]}"#
     }
 
     /// A 36-character, UUID-shaped user id, the same for the same `i` in every run.
@@ -38,5 +42,21 @@ public enum BenchCatalog {
     public static func goals(ofUser i: Int) -> Range<Int32> {
         let first = Int32((i % 10) * 50)
         return first..<(first + 50)
+    }
+}
+
+/// Deterministic random numbers (SplitMix64), so a benchmark or a test workload is the same in
+/// every run.
+public struct SeededGenerator: RandomNumberGenerator {
+    public var state: UInt64
+
+    public init(seed: UInt64) { state = seed }
+
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -25,7 +25,10 @@ public final class BenchPostgres: Sendable {
         let directory = NSTemporaryDirectory() + "\(name)-\(getpid())"
         let port = Int.random(in: 40_000..<50_000)
         let server = BenchPostgres(directory: directory, port: port, applicationName: name)
-        try server.script("start", extraOptions: "-c synchronous_commit=on -c shared_buffers=2GB -c max_wal_size=4GB")
+        // BENCH_PG_OPTS adds settings for a profiling run, e.g. auto_explain:
+        // "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 -c auto_explain.log_analyze=on"
+        let extra = ProcessInfo.processInfo.environment["BENCH_PG_OPTS"].map { " " + $0 } ?? ""
+        try server.script("start", extraOptions: "-c synchronous_commit=on -c shared_buffers=2GB -c max_wal_size=4GB" + extra)
         return server
     }
 

@@ -51,21 +51,11 @@ public final class KafkaConsumer: Sendable {
     public init(configuration: KafkaConsumerConfiguration, delegate: any KafkaConsumerDelegate) throws {
         self.configuration = configuration
         callbacks = ConsumerCallbacks(delegate: delegate, logger: configuration.logger)
-        var error = [CChar](repeating: 0, count: 512)
-        guard let conf = rd_kafka_conf_new() else { throw KafkaError("rd_kafka_conf_new failed") }
-        for (name, value) in configuration.librdkafkaProperties {
-            guard rd_kafka_conf_set(conf, name, value, &error, error.count) == RD_KAFKA_CONF_OK else {
-                rd_kafka_conf_destroy(conf)
-                throw KafkaError("\(name)=\(value): \(KafkaError.text(error))")
-            }
-        }
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(callbacks).toOpaque())
-        rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
-        rd_kafka_conf_set_error_cb(conf, errorCallback)
-        KafkaLogRouting.install(on: conf)
-        guard let rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, &error, error.count) else {
-            rd_kafka_conf_destroy(conf)
-            throw KafkaError("cannot create the consumer: \(KafkaError.text(error))")
+        let rk = try KafkaClientHandle.create(
+            RD_KAFKA_CONSUMER, properties: configuration.librdkafkaProperties, opaque: callbacks
+        ) { conf in
+            rd_kafka_conf_set_rebalance_cb(conf, rebalanceCallback)
+            rd_kafka_conf_set_error_cb(conf, errorCallback)
         }
         rd_kafka_poll_set_consumer(rk)
         handle = Handle(rk: rk)

@@ -76,20 +76,10 @@ public final class KafkaProducer: Sendable {
         onFailure: @escaping @Sendable (KafkaDeliveryFailure) -> Void = { _ in }
     ) throws {
         callbacks = ProducerCallbacks(logger: configuration.logger, onFailure: onFailure)
-        var error = [CChar](repeating: 0, count: 512)
-        guard let conf = rd_kafka_conf_new() else { throw KafkaError("rd_kafka_conf_new failed") }
-        for (name, value) in configuration.librdkafkaProperties {
-            guard rd_kafka_conf_set(conf, name, value, &error, error.count) == RD_KAFKA_CONF_OK else {
-                rd_kafka_conf_destroy(conf)
-                throw KafkaError("\(name)=\(value): \(KafkaError.text(error))")
-            }
-        }
-        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(callbacks).toOpaque())
-        rd_kafka_conf_set_dr_msg_cb(conf, deliveryCallback)
-        KafkaLogRouting.install(on: conf)
-        guard let rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, &error, error.count) else {
-            rd_kafka_conf_destroy(conf)
-            throw KafkaError("cannot create the producer: \(KafkaError.text(error))")
+        let rk = try KafkaClientHandle.create(
+            RD_KAFKA_PRODUCER, properties: configuration.librdkafkaProperties, opaque: callbacks
+        ) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf, deliveryCallback)
         }
         handle = Handle(rk: rk)
     }

@@ -1,3 +1,4 @@
+import BenchSupport
 import Foundation
 
 /// The realistic mix of the issue: 10 challenges x 50 goals; per challenge 2 login goals, 10
@@ -132,23 +133,11 @@ struct ExpectedState {
     }
 }
 
-/// Deterministic random numbers (SplitMix64), so a failing run can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// `count` events over `users` users: 20% logins, 80% stat updates over the 5 hot codes; each
 /// (user, stat) value only grows, as game stats do, so completion does not depend on how the
 /// events were split into flushes.
 func makeWorkload(users: Int, count: Int, seed: UInt64) -> (userIDs: [String], events: [TestEvent]) {
-    var random = SeededGenerator(state: seed)
+    var random = SeededGenerator(seed: seed)
     let userIDs = (0..<users).map { i in String(format: "%08x-0000-4000-8000-%012x", i, UInt64(i) &* 2_654_435_761 % 0xFFFF_FFFF_FFFF) }
     var stats: [String: Double] = [:]
     var events: [TestEvent] = []
