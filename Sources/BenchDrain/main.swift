@@ -165,7 +165,13 @@ func run(_ options: Options) throws {
         let produceStarted = ContinuousClock.now
         let records = try workload.records(topic: topic, json: options.json)
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: cluster.bootstrapServers)
-        producerConfiguration.properties = ["linger.ms": "20", "batch.num.messages": "10000", "queue.buffering.max.messages": "1000000"]
+        // Large batches: the mock broker answers a fetch with one stored batch per partition (a
+        // real broker fills max.partition.fetch.bytes), so small batches would make the broker,
+        // not the service, the limit.
+        producerConfiguration.properties = [
+            "linger.ms": "1000", "batch.num.messages": "10000", "batch.size": "1000000",
+            "queue.buffering.max.messages": "2000000", "queue.buffering.max.kbytes": "2000000",
+        ]
         let producer = try KafkaProducer(configuration: producerConfiguration)
         for record in records { try producer.send(record) }
         guard producer.flush(timeout: .seconds(120)), producer.failed == 0 else {
