@@ -236,6 +236,41 @@ struct KafkaIngestionTests {
         #expect(unknown?.contains("source-topic=\(otherTopic),source-partition=0,source-offset=0") == true, "\(letters)")
     }
 
+    @Test("a bad record too large for the dead-letter topic is refused, logged with where it came from and counted; its partition goes on", .timeLimit(.minutes(5)))
+    func deadLetterRefused() async throws {
+        let deadLetters = "test-ns.dead-letters"
+        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic, deadLetters + ":1"], partitions: 2)
+        defer { broker.stop() }
+        let catalog = TestCatalog()
+        let (_, events) = makeWorkload(users: 30, count: 300, seed: 4_242)
+        var model = ExpectedState(catalog: catalog)
+        for event in events { model.apply(event) }
+        // 1.5 MB of garbage: the source topic takes it, the dead-letter producer (1 MB records) cannot.
+        let huge = "k1\t" + String(repeating: "x", count: 1_500_000)
+        var lines = events.map(Self.record).filter { $0.topic == Self.statTopic }.map(\.line)
+        lines.insert(huge, at: lines.count / 2)
+        try Kcat.produce(lines, topic: Self.statTopic, bootstrap: broker.bootstrap, properties: ["message.max.bytes=3000000"])
+        try Kcat.produce(
+            events.map(Self.record).filter { $0.topic == Self.loginTopic }.map(\.line), topic: Self.loginTopic,
+            bootstrap: broker.bootstrap)
+        var environment = Self.environment(broker, group: "dlq-refused")
+        environment["KAFKA_DLQ_TOPIC"] = deadLetters
+        let harness = try ServiceHarness(server: .shared, catalogJSON: catalog.json, environment: environment)
+
+        try await Self.waitCommitted(harness, records: events.count + 1, group: "dlq-refused")
+        let sample = try await harness.http.metrics()
+        #expect(sample.value("kafka_records_skipped_total", ["reason": "malformed"]) == 1)
+        #expect(sample.value("kafka_dead_letters_total", ["outcome": "sent"]) == 0)
+        #expect(sample.value("kafka_dead_letters_total", ["outcome": "failed"]) == 1)
+        #expect(try harness.stop() == 0)
+        try Self.compare(harness, model)
+        let log = harness.process.log
+        #expect(log.contains("dead letter could not be queued"), "\(log.suffix(2_000))")
+        #expect(log.contains("MSG_SIZE_TOO_LARGE"), "\(log.suffix(2_000))")
+        #expect(log.contains("source=\(Self.statTopic)["), "the refusal names where the record can still be read:\n\(log.suffix(2_000))")
+        #expect(try Kcat.consume(topic: deadLetters, bootstrap: broker.bootstrap).isEmpty)
+    }
+
     @Test("a member whose partition was claimed by another exits without committing; the next owner lands everything once", .timeLimit(.minutes(5)))
     func fencedMemberExits() async throws {
         let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic], partitions: 2)

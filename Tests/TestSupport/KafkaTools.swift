@@ -3,9 +3,12 @@ import Foundation
 /// kcat, Debian's Kafka client: the independent producer and consumer of these tests.
 public enum Kcat {
     /// Produces `lines` ("key\tvalue") to `topic`; each record's key picks its partition.
-    public static func produce(_ lines: [String], topic: String, bootstrap: String, headers: [String] = []) throws {
+    public static func produce(
+        _ lines: [String], topic: String, bootstrap: String, headers: [String] = [], properties: [String] = []
+    ) throws {
         let (status, output) = try run(
-            ["-P", "-b", bootstrap, "-t", topic, "-K", "\t", "-X", "linger.ms=5"] + headers.flatMap { ["-H", $0] },
+            ["-P", "-b", bootstrap, "-t", topic, "-K", "\t", "-X", "linger.ms=5"] + headers.flatMap { ["-H", $0] }
+                + properties.flatMap { ["-X", $0] },
             input: lines.joined(separator: "\n") + "\n")
         guard status == 0 else { throw TestFailure("kcat -P exited \(status): \(output)") }
     }
