@@ -84,6 +84,9 @@ memory_options() {
   total_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo 2>/dev/null || echo 0)
   [ "${total_kb:-0}" -gt 0 ] || return 0
   local extra=${PG_EXTRA_OPTS:-}
+  # A server given a whole configuration file (-c config_file=…, as docker-compose starts it)
+  # takes its memory from that file.
+  [[ $extra != *config_file=* ]] || return 0
   if [[ $extra != *shared_buffers* ]]; then
     local mb=$((total_kb / 4 / 1024))
     [ "$mb" -le 2048 ] || mb=2048
