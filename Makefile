@@ -7,12 +7,13 @@ PG_PORT    ?= 55432
 RELEASE_BIN = .build/release/event-handler
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run test check-monitoring bench-core bench-drain protos migrate pg-start pg-stop clean
+.PHONY: help deps build build-release run test check-monitoring check-deploy bench-core bench-drain protos migrate pg-start pg-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL"
 	@echo "make test        the whole test suite (starts its own PostgreSQL servers)"
 	@echo "make check-monitoring  promtool checks and unit tests of the alert rules, dashboard checks"
+	@echo "make check-deploy      docker-compose.yml against the Compose Specification, .env.example, Dockerfile"
 	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
 	@echo "make bench-drain the service draining 1,000,000 Kafka events, against the same ceiling"
 	@echo "make migrate     apply migrations/ to the database in .env"
@@ -25,8 +26,7 @@ build: deps
 	swift build
 
 build-release: deps
-	swift build -c release --product event-handler
-	swift build -c release --product dev-kafka
+	scripts/build-release.sh event-handler dev-kafka
 
 # Local PostgreSQL in .local/postgres on $(PG_PORT), tuned with postgresql-tuning.conf scaled
 # to this machine. Stays up between runs; `make pg-stop` stops it.
@@ -43,7 +43,7 @@ run: build-release pg-start
 migrate: build-release
 	$(RELEASE_BIN) migrate
 
-test: check-monitoring
+test: check-monitoring check-deploy
 	swift build --build-tests
 	swift test --skip-build --no-parallel
 
@@ -51,6 +51,11 @@ test: check-monitoring
 check-monitoring:
 	@scripts/install-deps.sh --test
 	scripts/check-monitoring.sh
+
+# Deployment files, checked without a Docker engine.
+check-deploy:
+	@scripts/install-deps.sh --test
+	scripts/check-deploy.sh
 
 bench-core: deps
 	swift build -c release --product bench-core

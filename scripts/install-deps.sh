@@ -20,10 +20,21 @@ if [ "${1:-}" = "--test" ]; then
   )
 fi
 
+# check-jsonschema (PyPI; it carries the Compose Specification's JSON schema): scripts/check-deploy.sh.
+python_tools=()
+if [ "${1:-}" = "--test" ] && ! command -v check-jsonschema >/dev/null 2>&1; then
+  python_tools+=("check-jsonschema==0.39.0")
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+if [ ${#python_tools[@]} -gt 0 ]; then
+  echo "installing (pip): ${python_tools[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check "${python_tools[@]}"
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
