@@ -7,10 +7,11 @@ PG_PORT    ?= 55432
 RELEASE_BIN = .build/release/event-handler
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run test check-monitoring check-deploy bench-core bench-drain protos migrate pg-start pg-stop clean
+.PHONY: help deps build build-release run demo test check-monitoring check-deploy bench-core bench-drain protos migrate pg-start pg-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL"
+	@echo "make demo        (with make run running) send a few events over gRPC and Kafka, show the rows"
 	@echo "make test        the whole test suite (starts its own PostgreSQL servers)"
 	@echo "make check-monitoring  promtool checks and unit tests of the alert rules, dashboard checks"
 	@echo "make check-deploy      docker-compose.yml against the Compose Specification, .env.example, Dockerfile"
@@ -39,6 +40,10 @@ pg-stop:
 
 run: build-release pg-start
 	@scripts/run-local.sh $(RELEASE_BIN) $(PG_PORT)
+
+demo: deps
+	@scripts/build-release.sh event-demo > /dev/null
+	@scripts/demo.sh .build/release/event-demo $(PG_PORT)
 
 migrate: build-release
 	$(RELEASE_BIN) migrate

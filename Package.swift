@@ -11,6 +11,7 @@ import PackageDescription
 //   Kafka         the one wrapper over librdkafka: a consumer-group member on its own thread, and the
 //                 mock cluster (CRdKafka is the system library)
 //   DevKafka      `dev-kafka`: a development broker (librdkafka's mock cluster) for `make run` and tests
+//   EventDemo     `event-demo`: a handful of events over gRPC and Kafka to a running service (`make demo`)
 //   BenchSupport  what the benchmarks share: a private PostgreSQL, the benchmark catalog, the raw ceiling
 //   BenchCore     `bench-core`: buffer and flush throughput against the raw PostgreSQL ceiling
 //   BenchDrain    `bench-drain`: the service draining a Kafka backlog, against the same ceiling
@@ -27,6 +28,7 @@ let package = Package(
         .executable(name: "bench-core", targets: ["BenchCore"]),
         .executable(name: "dev-kafka", targets: ["DevKafka"]),
         .executable(name: "bench-drain", targets: ["BenchDrain"]),
+        .executable(name: "event-demo", targets: ["EventDemo"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -105,6 +107,16 @@ let package = Package(
         .executableTarget(
             name: "BenchCore",
             dependencies: ["BenchSupport", "Buffer", "Catalog", "Storage", "CLibPQ"],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "EventDemo",
+            dependencies: [
+                "GameEvents", "Kafka",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
             swiftSettings: strictSwift
         ),
         .executableTarget(

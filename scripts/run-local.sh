@@ -24,7 +24,10 @@ namespace=${AB_NAMESPACE:-$(sed -n 's/^AB_NAMESPACE=//p' .env | tail -n 1)}
 devkafka_pid=""
 if [ -z "${KAFKA_BROKERS:-}" ] && ! grep -q '^KAFKA_BROKERS=.' .env; then
   dev_kafka="$(dirname "$bin")/dev-kafka"
-  bootstrap_file=$(mktemp)
+  # Where `make demo` finds the broker while this runs.
+  bootstrap_file=.local/dev-kafka.bootstrap
+  mkdir -p .local
+  rm -f "$bootstrap_file"
   # Its own session: the terminal's Ctrl-C reaches the service only; dev-kafka outlives its final
   # flush and is stopped by the EXIT trap.
   AB_NAMESPACE=$namespace setsid "$dev_kafka" --bootstrap-file "$bootstrap_file" < /dev/null > /dev/null &
