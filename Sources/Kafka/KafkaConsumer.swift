@@ -47,6 +47,9 @@ public final class KafkaConsumer: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     private let lagByPartition = Mutex<[TopicPartition: Int64]>([:])
     private let pausedForRoom = Atomic<Bool>(false)
+    /// Set by `quiesce`: hand nothing more over, keep every partition paused.
+    private let quiescing = Atomic<Bool>(false)
+    private let quiesced = DispatchSemaphore(value: 0)
 
     public init(configuration: KafkaConsumerConfiguration, delegate: any KafkaConsumerDelegate) throws {
         self.configuration = configuration
@@ -78,6 +81,17 @@ public final class KafkaConsumer: Sendable {
         thread.start()
     }
 
+    /// Stops handing records to the delegate and pauses every partition (any assigned later
+    /// too), while staying in the group: the owner can then make everything it took durable,
+    /// for as long as that takes, before `stop()` leaves and the revocation finds nothing left.
+    /// Records fetched meanwhile are not handed over; their positions never moved, so the next
+    /// owner reads them. Returns once the poll thread has paused, or false after `timeout`.
+    @discardableResult
+    public func quiesce(timeout: Duration) -> Bool {
+        guard !quiescing.exchange(true, ordering: .acquiringAndReleasing) else { return true }
+        return quiesced.wait(timeout: .now() + Double(timeout.milliseconds) / 1_000) == .success
+    }
+
     /// Asks the poll thread to leave the group (its partitions are revoked through the
     /// delegate first) and to close. Returns at once; `waitUntilStopped` waits.
     public func stop() {
@@ -104,12 +118,21 @@ public final class KafkaConsumer: Sendable {
     private func pollLoop() {
         let rk = handle.rk
         var lastLag = ContinuousClock.now
+        var pausedForQuiesce = false
         while !stopping.load(ordering: .acquiring) {
-            if pausedForRoom.load(ordering: .relaxed), callbacks.delegate.hasRoom() {
+            if !pausedForQuiesce, quiescing.load(ordering: .acquiring) {
+                callbacks.stash.withLock { $0.removeAll() }
+                setPaused(true)
+                pausedForQuiesce = true
+                quiesced.signal()
+            }
+            if !pausedForQuiesce, pausedForRoom.load(ordering: .relaxed), callbacks.delegate.hasRoom() {
                 replayStash()
             }
             if let message = rd_kafka_consumer_poll(rk, 100) {
-                if let record = record(from: message) {
+                if pausedForQuiesce {
+                    // Fetched before the pause took hold: not taken, read again by the next owner.
+                } else if let record = record(from: message) {
                     if pausedForRoom.load(ordering: .relaxed) {
                         // Fetched before the pause took hold: kept, in order, for after it.
                         callbacks.stash.withLock { $0.append(record) }
@@ -175,6 +198,7 @@ public final class KafkaConsumer: Sendable {
     }
 
     private func setPaused(_ paused: Bool) {
+        callbacks.pauseNewAssignments.store(paused || quiescing.load(ordering: .acquiring), ordering: .releasing)
         let partitions = assignment
         guard !partitions.isEmpty else {
             pausedForRoom.store(false, ordering: .relaxed)
@@ -206,8 +230,10 @@ public final class KafkaConsumer: Sendable {
             guard rd_kafka_get_watermark_offsets(handle.rk, element.topic, element.partition, &low, &high)
                 == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0
             else { continue }
-            let position = element.offset >= 0 ? element.offset : low
-            lag[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] = max(0, high - position)
+            let partition = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
+            let position =
+                element.offset >= 0 ? element.offset : callbacks.startOffsets.withLock { $0[partition] } ?? low
+            lag[partition] = max(0, high - position)
         }
         lagByPartition.withLock { $0 = lag }
     }
@@ -236,6 +262,12 @@ fileprivate final class ConsumerCallbacks: Sendable, KafkaLogDestination {
     let assignment = Mutex<[TopicPartition]>([])
     /// Records held back by back-pressure (see `KafkaConsumer.deliver`).
     let stash = Mutex<[KafkaRecord]>([])
+    /// Where each assigned partition was started: its position until a first record is fetched
+    /// (librdkafka reports none before that, e.g. for a partition assigned at its end).
+    let startOffsets = Mutex<[TopicPartition: Int64]>([:])
+    /// Set while the consumer is paused (back-pressure or quiesce): partitions assigned meanwhile
+    /// start paused too.
+    let pauseNewAssignments = Atomic<Bool>(false)
 
     init(delegate: any KafkaConsumerDelegate, logger: Logger) {
         self.delegate = delegate
@@ -257,16 +289,23 @@ fileprivate final class ConsumerCallbacks: Sendable, KafkaLogDestination {
                 let key = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
                 list.pointee.elems[i].offset = starts[key] ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
             }
+            startOffsets.withLock { offsets in
+                for (partition, offset) in starts { offsets[partition] = offset }
+            }
             assignment.withLock { $0 = Array(Set($0).union(partitions)) }
             if let error = rd_kafka_incremental_assign(rk, list) {
                 delegate.consumerError("assign: \(String(cString: rd_kafka_error_string(error)))")
                 rd_kafka_error_destroy(error)
+            }
+            if pauseNewAssignments.load(ordering: .acquiring) {
+                rd_kafka_pause_partitions(rk, list)
             }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let revoked = Set(partitions)
             stash.withLock { $0.removeAll { revoked.contains($0.topicPartition) } }
             delegate.partitionsRevoked(partitions)
             assignment.withLock { $0.removeAll { revoked.contains($0) } }
+            startOffsets.withLock { offsets in for partition in revoked { offsets[partition] = nil } }
             if let error = rd_kafka_incremental_unassign(rk, list) {
                 delegate.consumerError("unassign: \(String(cString: rd_kafka_error_string(error)))")
                 rd_kafka_error_destroy(error)
@@ -279,6 +318,7 @@ fileprivate final class ConsumerCallbacks: Sendable, KafkaLogDestination {
             stash.withLock { $0.removeAll { lost.contains($0.topicPartition) } }
             delegate.partitionsRevoked(partitions)
             assignment.withLock { $0.removeAll { lost.contains($0) } }
+            startOffsets.withLock { offsets in for partition in lost { offsets[partition] = nil } }
             if let error = rd_kafka_incremental_unassign(rk, list) { rd_kafka_error_destroy(error) }
         }
     }

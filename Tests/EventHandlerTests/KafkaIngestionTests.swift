@@ -64,6 +64,23 @@ struct KafkaIngestionTests {
         ]
     }
 
+    /// Waits until every instance behind `clients` holds at least one partition and together
+    /// they hold `partitions`.
+    static func waitHeld(_ clients: [OperationsClient], partitions: Int, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        var held: [Int] = []
+        while ContinuousClock.now < deadline {
+            held = []
+            for client in clients {
+                let sample = try? await client.metrics()
+                held.append(sample?.series.filter { $0.name == "kafka_consumer_lag" }.count ?? 0)
+            }
+            if held.allSatisfy({ $0 > 0 }) && held.reduce(0, +) == partitions { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("the group never settled: partitions held \(held), expected \(partitions) over all")
+    }
+
     /// Waits until the instances behind `clients` together hold every partition with no lag.
     static func waitDrained(_ clients: [OperationsClient], partitions: Int, timeout: Duration = .seconds(600)) async throws {
         let deadline = ContinuousClock.now + timeout
@@ -269,6 +286,50 @@ struct KafkaIngestionTests {
         #expect(log.contains("MSG_SIZE_TOO_LARGE"), "\(log.suffix(2_000))")
         #expect(log.contains("source=\(Self.statTopic)["), "the refusal names where the record can still be read:\n\(log.suffix(2_000))")
         #expect(try Kcat.consume(topic: deadLetters, bootstrap: broker.bootstrap).isEmpty)
+    }
+
+    @Test("SIGTERM while the database is away for longer than the session: the member stays in the group until its final flush lands, then hands over; exact", .timeLimit(.minutes(5)))
+    func drainOutlastsTheSession() async throws {
+        let server = try PostgresServer()
+        defer { server.shutdown() }
+        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic], partitions: 2)
+        defer { broker.stop() }
+        let catalog = TestCatalog()
+        let (_, events) = makeWorkload(users: 60, count: 600, seed: 6_006)
+        var model = ExpectedState(catalog: catalog)
+        for event in events { model.apply(event) }
+        var environment = Self.environment(broker, group: "slow-drain")
+        environment["SHUTDOWN_TIMEOUT"] = "90s"
+        let harness = try ServiceHarness(server: server, catalogJSON: catalog.json, environment: environment)
+        let (other, otherHTTP) = try harness.startInstance()
+        defer { other.terminate() }
+        // The group settled: both members hold partitions (no assignment left to come while the
+        // database is away).
+        try await Self.waitHeld([harness.http, otherHTTP], partitions: 4)
+        try Self.produce(Array(events[..<300]), to: broker)
+        try await Self.waitDrained([harness.http, otherHTTP], partitions: 4)
+        try await Self.waitCommitted(harness, records: 300, group: "slow-drain")
+
+        // The rest is read by both and cannot be written; then the first is asked to stop.
+        try server.stop()
+        try Self.produce(Array(events[300...]), to: broker)
+        try await Self.waitDrained([harness.http, otherHTTP], partitions: 4)
+        harness.process.signal(SIGTERM)
+        // Twice the session timeout (6 s) passes: it is still draining, still in the group.
+        try await Task.sleep(for: .seconds(12))
+        #expect(harness.process.isRunning)
+        // (An assignment would show: the other member would be retrying its claim on the database.)
+        #expect(!other.log.contains("cannot read kafka checkpoints"), "handed over before its final flush:\n\(other.log.suffix(2_000))")
+
+        try server.start()
+        #expect(try harness.process.waitForExit(timeout: .seconds(90)) == 0, "\(harness.process.log.suffix(3_000))")
+        #expect(harness.process.log.contains("kafka partitions revoked after their final flush"))
+        #expect(!harness.process.log.contains("fenced"))
+        try await Self.waitDrained([otherHTTP], partitions: 4)
+        try await Self.waitCommitted(harness, records: events.count, group: "slow-drain")
+        other.signal(SIGTERM)
+        #expect(try other.waitForExit() == 0)
+        try Self.compare(harness, model)
     }
 
     @Test("a member whose partition was claimed by another exits without committing; the next owner lands everything once", .timeLimit(.minutes(5)))

@@ -112,9 +112,18 @@ struct EventHandlerService {
             health.set(.draining)
             let deadline = ContinuousClock.now + settings.shutdownTimeout
             unwritten = try await onOwnThread("drain") {
-                // Kafka first: leaving the group revokes its partitions, which flushes and
-                // checkpoints what came from them while the flush workers still run.
+                // Kafka first. Still a member of the group (heartbeating), it stops taking records
+                // and everything read so far is flushed and checkpointed, however long that
+                // takes; only then does it leave, and the revocation finds nothing left to flush.
+                // (Leaving first would let a slow final flush outlast the session, hand the
+                // partitions over, and be fenced.)
                 if let consumer {
+                    if !consumer.quiesce(timeout: .seconds(5)) {
+                        logger.error("the kafka consumer did not pause in time")
+                    }
+                    if !flusher.flushAndWait(deadline: deadline) {
+                        logger.error("the final flush of what was read from kafka did not finish before SHUTDOWN_TIMEOUT")
+                    }
                     consumer.stop()
                     if !consumer.waitUntilStopped(timeout: settings.shutdownTimeout) {
                         logger.error("the kafka consumer did not leave its group in time")
