@@ -22,6 +22,11 @@ struct DrainWorkload {
     let shape: Shape
     /// (user, goal index) per event, in production order.
     let events: [(user: Int32, goal: Int32)]
+    /// Distinct (user, goal) keys among the events.
+    var keyCount: Int { Set(events.map(Self.key)).count }
+
+    /// One integer per (user, goal).
+    static func key(_ event: (user: Int32, goal: Int32)) -> Int64 { Int64(event.user) << 16 | Int64(event.goal) }
 
     init(shape: Shape, count: Int, seed: UInt64) {
         self.shape = shape
@@ -53,7 +58,7 @@ struct DrainWorkload {
         var records: [KafkaOutgoingRecord] = []
         records.reserveCapacity(events.count)
         for (i, event) in events.enumerated() {
-            let key = Int64(event.user) << 16 | Int64(event.goal)
+            let key = Self.key(event)
             let k = (seen[key] ?? 0) + 1
             seen[key] = k
             let userID = BenchCatalog.userID(Int(event.user))
@@ -79,7 +84,7 @@ struct DrainWorkload {
     func apply(to table: inout [Int32]) {
         var counts: [Int64: Int32] = [:]
         for event in events {
-            counts[Int64(event.user) << 16 | Int64(event.goal), default: 0] += 1
+            counts[Self.key(event), default: 0] += 1
         }
         for (key, count) in counts {
             table[Int(key >> 16) * 50 + Int(key & 0xffff) % 50] = count

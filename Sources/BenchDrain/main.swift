@@ -153,7 +153,6 @@ func run(_ options: Options) throws {
     try DrainWorkload.catalogJSON.write(toFile: catalogPath, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(atPath: catalogPath) }
 
-    var scenarioResults: [(DrainWorkload, produce: Double, drain: Double, rows: Int, serviceCPU: Double, postgresCPU: Double, brokerCPU: Double)] = []
     for (index, shape) in options.scenarios.enumerated() {
         let workload = DrainWorkload(shape: shape, count: options.events, seed: 2_026 + UInt64(index))
         let topic = "bench.social.statistic.v1.statItemUpdated"
@@ -180,8 +179,9 @@ func run(_ options: Options) throws {
         producer.close(timeout: .seconds(1))
         let produceSeconds = seconds(ContinuousClock.now - produceStarted)
         let bytes = records.reduce(0) { $0 + $1.value.count }
+        let keys = workload.keyCount
         print(String(format: "%@: %d events (%d keys, %.0f bytes/value) produced to %d partitions in %.1f s",
-                     shape.rawValue, records.count, Set(workload.events.map { Int64($0.user) << 16 | Int64($0.goal) }).count,
+                     shape.rawValue, records.count, keys,
                      Double(bytes) / Double(records.count), options.partitions, produceSeconds))
 
         let group = "bench-drain-\(shape.rawValue)"
@@ -235,22 +235,23 @@ func run(_ options: Options) throws {
         }
         print(String(format: "%@: drained in %.2f s: %.0f events/s, %d rows (%.0f rows/s); service CPU %.1f s, PostgreSQL CPU %.1f s, broker CPU %.1f s; table exact",
                      shape.rawValue, drainSeconds, Double(records.count) / drainSeconds, rows, Double(rows) / drainSeconds, serviceCPU, postgresCPU, brokerCPU))
-        scenarioResults.append((workload, produceSeconds, drainSeconds, rows, serviceCPU, postgresCPU, brokerCPU))
+        let events = Double(records.count)
+        report.scenarios.append(
+            .init(
+                name: shape.rawValue, events: records.count, keys: keys, partitions: options.partitions,
+                encoding: options.json ? "json" : "protobuf", produceSeconds: produceSeconds, drainSeconds: drainSeconds,
+                eventsPerSecond: events / drainSeconds, rowsWritten: rows, rowsPerSecond: Double(rows) / drainSeconds,
+                serviceCPUSeconds: serviceCPU, postgresCPUSeconds: postgresCPU, brokerCPUSeconds: brokerCPU,
+                eventsPerServiceCoreSecond: events / max(serviceCPU, 0.001), ratioToCeiling: 0))
     }
 
     try measureCeiling("after")
     let ceilingMean = report.ceiling.reduce(0) { $0 + $1.rowsPerSecond } / Double(report.ceiling.count)
-    for (workload, produce, drain, rows, serviceCPU, postgresCPU, brokerCPU) in scenarioResults {
-        let rate = Double(workload.events.count) / drain
-        report.scenarios.append(
-            .init(
-                name: workload.shape.rawValue, events: workload.events.count,
-                keys: Set(workload.events.map { Int64($0.user) << 16 | Int64($0.goal) }).count, partitions: options.partitions,
-                encoding: options.json ? "json" : "protobuf", produceSeconds: produce, drainSeconds: drain, eventsPerSecond: rate,
-                rowsWritten: rows, rowsPerSecond: Double(rows) / drain, serviceCPUSeconds: serviceCPU, postgresCPUSeconds: postgresCPU, brokerCPUSeconds: brokerCPU,
-                eventsPerServiceCoreSecond: Double(workload.events.count) / max(serviceCPU, 0.001), ratioToCeiling: rate / ceilingMean))
+    for i in report.scenarios.indices {
+        report.scenarios[i].ratioToCeiling = report.scenarios[i].eventsPerSecond / ceilingMean
+        let scenario = report.scenarios[i]
         print(String(format: "%-9@ %8.0f events/s = %.2f x the ceiling (%.0f rows/s); %.0f events per service core-second",
-                     workload.shape.rawValue, rate, rate / ceilingMean, ceilingMean, Double(workload.events.count) / max(serviceCPU, 0.001)))
+                     scenario.name, scenario.eventsPerSecond, scenario.ratioToCeiling, ceilingMean, scenario.eventsPerServiceCoreSecond))
     }
     let path = try report.write(directory: options.outputDirectory)
     print("results written to \(path)")
