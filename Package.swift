@@ -8,6 +8,8 @@ import PackageDescription
 //   Storage       everything that touches PostgreSQL: libpq connections, the pool, migrations, SQL
 //   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown,
 //                 and operations (Prometheus /metrics, /healthz, /readyz over a small NIO HTTP server)
+//   Redis         the one wrapper over hiredis: a blocking connection with pipelines (CHiredis is the
+//                 system library); the service's deduplication runs it on threads of its own
 //   Kafka         the one wrapper over librdkafka: a consumer-group member on its own thread, and the
 //                 mock cluster (CRdKafka is the system library)
 //   DevKafka      `dev-kafka`: a development broker (librdkafka's mock cluster) for `make run` and tests
@@ -65,6 +67,10 @@ let package = Package(
             dependencies: ["CRdKafka", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift
         ),
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM drops with a warning;
+        // the header is found under /usr/include (shim.h says hiredis/hiredis.h) all the same.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "Redis", dependencies: ["CHiredis"], swiftSettings: strictSwift),
         .executableTarget(name: "DevKafka", dependencies: ["Kafka"], swiftSettings: strictSwift),
         .target(name: "Catalog", swiftSettings: strictSwift),
         .target(name: "Buffer", swiftSettings: strictSwift),
@@ -86,6 +92,7 @@ let package = Package(
                 "Storage",
                 "GameEvents",
                 "Kafka",
+                "Redis",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -135,6 +142,7 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(name: "BufferTests", dependencies: ["Buffer"], swiftSettings: strictSwift),
+        .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: strictSwift),
         .testTarget(
             name: "KafkaTests",

@@ -6,6 +6,9 @@ set -euo pipefail
 packages=(
   libpq-dev          # libpq headers: the Storage module's C library
   librdkafka-dev     # librdkafka and its mock cluster: the Kafka module's C library, dev-kafka
+  libhiredis-dev     # hiredis: the Redis module's C library (deduplication)
+  redis-server       # server for `make run` and the tests (scripts/redis.sh); redis-cli with it
+  redis-tools
   postgresql-15      # server for `make run`, tests and benchmarks (with pg_stat_statements)
   postgresql-client-15
   pkg-config         # SwiftPM finds libpq through it
@@ -46,7 +49,11 @@ if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-# Debian's package starts a cluster of its own on 5432; the project runs its own clusters.
+# Debian's packages start a PostgreSQL cluster on 5432 and a Redis on 6379; the project runs its own.
+if command -v systemctl >/dev/null 2>&1; then $sudo systemctl disable --now redis-server 2>/dev/null || true; fi
+if pgrep -x redis-server >/dev/null 2>&1 && [ -r /etc/redis/redis.conf ]; then
+  redis-cli -p 6379 shutdown nosave >/dev/null 2>&1 || true
+fi
 if command -v pg_lsclusters >/dev/null 2>&1; then
   pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
     $sudo pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true

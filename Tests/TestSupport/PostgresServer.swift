@@ -279,7 +279,7 @@ public final class PostgresServer: Sendable {
 /// the child closes, and `pg_ctl start` leaves the server running with whatever it inherited, so
 /// `waitUntilExit()` could wait forever (swift-corelibs-foundation issue 4795). The script also
 /// closes inherited descriptors before starting the server, for callers that do use `Process`.
-private enum ChildProcess {
+enum ChildProcess {
     struct Output {
         let status: Int32
         let standardOutput: String
@@ -312,8 +312,22 @@ private enum ChildProcess {
             for pointer in argv { free(pointer) }
             for pointer in envp { free(pointer) }
         }
+        // The child starts with no signal blocked and SIGTERM/SIGINT/SIGHUP at their defaults,
+        // whatever the test process has done with them: a server it starts (redis-server)
+        // inherits both through exec and would otherwise never see the signal that stops it.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+        let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard spawned == 0 else { throw PostgresServerError("cannot start \(executable): error \(spawned)", log: "") }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {

@@ -1,0 +1,119 @@
+import CHiredis
+import Foundation
+
+/// One blocking connection to Redis over hiredis: connect (with `AUTH` and `SELECT` from the
+/// URL), then pipelines of commands. Every call blocks its thread for up to the command timeout,
+/// so it belongs on a thread its owner made for it, never on the cooperative pool.
+///
+/// Not thread-safe: one owner thread at a time. After a `RedisError` the connection is broken;
+/// make a new one.
+public final class RedisConnection {
+    private let context: UnsafeMutablePointer<redisContext>
+    public let url: RedisURL
+
+    /// Connects within `connectTimeout`; every later read or write waits at most `commandTimeout`.
+    public init(url: RedisURL, connectTimeout: Duration, commandTimeout: Duration) throws {
+        self.url = url
+        guard let context = redisConnectWithTimeout(url.host, Int32(url.port), Self.timeval(connectTimeout)) else {
+            throw RedisError("cannot allocate a hiredis context")
+        }
+        if context.pointee.err != 0 {
+            let message = Self.errorText(context)
+            redisFree(context)
+            throw RedisError("connect to \(url.host):\(url.port): \(message)")
+        }
+        self.context = context
+        guard redisSetTimeout(context, Self.timeval(commandTimeout)) == REDIS_OK else {
+            throw RedisError("set timeout: \(Self.errorText(context))")
+        }
+        if let password = url.password {
+            let auth = url.user.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
+            if case .error(let message) = try command(auth) { throw RedisError("AUTH refused: \(message)") }
+        }
+        if url.database != 0, case .error(let message) = try command(RedisCommand("SELECT", "\(url.database)")) {
+            throw RedisError("SELECT \(url.database) refused: \(message)")
+        }
+    }
+
+    deinit {
+        redisFree(context)
+    }
+
+    /// Sends one command and reads its reply.
+    public func command(_ command: RedisCommand) throws -> RedisReply {
+        try pipeline([command])[0]
+    }
+
+    /// Sends every command in one write, then reads their replies in order: one round trip for
+    /// the lot. A reply that is a Redis error comes back as `.error`; a broken connection throws.
+    public func pipeline(_ commands: [RedisCommand]) throws -> [RedisReply] {
+        for command in commands {
+            try append(command)
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw RedisError(Self.errorText(context))
+            }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            replies.append(Self.copy(reply))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    private func append(_ command: RedisCommand) throws {
+        let count = command.argumentCount
+        let status: Int32 = command.bytes.withUnsafeBufferPointer { bytes in
+            command.lengths.withUnsafeBufferPointer { lengths in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: max(count, 1)) { pointers in
+                    var offset = 0
+                    let base = bytes.baseAddress.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(bitPattern: 1)!
+                    for i in 0..<count {
+                        pointers[i] = (base + offset).assumingMemoryBound(to: CChar.self)
+                        offset += lengths[i]
+                    }
+                    return redisAppendCommandArgv(context, Int32(count), pointers.baseAddress, lengths.baseAddress)
+                }
+            }
+        }
+        guard status == REDIS_OK else { throw RedisError(Self.errorText(context)) }
+    }
+
+    private static func copy(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STRING:
+            return .string(r.str.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(r.len))) } ?? [])
+        case REDIS_REPLY_STATUS:
+            return .status(text(r))
+        case REDIS_REPLY_ERROR:
+            return .error(text(r))
+        case REDIS_REPLY_INTEGER:
+            return .integer(r.integer)
+        case REDIS_REPLY_ARRAY:
+            return .array((0..<Int(r.elements)).compactMap { i in r.element[i].map { copy($0) } })
+        default:
+            return .null
+        }
+    }
+
+    private static func text(_ r: redisReply) -> String {
+        guard let str = r.str else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: str, count: Int(r.len)), as: UTF8.self)
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { raw in
+            let bytes = raw.prefix { $0 != 0 }
+            return bytes.isEmpty ? "connection lost" : String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    private static func timeval(_ duration: Duration) -> timeval {
+        let (seconds, attoseconds) = duration.components
+        return Foundation.timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+}
