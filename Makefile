@@ -4,13 +4,14 @@ SHELL := /bin/bash
 
 LOCAL      ?= $(CURDIR)/.local
 PG_PORT    ?= 55432
+REDIS_PORT ?= 56379
 RELEASE_BIN = .build/release/event-handler
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run demo test check-monitoring check-deploy bench-core bench-drain protos migrate pg-start pg-stop clean
+.PHONY: help deps build build-release run demo test check-monitoring check-deploy bench-core bench-drain protos migrate pg-start pg-stop redis-start redis-stop clean
 
 help:
-	@echo "make run         build (release) and run the service against a local PostgreSQL"
+	@echo "make run         build (release) and run the service against a local PostgreSQL, Redis and dev-kafka"
 	@echo "make demo        (with make run running) send a few events over gRPC and Kafka, show the rows"
 	@echo "make test        the whole test suite (starts its own PostgreSQL servers)"
 	@echo "make check-monitoring  promtool checks and unit tests of the alert rules, dashboard checks"
@@ -38,8 +39,14 @@ pg-start: deps
 pg-stop:
 	@scripts/postgres.sh stop $(LOCAL)/postgres $(PG_PORT) || true
 
-run: build-release pg-start
-	@scripts/run-local.sh $(RELEASE_BIN) $(PG_PORT)
+redis-start: deps
+	@scripts/redis.sh start $(LOCAL)/redis $(REDIS_PORT)
+
+redis-stop:
+	@scripts/redis.sh stop $(LOCAL)/redis $(REDIS_PORT) || true
+
+run: build-release pg-start redis-start
+	@scripts/run-local.sh $(RELEASE_BIN) $(PG_PORT) $(REDIS_PORT)
 
 demo: deps
 	@scripts/build-release.sh event-demo > /dev/null

@@ -12,6 +12,7 @@ stop_all() {
   for _ in $(seq 1 120); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.5; done
   kill -KILL -- "-$run_pid" 2>/dev/null || true
   make pg-stop > /dev/null 2>&1 || true
+  make redis-stop > /dev/null 2>&1 || true
 }
 trap 'stop_all; rm -f "$log"' EXIT
 

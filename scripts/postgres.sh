@@ -53,21 +53,8 @@ is_running() {
   fi
 }
 
-# Runs "$@" without this script's inherited descriptors above stderr. The server outlives the
-# script: a descriptor it inherited would stay open as long as the server runs, and a caller
-# waiting for EOF on it would wait forever (Foundation.Process on Linux learns that its child
-# exited from exactly such a descriptor).
-without_inherited_fds() {
-  (
-    if [ -d "/proc/$BASHPID/fd" ]; then
-      for fd in "/proc/$BASHPID/fd/"*; do
-        fd=${fd##*/}
-        if [ "$fd" -gt 2 ] 2>/dev/null; then eval "exec $fd>&-"; fi
-      done
-    fi
-    "$@"
-  )
-}
+# shellcheck source=lib-fds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-fds.sh"
 
 admin_psql() {
   psql -X -q -h 127.0.0.1 -p "$port" -U postgres "$@"

@@ -22,6 +22,9 @@ if ! command -v redis-server >/dev/null 2>&1; then
   exit 1
 fi
 
+# shellcheck source=lib-fds.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib-fds.sh"
+
 answers() {
   [ "$(redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null)" = "PONG" ]
 }
@@ -38,7 +41,7 @@ case "$action" in
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
     rm -f "$dir/redis.pid"
-    redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --pidfile "$dir/redis.pid" \
+    without_inherited_fds redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --pidfile "$dir/redis.pid" \
       --dir "$dir" --logfile "$dir/redis.log" --save "" --appendonly no </dev/null >/dev/null 2>&1
     for _ in $(seq 1 100); do
       if answers; then exit 0; fi

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs the service against the local PostgreSQL that `make pg-start` started, with dev-kafka
+# Runs the service against the local PostgreSQL and Redis that `make pg-start` and
+# `make redis-start` started, with dev-kafka
 # (the development Kafka broker: librdkafka's mock cluster, in memory) unless KAFKA_BROKERS
 # names a real one. Settings come from .env (copied from .env.example on first run) and the
 # environment, which wins; the database settings point at the local cluster unless the
 # environment says otherwise. Ctrl-C stops the service (after its final flush), then dev-kafka.
 set -euo pipefail
 bin=${1:?usage: run-local.sh BINARY PG_PORT}
-port=${2:?usage: run-local.sh BINARY PG_PORT}
+port=${2:?usage: run-local.sh BINARY PG_PORT [REDIS_PORT]}
+redis_port=${3:-}
 cd "$(dirname "$0")/.."
 
 if [ ! -f .env ]; then
@@ -18,6 +20,10 @@ export DB_HOST=${DB_HOST:-127.0.0.1}
 export DB_PORT=${DB_PORT:-$port}
 export DB_NAME=${DB_NAME:-challenge_db}
 export DB_USER=${DB_USER:-postgres}
+# Deduplication across replicas: the local Redis, unless REDIS_URL is set (environment or .env).
+if [ -n "$redis_port" ] && [ -z "${REDIS_URL:-}" ] && ! grep -q '^REDIS_URL=.' .env; then
+  export REDIS_URL="redis://127.0.0.1:$redis_port/0"
+fi
 
 # The namespace decides the topic names; read it the way the service does (environment first).
 namespace=${AB_NAMESPACE:-$(sed -n 's/^AB_NAMESPACE=//p' .env | tail -n 1)}
@@ -42,6 +48,7 @@ if [ -z "${KAFKA_BROKERS:-}" ] && ! grep -q '^KAFKA_BROKERS=.' .env; then
 fi
 
 echo "PostgreSQL: ${DB_HOST}:${DB_PORT}/${DB_NAME} (stop it with 'make pg-stop')"
+if [ -n "${REDIS_URL:-}" ]; then echo "Redis: ${REDIS_URL} (deduplication; stop it with 'make redis-stop')"; fi
 echo "starting the event handler; Ctrl-C flushes what is buffered and stops it"
 if [ -n "$devkafka_pid" ]; then
   # Not exec: dev-kafka must outlive the service's final flush, then stop with it.
