@@ -15,6 +15,9 @@ import Synchronization
 ///   limit: nothing that was accepted is ever dropped.
 /// - All of one user's entries live in one shard, so draining whole shards keeps a user's writes
 ///   together and in order.
+/// - An event may bring its id (the deduplication key): the shard keeps the ids of the events
+///   merged since its last drain, and a drain hands them over with the entries, so whoever
+///   commits the entries knows exactly which events that commit applied.
 ///
 /// Cost: one mutex acquisition and one dictionary lookup per goal an event moves. No I/O, no
 /// clock (the caller hands in the arrival time), no allocation beyond dictionary growth and the
@@ -41,6 +44,8 @@ public final class EventBuffer: Sendable {
     private struct ShardState {
         var users: [String: [Int32: PendingProgress]] = [:]
         var count = 0
+        /// Ids of the events merged since the last drain (those that had one).
+        var eventIDs: [String] = []
     }
 
     private final class Shard: Sendable {
@@ -74,7 +79,8 @@ public final class EventBuffer: Sendable {
     /// entry keeps its oldest event's (`PendingProgress.oldestEventAt`). 0 when not tracked.
     /// Takes an array, not a generic collection: called from another module, a generic parameter
     /// is not specialized, and callgrind showed its iteration at ~10% of the instructions.
-    public func add(userID: String, updates: [GoalUpdate], receivedAt: UInt64 = 0) -> AddResult {
+    /// `eventID`, when given, is kept with the shard's entries until they are drained.
+    public func add(userID: String, updates: [GoalUpdate], receivedAt: UInt64 = 0, eventID: String? = nil) -> AddResult {
         let n = updates.count
         if n == 0 { return .accepted(newEntries: 0, flushDue: false) }
         let shard = shards[shardIndex(of: userID)]
@@ -84,6 +90,7 @@ public final class EventBuffer: Sendable {
             if reserve(n) {
                 let created = Self.apply(updates, at: receivedAt, to: &state.users[userID, default: Dictionary(minimumCapacity: n)])
                 state.count += created
+                if let eventID { state.eventIDs.append(eventID) }
                 if created < n { pending.subtract(n - created, ordering: .relaxed) }
                 return created
             }
@@ -96,6 +103,7 @@ public final class EventBuffer: Sendable {
             guard reserve(wouldCreate) else { return nil }
             let created = Self.apply(updates, at: receivedAt, to: &state.users[userID, default: Dictionary(minimumCapacity: n)])
             state.count += created
+            if let eventID { state.eventIDs.append(eventID) }
             return created
         }
         guard let created else { return .full }
@@ -109,12 +117,20 @@ public final class EventBuffer: Sendable {
 
     /// Removes and returns every pending entry of one shard.
     public func drain(shard index: Int) -> [PendingEntry] {
+        var ignored: [String] = []
+        return drain(shard: index, eventIDs: &ignored)
+    }
+
+    /// Removes and returns every pending entry of one shard, and appends the ids of the events
+    /// merged into them to `eventIDs`.
+    public func drain(shard index: Int, eventIDs: inout [String]) -> [PendingEntry] {
         let taken = shards[index].state.withLock { state in
             let taken = state
             state = ShardState()
             state.users.reserveCapacity(taken.users.count)
             return taken
         }
+        eventIDs.append(contentsOf: taken.eventIDs)
         if taken.count == 0 { return [] }
         pending.subtract(taken.count, ordering: .relaxed)
         var entries: [PendingEntry] = []
@@ -130,7 +146,13 @@ public final class EventBuffer: Sendable {
     /// Puts back entries a failed flush drained. Each merges under any newer entry of the same
     /// key that arrived meanwhile (the newer absolute value stands; increments add up). The limit
     /// does not apply: these events were accepted already.
-    public func restore(_ drained: some Sequence<PendingEntry>) {
+    ///
+    /// `eventIDs` (the ids drained with them) go back into `idShard`: any shard that is drained
+    /// together with the entries' own shards, so the next drain hands them over again.
+    public func restore(_ drained: some Sequence<PendingEntry>, eventIDs: [String] = [], idShard: Int = 0) {
+        if !eventIDs.isEmpty {
+            shards[idShard].state.withLock { $0.eventIDs.append(contentsOf: eventIDs) }
+        }
         var byShard: [Int: [PendingEntry]] = [:]
         for entry in drained {
             byShard[shardIndex(of: entry.userID), default: []].append(entry)

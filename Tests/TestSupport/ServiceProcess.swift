@@ -8,6 +8,8 @@ import Synchronization
 /// Standard error is collected so a test can wait for a log line and show the log on failure.
 public final class ServiceProcess: Sendable {
     public let process: Process
+    /// The environment it was started with (as given).
+    public let environment: [String: String]
     private let output = OutputBuffer()
     private let outputChanged = DispatchSemaphore(value: 0)
 
@@ -32,6 +34,7 @@ public final class ServiceProcess: Sendable {
 
     /// Starts `event-handler <arguments>` with exactly `environment` (plus PATH), in `directory`.
     public init(arguments: [String] = ["serve"], environment: [String: String], directory: String? = nil) throws {
+        self.environment = environment
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binaryPath)
         process.arguments = arguments

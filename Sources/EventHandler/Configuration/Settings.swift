@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Redis
 import Storage
 
 /// Every setting the service reads, typed, with the defaults `.env.example` documents.
@@ -37,6 +38,24 @@ struct Settings: Sendable {
     var logLevel: Logger.Level = .info
     /// Kafka ingestion; nil when `KAFKA_BROKERS` is empty (gRPC only).
     var kafka: KafkaSettings?
+    /// `ACK_MODE`: when a gRPC call is answered OK.
+    var ackMode: AcknowledgementMode = .buffered
+    var dedup = DedupSettings()
+
+    struct DedupSettings: Sendable {
+        /// `REDIS_URL`: where seen event ids are shared across replicas; nil: this process only.
+        var redis: RedisURL?
+        /// `REDIS_POOL_SIZE`: Redis connections (each on its own thread, pipelining).
+        var redisConnections = 2
+        /// `DEDUP_TTL`: how long a committed id is remembered.
+        var ttl: Duration = .seconds(3_600)
+        /// `DEDUP_LEASE`: how long a claim outlives a process that died holding it.
+        var lease: Duration = .seconds(30)
+        /// `DEDUP_FAIL_MODE`: what to do while Redis is unreachable.
+        var failMode: EventDeduplicator.FailMode = .open
+        /// `DEDUP_LOCAL_MAX_IDS`: committed ids kept in memory without Redis.
+        var localCapacity = 1_000_000
+    }
 
     struct KafkaSettings: Sendable {
         /// `KAFKA_BROKERS`: bootstrap servers, `host:port[,host:port…]`.
@@ -131,13 +150,32 @@ struct Settings: Sendable {
         flushBatchSize = try reader.int("FLUSH_BATCH_SIZE", in: 1...100_000) ?? flushBatchSize
         shutdownTimeout = try reader.duration("SHUTDOWN_TIMEOUT", positive: true) ?? shutdownTimeout
 
-        if let ackMode = try reader.string("ACK_MODE"), ackMode != "buffered" {
-            throw ConfigurationError(
-                variable: "ACK_MODE",
-                message: ackMode == "durable"
-                    ? "\"durable\" is not available in this release; \"buffered\" is (acknowledged once buffered)"
-                    : "must be \"buffered\", got \"\(ackMode)\"")
+        if let mode = try reader.string("ACK_MODE") {
+            guard let parsed = AcknowledgementMode(rawValue: mode) else {
+                throw ConfigurationError(variable: "ACK_MODE", message: "must be \"buffered\" or \"durable\", got \"\(mode)\"")
+            }
+            ackMode = parsed
         }
+        if let url = try reader.string("REDIS_URL") {
+            do {
+                dedup.redis = try RedisURL(parsing: url)
+            } catch {
+                throw ConfigurationError(variable: "REDIS_URL", message: "\(error) (redis://[[user]:password@]host[:port][/db])")
+            }
+        }
+        dedup.redisConnections = try reader.int("REDIS_POOL_SIZE", in: 1...64) ?? dedup.redisConnections
+        dedup.ttl = try reader.duration("DEDUP_TTL", positive: true) ?? dedup.ttl
+        dedup.lease = try reader.duration("DEDUP_LEASE", positive: true) ?? dedup.lease
+        guard dedup.lease >= .seconds(3) else {
+            throw ConfigurationError(variable: "DEDUP_LEASE", message: "must be at least 3s (claims are renewed every third of it)")
+        }
+        if let mode = try reader.string("DEDUP_FAIL_MODE") {
+            guard let parsed = EventDeduplicator.FailMode(rawValue: mode) else {
+                throw ConfigurationError(variable: "DEDUP_FAIL_MODE", message: "must be \"open\" or \"closed\", got \"\(mode)\"")
+            }
+            dedup.failMode = parsed
+        }
+        dedup.localCapacity = try reader.int("DEDUP_LOCAL_MAX_IDS", in: 0...100_000_000) ?? dedup.localCapacity
         if let brokers = try reader.string("KAFKA_BROKERS") {
             let topics = try reader.string("KAFKA_TOPICS").map {
                 $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -172,6 +210,7 @@ struct Settings: Sendable {
             + "pool(open=\(pool.maxOpen) idle=\(pool.maxIdle)) flush(interval=\(flushInterval.seconds)s "
             + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
             + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ","))\($0.deadLetterTopic.map { " dlq=\($0)" } ?? ""))" } ?? " kafka=off")
+            + " ack=\(ackMode.rawValue) dedup(redis=\(dedup.redis.map { "\($0)" } ?? "off") ttl=\(dedup.ttl.seconds)s fail=\(dedup.failMode.rawValue))"
     }
 }
 

@@ -15,6 +15,12 @@ import Synchronization
 /// A cycle drains the worker's shards, writes the entries in batches of `batchSize` on one pooled
 /// connection, and on a failure gives the unwritten entries back to the buffer (where newer
 /// events merge on top of them) and retries after an exponential backoff with jitter.
+///
+/// Drains are numbered. `commitTicket()` read after an event went into one of this worker's
+/// shards names the first drain certain to hold it (a drain that started earlier may have
+/// missed it); once that drain, or any later one, has committed, so has the event (a drain that
+/// fails gives its entries back, and the next one takes them). `ACK_MODE=durable` answers after
+/// `waitForCommit(ticket)`.
 final class FlushWorker: Sendable {
     struct Configuration: Sendable {
         var interval: Duration
@@ -47,12 +53,25 @@ final class FlushWorker: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Entries still buffered when the worker gave up at its stop deadline (0 if it drained all).
     let abandonedEntries = Atomic<Int>(0)
+    /// Drains started, and the number of the last one that committed.
+    private let drainsStarted = Atomic<Int>(0)
+    private let drainsCommitted = Atomic<Int>(0)
+    /// Callers waiting for a drain to commit (true), or for the worker to stop first (false).
+    private let commitWaiters = Mutex<CommitWaiters>(CommitWaiters())
+    private struct CommitWaiters {
+        var waiting: [(target: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+        var stopped = false
+    }
+    /// Told the event ids of each drain that committed (deduplication records them).
+    private let onCommitted: @Sendable ([String]) -> Void
 
     init(
         index: Int, shards: [Int], buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
         configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, positions: KafkaPositions?,
-        onFenced: @escaping @Sendable (KafkaFencedError) -> Void, logger: Logger
+        onFenced: @escaping @Sendable (KafkaFencedError) -> Void,
+        onCommitted: @escaping @Sendable ([String]) -> Void = { _ in }, logger: Logger
     ) {
+        self.onCommitted = onCommitted
         self.index = index
         self.shards = shards
         self.buffer = buffer
@@ -71,6 +90,7 @@ final class FlushWorker: Sendable {
     func start() {
         let thread = Thread { [self] in
             self.run()
+            self.resumeWaitersAtStop()
             self.finished.signal()
         }
         thread.name = "flush-worker-\(index)"
@@ -109,6 +129,47 @@ final class FlushWorker: Sendable {
     /// Waits for the worker thread to exit. Returns false on timeout.
     func waitUntilFinished(timeout: Duration) -> Bool {
         finished.wait(timeout: .now() + timeout.seconds) == .success
+    }
+
+    // MARK: - Commit tickets
+
+    /// The first drain certain to hold an event added to this worker's shards before this call.
+    func commitTicket() -> Int {
+        drainsStarted.load(ordering: .acquiring) + 1
+    }
+
+    /// Waits until drain `ticket` (or a later one) has committed: true; false if the worker
+    /// stopped first (the shutdown deadline passed with entries unwritten, or it was fenced).
+    func waitForCommit(_ ticket: Int) async -> Bool {
+        if drainsCommitted.load(ordering: .acquiring) >= ticket { return true }
+        return await withCheckedContinuation { continuation in
+            let now: Bool? = commitWaiters.withLock { waiters in
+                if drainsCommitted.load(ordering: .acquiring) >= ticket { return true }
+                if waiters.stopped { return false }
+                waiters.waiting.append((ticket, continuation))
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
+    }
+
+    private func markCommitted(drain: Int) {
+        let ready = commitWaiters.withLock { waiters in
+            drainsCommitted.store(drain, ordering: .releasing)
+            let ready = waiters.waiting.filter { $0.target <= drain }
+            waiters.waiting.removeAll { $0.target <= drain }
+            return ready
+        }
+        for waiter in ready { waiter.continuation.resume(returning: true) }
+    }
+
+    private func resumeWaitersAtStop() {
+        let left = commitWaiters.withLock { waiters in
+            waiters.stopped = true
+            defer { waiters.waiting.removeAll() }
+            return waiters.waiting
+        }
+        for waiter in left { waiter.continuation.resume(returning: false) }
     }
 
     // MARK: - The loop
@@ -197,19 +258,25 @@ final class FlushWorker: Sendable {
     /// goes back into the buffer.
     private func flushOnce(lastCheckpoint: inout [TopicPartition: KafkaPositions.Position]) -> Outcome {
         var entries: [PendingEntry] = []
+        var eventIDs: [String] = []
         var snapshot: [TopicPartition: KafkaPositions.Position] = [:]
+        // Numbered before any shard is drained: see `commitTicket`.
+        let drain = drainsStarted.add(1, ordering: .acquiringAndReleasing).newValue
         if let positions {
             // Drain and snapshot under the ingest lock: see KafkaPositions for why this makes
             // the checkpoint exact.
             positions.withIngestLock(worker: index) {
-                for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard)) }
+                for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard, eventIDs: &eventIDs)) }
                 snapshot = positions.snapshot(worker: index)
             }
         } else {
-            for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard)) }
+            for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard, eventIDs: &eventIDs)) }
         }
         let checkpointing = positions != nil && snapshot != lastCheckpoint
-        if entries.isEmpty && !checkpointing { return .success(rows: 0) }
+        if entries.isEmpty && !checkpointing {
+            markCommitted(drain: drain)
+            return .success(rows: 0)
+        }
 
         // Without Kafka positions each batch commits on its own; with them, the whole cycle is
         // one transaction, so the positions commit with exactly the rows they account for.
@@ -246,15 +313,17 @@ final class FlushWorker: Sendable {
         } catch let fenced as KafkaFencedError {
             // Another member owns a partition these entries came from: committing them would
             // apply its events twice. Nothing was written; the service must not go on.
-            buffer.restore(entries[...])
+            buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0])
             stats.recordFailure()
             onFenced(fenced)
             return .failure(fenced, kept: entries.count)
         } catch {
             // A failed transaction wrote nothing: everything not committed goes back.
             recordCommitted(results, entries: entries, upTo: committed, into: &total)
+            // The ids stay with what goes back, all of them: which ids an already committed
+            // batch applied is not known, and holding an id a little longer costs nothing.
             let kept = entries.count - committed
-            buffer.restore(entries[committed...])
+            buffer.restore(entries[committed...], eventIDs: eventIDs, idShard: shards[0])
             stats.recordFailure()
             return .failure(error, kept: kept)
         }
@@ -263,6 +332,8 @@ final class FlushWorker: Sendable {
             positions!.committed(snapshot, worker: index)
             lastCheckpoint = snapshot
         }
+        markCommitted(drain: drain)
+        if !eventIDs.isEmpty { onCommitted(eventIDs) }
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()
         metrics.flushDuration.record(elapsed)

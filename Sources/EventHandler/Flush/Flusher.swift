@@ -13,7 +13,8 @@ final class Flusher: Sendable {
     init(
         buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool, workerCount: Int,
         configuration: FlushWorker.Configuration, metrics: ServiceMetrics, positions: KafkaPositions? = nil,
-        onFenced: @escaping @Sendable (KafkaFencedError) -> Void = { _ in }, logger: Logger
+        onFenced: @escaping @Sendable (KafkaFencedError) -> Void = { _ in },
+        onCommitted: @escaping @Sendable ([String]) -> Void = { _ in }, logger: Logger
     ) {
         let stats = self.stats
         self.buffer = buffer
@@ -21,12 +22,24 @@ final class Flusher: Sendable {
             FlushWorker(
                 index: w, shards: Array(stride(from: w, to: buffer.shardCount, by: workerCount)),
                 buffer: buffer, writer: writer, pool: pool, configuration: configuration, stats: stats,
-                metrics: metrics, positions: positions, onFenced: onFenced, logger: logger)
+                metrics: metrics, positions: positions, onFenced: onFenced, onCommitted: onCommitted, logger: logger)
         }
     }
 
     func start() {
         for worker in workers { worker.start() }
+    }
+
+    /// Where an event of `userID` added before this call will be committed: its shard's worker
+    /// and that worker's commit ticket (`FlushWorker.commitTicket`).
+    func commitTicket(userID: String) -> (worker: Int, ticket: Int) {
+        let worker = buffer.shardIndex(of: userID) % workers.count
+        return (worker, workers[worker].commitTicket())
+    }
+
+    /// Waits until the event behind `ticket` has committed (false: the service stopped first).
+    func waitForCommit(_ ticket: (worker: Int, ticket: Int)) async -> Bool {
+        await workers[ticket.worker].waitForCommit(ticket.ticket)
     }
 
     /// The size trigger: wake every worker now.

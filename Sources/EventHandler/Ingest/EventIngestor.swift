@@ -2,15 +2,18 @@ import Buffer
 import Synchronization
 import Foundation
 
-/// The ingest path: validate → match goals → merge into the buffer.
+/// The ingest path: validate → match goals → deduplicate → merge into the buffer.
 ///
-/// Transport-neutral and non-blocking (a mutex held for one dictionary update per goal), so it
-/// runs directly on the gRPC handler's task. Knows nothing of SQL or merge rules.
+/// Transport-neutral. Screening and the merge are non-blocking (a mutex held for one
+/// dictionary update per goal), so they run directly on the gRPC handler's task; the one wait,
+/// deduplication's Redis round trip, is awaited (gRPC) or taken on the caller's own thread
+/// (Kafka). Knows nothing of SQL or merge rules.
 final class EventIngestor: Sendable {
     private let namespace: String
     private let matcher: GoalMatcher
     private let buffer: EventBuffer
     private let onFlushDue: @Sendable () -> Void
+    let deduplicator: EventDeduplicator?
     let counters = IngestCounters()
 
     /// Open for events until `close()`; `inFlight` lets the drain wait for calls already past
@@ -18,39 +21,105 @@ final class EventIngestor: Sendable {
     private let open = Atomic<Bool>(true)
     private let inFlight = Atomic<Int>(0)
 
-    init(namespace: String, matcher: GoalMatcher, buffer: EventBuffer, onFlushDue: @escaping @Sendable () -> Void) {
+    /// An event that passed validation and moves at least one goal.
+    struct Screened: Sendable {
+        let userID: String
+        let updates: [GoalUpdate]
+        /// The deduplication key; empty when the event has none.
+        let id: String
+    }
+
+    enum Screening: Sendable {
+        case decided(IngestOutcome)
+        case ready(Screened)
+    }
+
+    init(
+        namespace: String, matcher: GoalMatcher, buffer: EventBuffer, deduplicator: EventDeduplicator? = nil,
+        onFlushDue: @escaping @Sendable () -> Void
+    ) {
         self.namespace = namespace
         self.matcher = matcher
         self.buffer = buffer
+        self.deduplicator = deduplicator
         self.onFlushDue = onFlushDue
     }
 
-    /// Decides about one event and counts the outcome under `source`. `receivedAt` is the
-    /// arrival time on `MonotonicTime`, the start of its event-to-commit latency.
+    /// One gRPC event, start to finish, counted under `.grpc`.
+    func ingest(_ event: IncomingEvent, receivedAt: UInt64) async -> IngestOutcome {
+        let outcome: IngestOutcome
+        switch screen(event) {
+        case .decided(let decided):
+            outcome = decided
+        case .ready(let screened):
+            if let deduplicator, !screened.id.isEmpty {
+                outcome = admit(screened, await deduplicator.admit(screened.id), receivedAt: receivedAt)
+            } else {
+                outcome = add(screened, receivedAt: receivedAt)
+            }
+        }
+        counters.record(.grpc, event.kind, outcome)
+        return outcome
+    }
+
+    /// One event, deduplicated on the caller's thread (which may block on Redis): for callers
+    /// that own their thread. Counted under `source`.
     func ingest(_ event: IncomingEvent, from source: EventSource, receivedAt: UInt64 = MonotonicTime.now) -> IngestOutcome {
-        let outcome = decide(event, receivedAt: receivedAt)
+        let outcome: IngestOutcome
+        switch screen(event) {
+        case .decided(let decided):
+            outcome = decided
+        case .ready(let screened):
+            if let deduplicator, !screened.id.isEmpty {
+                outcome = admit(screened, deduplicator.admitBlocking(screened.id), receivedAt: receivedAt)
+            } else {
+                outcome = add(screened, receivedAt: receivedAt)
+            }
+        }
         counters.record(source, event.kind, outcome)
         return outcome
     }
 
-    private func decide(_ event: IncomingEvent, receivedAt: UInt64) -> IngestOutcome {
+    /// Validation and goal matching: what needs no buffer and no Redis.
+    func screen(_ event: IncomingEvent) -> Screening {
+        switch EventValidator.check(event, namespace: namespace) {
+        case .otherNamespace:
+            return .decided(.ignored(.otherNamespace))
+        case .invalid(let field, let reason):
+            return .decided(.rejected(field: field, reason: reason))
+        case .valid:
+            break
+        }
+        let updates = matcher.updates(for: event)
+        if updates.isEmpty { return .decided(.ignored(.noMatchingGoal)) }
+        return .ready(Screened(userID: event.userID, updates: updates, id: event.id))
+    }
+
+    /// Acts on deduplication's answer for a screened event: adds it when admitted (and lets go
+    /// of its id if the buffer then refuses it).
+    func admit(_ screened: Screened, _ admission: EventDeduplicator.Admission, receivedAt: UInt64) -> IngestOutcome {
+        switch admission {
+        case .duplicate:
+            return .ignored(.duplicate)
+        case .heldElsewhere:
+            return .deferred(.inFlightElsewhere)
+        case .unavailable:
+            return .deferred(.dedupUnavailable)
+        case .admitted(let claimed):
+            let outcome = add(screened, receivedAt: receivedAt, eventID: screened.id)
+            if outcome != .accepted { deduplicator?.release(screened.id, claimed: claimed) }
+            return outcome
+        }
+    }
+
+    /// Merges a screened event into the buffer, unless the gate is closed or the buffer full.
+    func add(_ screened: Screened, receivedAt: UInt64, eventID: String? = nil) -> IngestOutcome {
         inFlight.add(1, ordering: .sequentiallyConsistent)
         defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
         // Sequentially consistent on both sides (a Dekker pair with `close`): either this call sees
         // the gate closed, or `close` sees it in flight and waits for it.
         guard open.load(ordering: .sequentiallyConsistent) else { return .unavailable }
-
-        switch EventValidator.check(event, namespace: namespace) {
-        case .otherNamespace:
-            return .ignored(.otherNamespace)
-        case .invalid(let field, let reason):
-            return .rejected(field: field, reason: reason)
-        case .valid:
-            break
-        }
-        let updates = matcher.updates(for: event)
-        if updates.isEmpty { return .ignored(.noMatchingGoal) }
-        switch buffer.add(userID: event.userID, updates: updates, receivedAt: receivedAt) {
+        switch buffer.add(userID: screened.userID, updates: screened.updates, receivedAt: receivedAt, eventID: eventID) {
         case .full:
             return .overloaded
         case .accepted(let created, let flushDue):
@@ -60,7 +129,12 @@ final class EventIngestor: Sendable {
         }
     }
 
-    /// Stops taking events and returns once no call is still inside `ingest` (bounded wait).
+    /// Counts an outcome decided outside `ingest` (the Kafka path's own sequence).
+    func count(_ outcome: IngestOutcome, source: EventSource, kind: EventKind) {
+        counters.record(source, kind, outcome)
+    }
+
+    /// Stops taking events and returns once no call is still inside `add` (bounded wait).
     func close() {
         open.store(false, ordering: .sequentiallyConsistent)
         let deadline = ContinuousClock.now + .seconds(5)

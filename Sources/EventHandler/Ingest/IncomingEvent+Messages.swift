@@ -20,4 +20,12 @@ extension IncomingEvent {
         case .stat(let stat): stat.userID
         }
     }
+
+    /// The deduplication key (empty when the sender gave none).
+    var id: String {
+        switch self {
+        case .login(let login): login.id
+        case .stat(let stat): stat.id
+        }
+    }
 }

@@ -11,6 +11,8 @@ enum IngestOutcome: Sendable, Equatable {
     case overloaded
     /// The service is draining for shutdown: deliver again later (elsewhere).
     case unavailable
+    /// Deduplication cannot let it in yet: deliver again later.
+    case deferred(DeferReason)
 
     /// The counted outcome: a closed set, so metric label sets stay bounded.
     var counted: CountedOutcome {
@@ -20,6 +22,7 @@ enum IngestOutcome: Sendable, Equatable {
         case .rejected(let field, _): .rejected(RejectReason(field))
         case .overloaded: .rejected(.bufferFull)
         case .unavailable: .rejected(.shuttingDown)
+        case .deferred(let reason): .rejected(reason.rejectReason)
         }
     }
 }
@@ -43,6 +46,23 @@ enum EventField: String, Sendable, CaseIterable {
 enum IgnoreReason: String, Sendable, CaseIterable {
     case otherNamespace = "other_namespace"
     case noMatchingGoal = "no_matching_goal"
+    /// Its id was applied already (or is in the buffer): acknowledged, not applied again.
+    case duplicate
+}
+
+/// Why deduplication holds an event back for now.
+enum DeferReason: String, Sendable, CaseIterable {
+    /// Another delivery of the same id holds its claim and has not committed it yet.
+    case inFlightElsewhere = "duplicate_in_flight"
+    /// Redis is unreachable and `DEDUP_FAIL_MODE=closed`.
+    case dedupUnavailable = "dedup_unavailable"
+
+    var rejectReason: RejectReason {
+        switch self {
+        case .inFlightElsewhere: .duplicateInFlight
+        case .dedupUnavailable: .dedupUnavailable
+        }
+    }
 }
 
 /// Why an event was not taken: the `reason` label of `events_rejected_total`.
@@ -57,6 +77,10 @@ enum RejectReason: String, Sendable, CaseIterable {
     case bufferFull = "buffer_full"
     /// Draining for shutdown.
     case shuttingDown = "shutting_down"
+    /// Deduplication: another delivery of the id is in flight.
+    case duplicateInFlight = "duplicate_in_flight"
+    /// Deduplication: Redis unreachable in closed mode.
+    case dedupUnavailable = "dedup_unavailable"
 
     init(_ field: EventField) {
         switch field {
@@ -83,7 +107,7 @@ enum CountedOutcome: Hashable, Sendable, CaseIterable {
     var index: Int {
         switch self {
         case .accepted: 0
-        case .ignored(let reason): 1 + (reason == .otherNamespace ? 0 : 1)
+        case .ignored(let reason): 1 + IgnoreReason.allCases.firstIndex(of: reason)!
         case .rejected(let reason): 1 + IgnoreReason.allCases.count + RejectReason.allCases.firstIndex(of: reason)!
         }
     }

@@ -132,13 +132,27 @@ final class KafkaIngest: KafkaConsumerDelegate {
             return .taken
         }
         let arrived = MonotonicTime.now
+        // Screening and deduplication come first, outside the ingest lock (deduplication may
+        // wait on Redis, and the lock holds up that worker's drain).
+        let screening = ingestor.screen(event)
+        var admission: EventDeduplicator.Admission?
+        if case .ready(let screened) = screening, let deduplicator = ingestor.deduplicator, !screened.id.isEmpty {
+            admission = admit(screened.id, record: record, shard: shard, deduplicator: deduplicator)
+        }
         // The add and the position move happen under the owning worker's ingest lock together:
         // its drain sees both or neither, so an entry never commits without its position (a
         // crash in between would otherwise re-read and re-apply the event).
         let outcome = positions.withIngestLock(worker: positions.worker(ofShard: shard)) {
-            let outcome = ingestor.ingest(event, from: .kafka, receivedAt: arrived)
+            let outcome: IngestOutcome
+            switch screening {
+            case .decided(let decided): outcome = decided
+            case .ready(let screened):
+                outcome =
+                    admission.map { ingestor.admit(screened, $0, receivedAt: arrived) }
+                    ?? ingestor.add(screened, receivedAt: arrived)
+            }
             switch outcome {
-            case .overloaded, .unavailable: break
+            case .overloaded, .unavailable, .deferred: break
             case .rejected(let field, let reason):
                 // Handed over before the position moves, so no checkpoint can pass it unsent.
                 positions.deadLetters?.send(record, reason: "invalid \(field.rawValue): \(reason)")
@@ -147,8 +161,9 @@ final class KafkaIngest: KafkaConsumerDelegate {
             }
             return outcome
         }
+        ingestor.count(outcome, source: .kafka, kind: event.kind)
         switch outcome {
-        case .overloaded, .unavailable:
+        case .overloaded, .unavailable, .deferred:
             return .later
         case .rejected(let field, let reason):
             logOnce("invalid:\(field.rawValue)", "kafka record refused as bad input, skipped", record, ["field": "\(field.rawValue)", "reason": "\(reason)"])
@@ -156,6 +171,25 @@ final class KafkaIngest: KafkaConsumerDelegate {
         case .accepted, .ignored:
             return .taken
         }
+    }
+
+    /// Deduplication for a record's event id. A claim held by a record of this same partition
+    /// is one the partition's previous owner (or this process before a restart) made: if that
+    /// record's position is committed for this user's shard, the event is applied (a
+    /// duplicate); otherwise it never will be (its holder is fenced or dead), and the claim is
+    /// taken over. A claim held anywhere else waits: the record is offered again later.
+    private func admit(
+        _ id: String, record: KafkaRecord, shard: Int, deduplicator: EventDeduplicator
+    ) -> EventDeduplicator.Admission {
+        let coordinate = EventDeduplicator.KafkaCoordinate(topic: record.topic, partition: record.partition, offset: record.offset)
+        let admission = deduplicator.admitBlocking(id, kafka: coordinate)
+        guard case .heldElsewhere(let holder) = admission, let claimed = holder.kafka,
+            claimed.topic == record.topic, claimed.partition == record.partition
+        else { return admission }
+        if positions.isCommitted(record.topicPartition, offset: claimed.offset, shard: shard) {
+            return deduplicator.counted(.duplicate(.redis))
+        }
+        return deduplicator.takeOver(id, kafka: coordinate)
     }
 
     func hasRoom() -> Bool {

@@ -18,6 +18,8 @@ final class MetricsCollector: Sendable {
         var health: HealthState
         /// Kafka ingestion, when it is on.
         var kafka: KafkaSource? = nil
+        /// Event-id deduplication.
+        var dedup: EventDeduplicator? = nil
     }
 
     struct KafkaSource: Sendable {
@@ -63,6 +65,9 @@ final class MetricsCollector: Sendable {
         var poolWaitSeconds: (counter: Counter, exported: Duration)
         var opened: Mirror
         var closed: Mirror
+        var duplicates: [EventDeduplicator.DuplicateSource: Mirror]
+        var admittedWithoutRedis: Mirror
+        var redisFailures: Mirror?
         var kafkaSkipped: [KafkaIngest.SkipReason: Mirror]
         var deadLetters: (sent: Mirror, failed: Mirror)?
         /// One gauge per partition ever assigned (bounded by the topics' partition counts).
@@ -76,6 +81,9 @@ final class MetricsCollector: Sendable {
     private let poolMax: Gauge
     private let consecutiveFailures: Gauge
     private let ready: Gauge
+    private let heldClaimed: Gauge
+    private let heldCommitted: Gauge
+    private let redisUp: Gauge?
 
     init(metrics: ServiceMetrics, sources: Sources) {
         self.metrics = metrics
@@ -88,6 +96,12 @@ final class MetricsCollector: Sendable {
         poolMax = r.makeGauge(descriptor: .named("db_connections_max", help: "DB_MAX_OPEN_CONNS"))
         consecutiveFailures = r.makeGauge(descriptor: .named("flush_consecutive_failures", help: "Flush cycles failed in a row (0 after a success)"))
         ready = r.makeGauge(descriptor: .named("service_ready", help: "1 when ready (migrations checked, pool warm), 0 while starting or draining"))
+        let heldHelp = "Event ids held in memory: claimed (admitted, not yet committed) or committed (not yet recorded in Redis, or kept without it)"
+        heldClaimed = r.makeGauge(descriptor: .named("dedup_ids_held", help: heldHelp), labels: [("state", "claimed")])
+        heldCommitted = r.makeGauge(descriptor: .named("dedup_ids_held", help: heldHelp), labels: [("state", "committed")])
+        redisUp = sources.dedup?.usesRedis == true
+            ? r.makeGauge(descriptor: .named("dedup_redis_up", help: "1 while Redis (REDIS_URL) answers, 0 while deduplication runs without it"))
+            : nil
 
         func mirror(_ name: String, _ help: String, _ labels: [(String, String)] = []) -> Mirror {
             Mirror(counter: r.makeCounter(descriptor: .named(name, help: help), labels: labels))
@@ -138,6 +152,22 @@ final class MetricsCollector: Sendable {
                 ),
                 opened: mirror("db_connections_opened_total", "Connections opened"),
                 closed: mirror("db_connections_closed_total", "Connections closed"),
+                duplicates: Dictionary(
+                    uniqueKeysWithValues: EventDeduplicator.DuplicateSource.allCases.map { source in
+                        (
+                            source,
+                            mirror(
+                                "dedup_duplicates_total",
+                                "Repeated event ids not applied again, by where the earlier delivery was found: this process (memory) or Redis",
+                                [("found_in", source.rawValue)])
+                        )
+                    }),
+                admittedWithoutRedis: mirror(
+                    "dedup_admitted_without_redis_total",
+                    "Events admitted on the in-process check alone because Redis was unreachable (DEDUP_FAIL_MODE=open)"),
+                redisFailures: sources.dedup?.usesRedis == true
+                    ? mirror("dedup_redis_failed_commands_total", "Redis commands not sent or not answered (Redis unreachable)")
+                    : nil,
                 kafkaSkipped: Dictionary(
                     uniqueKeysWithValues: KafkaIngest.SkipReason.allCases.map { reason in
                         (
@@ -162,6 +192,11 @@ final class MetricsCollector: Sendable {
         poolMax.set(Int64(pool.max))
         consecutiveFailures.set(Int64(flush.consecutiveFailures))
         ready.set(Int64(sources.health.status == .serving ? 1 : 0))
+        if let dedup = sources.dedup {
+            heldClaimed.set(Int64(dedup.held.claimed))
+            heldCommitted.set(Int64(dedup.held.committed))
+            redisUp?.set(Int64(dedup.redisUp ? 1 : 0))
+        }
 
         state.withLock { state in
             for i in state.events.indices {
@@ -186,6 +221,13 @@ final class MetricsCollector: Sendable {
             }
             state.opened.advance(to: pool.opened)
             state.closed.advance(to: pool.closed)
+            if let dedup = sources.dedup {
+                for source in EventDeduplicator.DuplicateSource.allCases {
+                    state.duplicates[source]!.advance(to: dedup.duplicates(source))
+                }
+                state.admittedWithoutRedis.advance(to: dedup.admittedWithoutRedis.load(ordering: .relaxed))
+                state.redisFailures?.advance(to: dedup.redisFailedCommands)
+            }
             if let kafka = sources.kafka {
                 for reason in KafkaIngest.SkipReason.allCases {
                     state.kafkaSkipped[reason]!.advance(to: kafka.skipped(reason))

@@ -8,6 +8,7 @@ import Kafka
 import Logging
 import Metrics
 import Prometheus
+import Redis
 import Storage
 
 /// The service, wired: catalog → operations endpoints → database (migrate, warm the pool) →
@@ -39,14 +40,16 @@ struct EventHandlerService {
                 group: $0.groupID, shardCount: buffer.shardCount, workerCount: settings.flushWorkers,
                 deadLetters: deadLetters)
         }
+        let deduplicator = try await makeDeduplicator()
         let flusher = Flusher(
             buffer: buffer, writer: ProgressWriter(catalog: catalog, namespace: settings.namespace),
             pool: pool, workerCount: settings.flushWorkers,
             configuration: .init(interval: settings.flushInterval, batchSize: settings.flushBatchSize),
-            metrics: metrics, positions: positions, onFenced: Self.fenced(logger: logger), logger: logger)
+            metrics: metrics, positions: positions, onFenced: Self.fenced(logger: logger),
+            onCommitted: { deduplicator.committed($0) }, logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
-            onFlushDue: { flusher.requestFlush() })
+            deduplicator: deduplicator, onFlushDue: { flusher.requestFlush() })
         let health = HealthState()
         let kafka = settings.kafka.map { kafkaSettings in
             let ingest = KafkaIngest(
@@ -67,7 +70,8 @@ struct EventHandlerService {
                     .init(
                         lag: { consumer?.lag ?? [:] }, skipped: { kafka.ingest.skippedCount($0) },
                         deadLetters: Self.deadLetterCounts(deadLetters))
-                }))
+                },
+                dedup: deduplicator))
         let operations = try await startOperationsServer(collector: collector, health: health)
         defer { operations.close() }
 
@@ -77,13 +81,14 @@ struct EventHandlerService {
         }
         flusher.start()
 
+        let calls = EventCallHandler(ingestor: ingestor, flusher: flusher, mode: settings.ackMode)
         let server = GRPCServer(
             transport: .http2NIOPosix(
                 address: .ipv4(host: settings.grpcHost, port: settings.grpcPort),
                 transportSecurity: .plaintext),
             services: [
-                LoginEventService(ingestor: ingestor, metrics: metrics),
-                StatEventService(ingestor: ingestor, metrics: metrics),
+                LoginEventService(handler: calls, metrics: metrics),
+                StatEventService(handler: calls, metrics: metrics),
                 HealthService(state: health),
             ])
 
@@ -130,8 +135,11 @@ struct EventHandlerService {
                     }
                 }
                 ingestor.close()
-                return flusher.stop(deadline: deadline)
+                let left = flusher.stop(deadline: deadline)
+                deduplicator.stop(timeout: max(.seconds(1), deadline - ContinuousClock.now))
+                return left
             }
+            logger.info("final flush done; closing the gRPC server", metadata: ["unwritten_entries": "\(unwritten)"])
             health.finishAll()
             server.beginGracefulShutdown()
         }
@@ -152,6 +160,35 @@ struct EventHandlerService {
         }
         logger.info("stopped: everything buffered was written", metadata: summary)
         return 0
+    }
+
+    /// Deduplication, with Redis when `REDIS_URL` is set. Waits briefly for the first connection
+    /// so the first events are checked against Redis, not admitted on memory alone; logs each
+    /// change of Redis's reachability once.
+    private func makeDeduplicator() async throws -> EventDeduplicator {
+        let dedup = settings.dedup
+        let logger = logger
+        let redis = dedup.redis.map { url in
+            RedisClient(.init(url: url, connections: dedup.redisConnections)) { up, reason in
+                if up {
+                    logger.info("redis reachable: event ids are deduplicated across replicas", metadata: ["redis": "\(url)"])
+                } else {
+                    logger.warning(
+                        dedup.failMode == .open
+                            ? "redis unreachable: deduplicating within this process only until it is back (DEDUP_FAIL_MODE=open)"
+                            : "redis unreachable: events with an id are pushed back until it is back (DEDUP_FAIL_MODE=closed)",
+                        metadata: ["redis": "\(url)", "error": "\(reason ?? "")"])
+                }
+            }
+        }
+        if let redis {
+            _ = try await onOwnThread("redis-connect") { redis.waitUntilSettled(timeout: .seconds(2)) }
+        }
+        return EventDeduplicator(
+            configuration: .init(
+                namespace: settings.namespace, ttl: dedup.ttl, lease: dedup.lease, failMode: dedup.failMode,
+                localCapacity: dedup.localCapacity),
+            redis: redis, logger: logger)
     }
 
     private static func deadLetterCounts(_ deadLetters: KafkaDeadLetters?) -> (@Sendable () -> (sent: Int, failed: Int))? {

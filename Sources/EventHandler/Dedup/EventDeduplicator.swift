@@ -1,0 +1,350 @@
+import Dispatch
+import Foundation
+import Logging
+import Redis
+import Synchronization
+
+/// Applies a repeated event id once (wire.md: the bridge retries, and the same `id` marks a
+/// repeat), within this process and, through Redis, across replicas.
+///
+/// The protocol, per id (key `eh:dedup:{AB_NAMESPACE}:{id}`):
+/// 1. **Admit**: hold the id in memory (`HeldEventIDs`; a repeat already held here is a
+///    duplicate without asking Redis), then claim it in Redis with `SET key "p…" NX PX lease GET`
+///    in the same round trip as reading what was there:
+///    - nothing there: the claim is ours; the event goes into the buffer;
+///    - `c`: a delivery of it committed within `DEDUP_TTL`: a duplicate, acknowledged, not applied;
+///    - `p…`: another delivery holds it and has not committed (on another replica, or in a
+///      process that died: its lease then runs out): "deliver again later".
+/// 2. **Commit**: the ids drained with a flush are marked committed once it commits, and Redis
+///    records `c` with `PX DEDUP_TTL` (pipelined). Until then a repeat finds the claim, so it is
+///    never applied twice; a flush that fails keeps the ids claimed and its entries buffered, so a
+///    retry is never turned into a drop.
+/// 3. **Lease**: claims held here longer than a third of `DEDUP_LEASE` are renewed, so a long
+///    database outage does not let another replica take them; a process that dies stops renewing
+///    and its claims free themselves.
+///
+/// Redis unreachable: with `DEDUP_FAIL_MODE=open` (default) events are admitted on the
+/// in-memory check alone (repeats reaching this process are still caught; committed ids stay in
+/// memory, bounded, and are recorded in Redis once it is back); with `closed` every event with an
+/// id is pushed back until Redis answers. Each transition is logged once and counted.
+///
+/// A crash between a commit and its `c` records leaves those ids claimed until their lease
+/// expires; a repeat arriving after that is applied again. That window is milliseconds long.
+final class EventDeduplicator: Sendable {
+    enum FailMode: String, Sendable, CaseIterable {
+        case open
+        case closed
+    }
+
+    struct Configuration: Sendable {
+        var namespace: String
+        var ttl: Duration
+        var lease: Duration
+        var failMode: FailMode
+        /// Committed ids kept in memory when Redis is off or down.
+        var localCapacity: Int
+    }
+
+    /// Where a Kafka record's event came from: a claim made for it names it, so the partition's
+    /// next owner can tell whether its holder committed it (see `KafkaIngest`).
+    struct KafkaCoordinate: Sendable, Equatable {
+        var topic: String
+        var partition: Int32
+        var offset: Int64
+    }
+
+    /// Who holds a claim, as its value says.
+    struct Holder: Sendable, Equatable {
+        var instance: String
+        var kafka: KafkaCoordinate?
+    }
+
+    enum DuplicateSource: String, Sendable, CaseIterable {
+        /// Held by this process (in the buffer, or committed and remembered).
+        case memory
+        /// Recorded as committed in Redis (by this or another replica).
+        case redis
+    }
+
+    enum Admission: Sendable, Equatable {
+        /// The event may go into the buffer. `claimed`: Redis holds our claim (false when Redis
+        /// is off, or down in open mode).
+        case admitted(claimed: Bool)
+        case duplicate(DuplicateSource)
+        /// Another delivery holds the id and has not committed it.
+        case heldElsewhere(Holder)
+        /// Redis is unreachable and `DEDUP_FAIL_MODE=closed`.
+        case unavailable
+    }
+
+    let configuration: Configuration
+    let held: HeldEventIDs
+    private let redis: RedisClient?
+    /// Names this process in claim values.
+    let instance: String
+    private let logger: Logger
+    private let keyPrefix: String
+    private let stopping = Atomic<Bool>(false)
+    private let maintenanceDone = DispatchSemaphore(value: 0)
+
+    /// Events admitted on the in-memory check alone because Redis was unreachable (open mode).
+    let admittedWithoutRedis = Atomic<Int>(0)
+    /// Committed ids dropped from memory at `localCapacity` before Redis recorded them.
+    let forgottenAtCapacity = Atomic<Int>(0)
+    private let duplicatesInMemory = Atomic<Int>(0)
+    private let duplicatesInRedis = Atomic<Int>(0)
+
+    /// Repeats found, by where.
+    func duplicates(_ source: DuplicateSource) -> Int {
+        source == .memory ? duplicatesInMemory.load(ordering: .relaxed) : duplicatesInRedis.load(ordering: .relaxed)
+    }
+
+    /// Redis commands that failed for want of a connection.
+    var redisFailedCommands: Int { redis?.failedCommands ?? 0 }
+
+    init(configuration: Configuration, redis: RedisClient?, logger: Logger) {
+        self.configuration = configuration
+        self.redis = redis
+        self.logger = logger
+        held = HeldEventIDs(capacity: configuration.localCapacity)
+        keyPrefix = "eh:dedup:\(configuration.namespace):"
+        instance = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let thread = Thread { [self] in
+            self.maintain()
+            self.maintenanceDone.signal()
+        }
+        thread.name = "dedup-maintenance"
+        thread.start()
+    }
+
+    /// True when Redis is configured and answering.
+    var redisUp: Bool { redis?.isUp ?? false }
+    var usesRedis: Bool { redis != nil }
+
+    // MARK: - Admission
+
+    /// Admits one event id (gRPC handlers: awaits Redis without blocking a thread).
+    func admit(_ id: String, kafka: KafkaCoordinate? = nil) async -> Admission {
+        guard held.reserve(id, now: MonotonicTime.now) else { return counted(.duplicate(.memory)) }
+        guard let redis else { return .admitted(claimed: false) }
+        let reply = await redis.send([claimCommand(id, kafka: kafka)])
+        return counted(settle(id, reply: reply?.first))
+    }
+
+    /// Admits one event id, blocking the calling thread (the Kafka consumer's own thread).
+    func admitBlocking(_ id: String, kafka: KafkaCoordinate? = nil) -> Admission {
+        guard held.reserve(id, now: MonotonicTime.now) else { return counted(.duplicate(.memory)) }
+        guard let redis else { return .admitted(claimed: false) }
+        return counted(settle(id, reply: redis.execute([claimCommand(id, kafka: kafka)])?.first))
+    }
+
+    /// Counts a duplicate found where `admission` says.
+    func counted(_ admission: Admission) -> Admission {
+        if case .duplicate(let source) = admission {
+            if source == .memory {
+                duplicatesInMemory.add(1, ordering: .relaxed)
+            } else {
+                duplicatesInRedis.add(1, ordering: .relaxed)
+            }
+        }
+        return admission
+    }
+
+    /// Takes over a claim whose holder can never commit it (a Kafka record the partition's
+    /// previous owner claimed and did not commit: fencing stops it from ever committing).
+    func takeOver(_ id: String, kafka: KafkaCoordinate) -> Admission {
+        guard held.reserve(id, now: MonotonicTime.now) else { return counted(.duplicate(.memory)) }
+        guard let redis else { return .admitted(claimed: false) }
+        var command = RedisCommand("SET")
+        command.append(key(id))
+        command.append(claimValue(kafka))
+        command.append("PX")
+        command.append("\(configuration.lease.milliseconds)")
+        guard case .status = redis.execute([command])?.first else {
+            return fallback(id)
+        }
+        return .admitted(claimed: true)
+    }
+
+    /// Lets go of an admitted id whose event did not go into the buffer after all (buffer full,
+    /// shutting down): a retry must find it free.
+    func release(_ id: String, claimed: Bool) {
+        held.release(id)
+        guard claimed, let redis else { return }
+        // Compare-and-delete: only our own claim goes.
+        var command = RedisCommand("EVAL")
+        command.append("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
+        command.append("1")
+        command.append(key(id))
+        command.append(claimValue(nil))
+        redis.submit([command]) { _ in }
+    }
+
+    /// The ids of a flush that committed: recorded as committed in Redis (and kept in memory
+    /// until that is done, or for in-process deduplication without Redis).
+    func committed(_ ids: [String]) {
+        guard !ids.isEmpty else { return }
+        held.markCommitted(ids, now: MonotonicTime.now)
+        record(ids)
+    }
+
+    private func record(_ ids: [String], then done: @escaping @Sendable () -> Void = {}) {
+        guard let redis, redis.isUp else { return done() }
+        let ttl = "\(configuration.ttl.milliseconds)"
+        let commands = ids.map { id -> RedisCommand in
+            var command = RedisCommand("SET")
+            command.append(key(id))
+            command.append("c")
+            command.append("PX")
+            command.append(ttl)
+            return command
+        }
+        redis.submit(commands) { [held] replies in
+            defer { done() }
+            guard let replies else { return }  // kept in memory; the maintenance thread retries
+            let recorded = zip(ids, replies).compactMap { id, reply -> String? in
+                if case .status = reply { return id }
+                return nil
+            }
+            held.forget(recorded)
+        }
+    }
+
+    private func settle(_ id: String, reply: RedisReply?) -> Admission {
+        switch reply {
+        case .null?:
+            return .admitted(claimed: true)
+        case .string(let bytes)?:
+            held.release(id)
+            let value = String(decoding: bytes, as: UTF8.self)
+            if value == "c" { return .duplicate(.redis) }
+            return .heldElsewhere(Self.holder(from: value))
+        default:
+            // Unreachable (nil) or an error reply: Redis cannot vouch either way.
+            return fallback(id)
+        }
+    }
+
+    private func fallback(_ id: String) -> Admission {
+        switch configuration.failMode {
+        case .open:
+            admittedWithoutRedis.add(1, ordering: .relaxed)
+            return .admitted(claimed: false)
+        case .closed:
+            held.release(id)
+            return .unavailable
+        }
+    }
+
+    // MARK: - Keys and values
+
+    private func key(_ id: String) -> String { keyPrefix + id }
+
+    private func claimCommand(_ id: String, kafka: KafkaCoordinate?) -> RedisCommand {
+        var command = RedisCommand("SET")
+        command.append(key(id))
+        command.append(claimValue(kafka))
+        command.append("NX")
+        command.append("PX")
+        command.append("\(configuration.lease.milliseconds)")
+        command.append("GET")
+        return command
+    }
+
+    /// `p`, tab, instance; for a Kafka record also tab, topic, tab, partition, tab, offset.
+    private func claimValue(_ kafka: KafkaCoordinate?) -> String {
+        guard let kafka else { return "p\t\(instance)" }
+        return "p\t\(instance)\t\(kafka.topic)\t\(kafka.partition)\t\(kafka.offset)"
+    }
+
+    static func holder(from value: String) -> Holder {
+        let fields = value.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+        let instance = fields.count > 1 ? fields[1] : ""
+        if fields.count == 5, let partition = Int32(fields[3]), let offset = Int64(fields[4]) {
+            return Holder(instance: instance, kafka: KafkaCoordinate(topic: fields[2], partition: partition, offset: offset))
+        }
+        return Holder(instance: instance, kafka: nil)
+    }
+
+    // MARK: - Maintenance
+
+    /// Renews the leases of claims held here, records committed ids Redis missed while it was
+    /// down, and expires what memory keeps, every third of the lease (at most every 5 s).
+    private func maintain() {
+        let period = min(configuration.lease / 3, .seconds(5))
+        var lastExpiry = MonotonicTime.now
+        while !stopping.load(ordering: .acquiring) {
+            Thread.sleep(forTimeInterval: min(period.seconds, 0.5))
+            let now = MonotonicTime.now
+            if let redis, redis.isUp {
+                renewLeases(now: now, period: period)
+                // Back after an outage, or leftovers from a failed record: record them now.
+                if held.committed > 0 {
+                    let unrecorded = held.committedIDs(limit: 10_000)
+                    if !unrecorded.isEmpty { record(unrecorded) }
+                }
+            }
+            // Expiry walks every held id: every 5 s is plenty for a TTL of minutes or hours.
+            if held.committed > 0, now - lastExpiry >= 5_000_000_000 {
+                lastExpiry = now
+                let ttl = UInt64(configuration.ttl.nanoseconds)
+                let dropped = held.expire(committedBefore: now > ttl ? now - ttl : 0)
+                forgottenAtCapacity.add(dropped, ordering: .relaxed)
+            }
+        }
+    }
+
+    private let lastRenewal = Mutex<UInt64>(0)
+
+    private func renewLeases(now: UInt64, period: Duration) {
+        let periodNanos = UInt64(period.nanoseconds)
+        let due = lastRenewal.withLock { last -> Bool in
+            guard now - last >= periodNanos else { return false }
+            last = now
+            return true
+        }
+        guard due, let redis else { return }
+        let ids = held.claimedIDs(since: now > periodNanos ? now - periodNanos : 0)
+        guard !ids.isEmpty else { return }
+        let lease = "\(configuration.lease.milliseconds)"
+        var commands: [RedisCommand] = []
+        commands.reserveCapacity(ids.count * 2)
+        for id in ids {
+            // Re-create a claim that expired while Redis was away, then extend it.
+            var create = RedisCommand("SET")
+            create.append(key(id))
+            create.append(claimValue(nil))
+            create.append("NX")
+            create.append("PX")
+            create.append(lease)
+            commands.append(create)
+            var extend = RedisCommand("PEXPIRE")
+            extend.append(key(id))
+            extend.append(lease)
+            commands.append(extend)
+        }
+        redis.submit(commands) { _ in }
+    }
+
+    /// At shutdown, after the last flush: records the committed ids Redis has not got yet
+    /// (bounded by `timeout`), stops the maintenance thread and closes Redis. Blocking.
+    func stop(timeout: Duration) {
+        stopping.store(true, ordering: .releasing)
+        _ = maintenanceDone.wait(timeout: .now() + 2)
+        guard let redis else { return }
+        let deadline = ContinuousClock.now + timeout
+        while redis.isUp, ContinuousClock.now < deadline {
+            let left = held.committedIDs(limit: 10_000)
+            if left.isEmpty { break }
+            let done = DispatchSemaphore(value: 0)
+            record(left) { done.signal() }
+            _ = done.wait(timeout: .now() + max(0, (deadline - ContinuousClock.now).seconds))
+        }
+        if held.committed > 0 {
+            logger.warning(
+                "stopping with committed event ids not recorded in Redis: a repeat of one reaching another replica may be applied again",
+                metadata: ["ids": "\(held.committed)"])
+        }
+        redis.close()
+    }
+}

@@ -1,0 +1,49 @@
+@testable import EventHandler
+import Testing
+
+@Suite("Event ids held in memory")
+struct HeldEventIDsTests {
+    @Test("an id is held from admission until Redis records it; a repeat meanwhile is refused")
+    func lifecycle() {
+        let held = HeldEventIDs(capacity: 10)
+        #expect(held.reserve("a", now: 1))
+        #expect(!held.reserve("a", now: 2))
+        #expect(held.claimed == 1)
+        held.markCommitted(["a"], now: 3)
+        #expect(held.claimed == 0 && held.committed == 1)
+        #expect(!held.reserve("a", now: 4), "committed, not yet recorded: still a duplicate")
+        #expect(held.committedIDs(limit: 10) == ["a"])
+        held.forget(["a"])
+        #expect(held.committed == 0)
+        #expect(held.reserve("a", now: 5), "once Redis holds it, memory lets go")
+    }
+
+    @Test("release frees a claimed id only; a committed id stays")
+    func release() {
+        let held = HeldEventIDs(capacity: 10)
+        _ = held.reserve("a", now: 1)
+        _ = held.reserve("b", now: 1)
+        held.markCommitted(["b"], now: 2)
+        held.release("a")
+        held.release("b")
+        #expect(held.reserve("a", now: 3))
+        #expect(!held.reserve("b", now: 3))
+    }
+
+    @Test("committed ids expire after the TTL and beyond the capacity, oldest first; claimed ids never")
+    func expiry() {
+        let held = HeldEventIDs(capacity: 3, shardCount: 1)
+        for n in 0..<6 { _ = held.reserve("c\(n)", now: UInt64(n)) }
+        held.markCommitted((0..<5).map { "c\($0)" }, now: 100)
+        _ = held.reserve("late", now: 200)
+        held.markCommitted(["late"], now: 300)
+        #expect(held.expire(committedBefore: 150) == 0)
+        #expect(held.committed == 1 && held.claimed == 1, "the five committed at 100 expired; c5 is still claimed")
+        for n in 0..<5 { _ = held.reserve("d\(n)", now: 400) }
+        held.markCommitted((0..<5).map { "d\($0)" }, now: UInt64(400))
+        let dropped = held.expire(committedBefore: 0)
+        #expect(dropped >= 3 && held.committed <= 3)
+        #expect(!held.reserve("c5", now: 500), "claimed ids are never dropped")
+        #expect(held.reserve("late", now: 500), "the oldest committed id went first")
+    }
+}
