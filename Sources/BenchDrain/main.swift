@@ -29,6 +29,8 @@ struct Options {
     var binary = ".build/release/event-handler"
     var outputDirectory = "bench/results"
     var scenarios: [DrainWorkload.Shape] = [.merging, .distinct]
+    /// Deduplicate through a Redis of the benchmark's own (REDIS_URL), not in-process only.
+    var redis = false
 
     static func parse(_ arguments: ArraySlice<String>) -> Options {
         var options = Options()
@@ -38,6 +40,7 @@ struct Options {
             case "--events": options.events = number(rest.popFirst(), in: 1...1_000_000)
             case "--partitions": options.partitions = number(rest.popFirst(), in: 1...256)
             case "--json": options.json = true
+            case "--redis": options.redis = true
             case "--seconds":
                 guard let value = rest.popFirst().flatMap(Double.init), value > 0 else { usage() }
                 options.seconds = value
@@ -64,11 +67,12 @@ struct Options {
     static func usage() -> Never {
         print(
             """
-            usage: bench-drain [--events N] [--partitions P] [--json] [--seconds S] [--binary PATH] [--out DIR] [--only merging|distinct]
+            usage: bench-drain [--events N] [--partitions P] [--json] [--seconds S] [--binary PATH] [--out DIR] [--only merging|distinct] [--redis]
               --events N      events per scenario (default 1,000,000, at most 1,000,000)
               --partitions P  partitions of each scenario's topic (default 64: the mock broker keeps
                               about 5 MB per partition, so the whole backlog must fit)
               --json          proto3 JSON values instead of binary protobuf
+              --redis         deduplicate through a redis-server of its own (REDIS_URL), as replicas do
               --seconds S     length of each ceiling measurement (default 3)
             """)
         exit(2)
@@ -88,6 +92,8 @@ struct DrainReport: Encodable {
         var keys: Int
         var partitions: Int
         var encoding: String
+        /// Where event ids were deduplicated: `memory` (no REDIS_URL) or `redis`.
+        var dedup: String
         var produceSeconds: Double
         var drainSeconds: Double
         var eventsPerSecond: Double
@@ -110,6 +116,20 @@ struct DrainReport: Encodable {
     func write(directory: String) throws -> String {
         try BenchResults.write(self, name: "drain", startedAt: startedAt, directory: directory)
     }
+}
+
+/// Runs a repository script to completion; throws with its output if it fails.
+func runScript(_ path: String, _ arguments: [String]) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/bash")
+    process.arguments = [path] + arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw BenchFailure("\(path) \(arguments.joined(separator: " ")): \(text)") }
 }
 
 func seconds(_ duration: Duration) -> Double {
@@ -138,6 +158,16 @@ func run(_ options: Options) throws {
         let measured = try ceilingBench.rowsPerSecond(batch: 5_000, connections: 2, seconds: options.seconds)
         report.ceiling.append(.init(when: when, rowsPerSecond: measured.rowsPerSecond, p99Milliseconds: measured.p99Milliseconds))
         print(String(format: "ceiling (%@)  %7.0f rows/s  p99 %.1f ms  [T2, batch 5,000, 2 connections]", when, measured.rowsPerSecond, measured.p99Milliseconds))
+    }
+
+    // A Redis of the benchmark's own, as `make run` starts one.
+    let redisDirectory = server.directory + "-redis"
+    let redisPort = try freeLoopbackPort()
+    if options.redis {
+        try runScript("scripts/redis.sh", ["start", redisDirectory, String(redisPort)])
+    }
+    defer {
+        if options.redis { try? runScript("scripts/redis.sh", ["stop", redisDirectory, String(redisPort)]) }
     }
 
     try measureCeiling("before")
@@ -194,6 +224,7 @@ func run(_ options: Options) throws {
             "FLUSH_WORKERS": "2", "LOG_LEVEL": "info",
         ]
         environment["MIGRATE_ON_START"] = "true"
+        if options.redis { environment["REDIS_URL"] = "redis://127.0.0.1:\(redisPort)/0" }
         let rowsBefore = try server.rowsWritten()
         let service = try ServiceUnderTest(
             binary: options.binary, environment: environment, logPath: server.directory + "-\(shape.rawValue).log")
@@ -233,13 +264,13 @@ func run(_ options: Options) throws {
         guard actual == expected else {
             throw BenchFailure("\(shape.rawValue): the table's progress sums to \(actual), the events to \(expected)")
         }
-        print(String(format: "%@: drained in %.2f s: %.0f events/s, %d rows (%.0f rows/s); service CPU %.1f s, PostgreSQL CPU %.1f s, broker CPU %.1f s; table exact",
-                     shape.rawValue, drainSeconds, Double(records.count) / drainSeconds, rows, Double(rows) / drainSeconds, serviceCPU, postgresCPU, brokerCPU))
+        print(String(format: "%@ (dedup: %@): drained in %.2f s: %.0f events/s, %d rows (%.0f rows/s); service CPU %.1f s, PostgreSQL CPU %.1f s, broker CPU %.1f s; table exact",
+                     shape.rawValue, options.redis ? "redis" : "memory", drainSeconds, Double(records.count) / drainSeconds, rows, Double(rows) / drainSeconds, serviceCPU, postgresCPU, brokerCPU))
         let events = Double(records.count)
         report.scenarios.append(
             .init(
                 name: shape.rawValue, events: records.count, keys: keys, partitions: options.partitions,
-                encoding: options.json ? "json" : "protobuf", produceSeconds: produceSeconds, drainSeconds: drainSeconds,
+                encoding: options.json ? "json" : "protobuf", dedup: options.redis ? "redis" : "memory", produceSeconds: produceSeconds, drainSeconds: drainSeconds,
                 eventsPerSecond: events / drainSeconds, rowsWritten: rows, rowsPerSecond: Double(rows) / drainSeconds,
                 serviceCPUSeconds: serviceCPU, postgresCPUSeconds: postgresCPU, brokerCPUSeconds: brokerCPU,
                 eventsPerServiceCoreSecond: events / max(serviceCPU, 0.001), ratioToCeiling: 0))

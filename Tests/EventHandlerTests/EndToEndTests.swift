@@ -124,6 +124,7 @@ struct EndToEndTests {
         bad.append(("login without user id", "user_id", login { $0.userID = "" }))
         bad.append(("login with a 101-byte user id", "user_id", login { $0.userID = long }))
         bad.append(("stat with a 101-byte user id", "user_id", stat { $0.userID = long }))
+        bad.append(("stat with a NUL in its user id (the table cannot store it)", "user_id", stat { $0.userID = "player\u{0}1" }))
         bad.append(("stat without payload", "payload", stat { $0.clearPayload() }))
         bad.append(("stat with empty stat code", "payload.stat_code", stat { $0.payload.statCode = "" }))
         bad.append(("stat with a 101-byte stat code", "payload.stat_code", stat { $0.payload.statCode = long }))

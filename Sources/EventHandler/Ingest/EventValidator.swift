@@ -45,6 +45,10 @@ enum EventValidator {
         if userID.utf8.count > maxUserIDBytes {
             return .invalid(field: .userID, reason: "must be at most \(maxUserIDBytes) bytes, got \(userID.utf8.count)")
         }
+        // PostgreSQL text cannot hold a NUL: such a row would fail its whole flush batch.
+        if userID.utf8.contains(0) {
+            return .invalid(field: .userID, reason: "must not contain a NUL character")
+        }
         if id.utf8.count > maxEventIDBytes {
             return .invalid(field: .id, reason: "must be at most \(maxEventIDBytes) bytes, got \(id.utf8.count)")
         }
