@@ -46,7 +46,7 @@ redis-stop:
 	@scripts/redis.sh stop $(LOCAL)/redis $(REDIS_PORT) || true
 
 run: build-release pg-start redis-start
-	@scripts/run-local.sh $(RELEASE_BIN) $(PG_PORT) $(REDIS_PORT)
+	@scripts/run-local.sh $(RELEASE_BIN) $(PG_PORT) $(REDIS_PORT) $(LOCAL)
 
 demo: deps
 	@scripts/build-release.sh event-demo > /dev/null

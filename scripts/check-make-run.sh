@@ -37,4 +37,8 @@ for _ in $(seq 1 120); do kill -0 "$run_pid" 2>/dev/null || break; sleep 0.5; do
 wait "$run_pid" || status=$?
 grep -q "stopped: everything buffered was written" "$log" \
   || { echo "Ctrl-C did not drain cleanly (make run exit $status):" >&2; tail -n 40 "$log" >&2; exit 1; }
-echo "make run: Ctrl-C drained and stopped (exit $status)"
+! scripts/postgres.sh status .local/postgres "${PG_PORT:-55432}" > /dev/null 2>&1 \
+  || { echo "Ctrl-C left the local PostgreSQL running" >&2; exit 1; }
+! scripts/redis.sh status .local/redis "${REDIS_PORT:-56379}" \
+  || { echo "Ctrl-C left the local Redis running" >&2; exit 1; }
+echo "make run: Ctrl-C drained and stopped the service, dev-kafka, Redis and PostgreSQL (exit $status)"

@@ -4,11 +4,14 @@
 # (the development Kafka broker: librdkafka's mock cluster, in memory) unless KAFKA_BROKERS
 # names a real one. Settings come from .env (copied from .env.example on first run) and the
 # environment, which wins; the database settings point at the local cluster unless the
-# environment says otherwise. Ctrl-C stops the service (after its final flush), then dev-kafka.
+# environment says otherwise. Ctrl-C stops the service (after its final flush), then what
+# `make run` started for it: dev-kafka, Redis and PostgreSQL (data kept in .local/).
 set -euo pipefail
-bin=${1:?usage: run-local.sh BINARY PG_PORT}
-port=${2:?usage: run-local.sh BINARY PG_PORT [REDIS_PORT]}
+usage="usage: run-local.sh BINARY PG_PORT [REDIS_PORT [LOCAL_DIR]]"
+bin=${1:?$usage}
+port=${2:?$usage}
 redis_port=${3:-}
+local_dir=${4:-}
 cd "$(dirname "$0")/.."
 
 if [ ! -f .env ]; then
@@ -28,6 +31,17 @@ fi
 # The namespace decides the topic names; read it the way the service does (environment first).
 namespace=${AB_NAMESPACE:-$(sed -n 's/^AB_NAMESPACE=//p' .env | tail -n 1)}
 devkafka_pid=""
+bootstrap_file=""
+# On the way out, after the service's final flush: what make run started goes too.
+stop_started() {
+  if [ -n "$devkafka_pid" ]; then kill "$devkafka_pid" 2>/dev/null || true; rm -f "$bootstrap_file"; fi
+  if [ -n "$local_dir" ]; then
+    [ -z "$redis_port" ] || scripts/redis.sh stop "$local_dir/redis" "$redis_port" || true
+    scripts/postgres.sh stop "$local_dir/postgres" "$port" > /dev/null || true
+    echo "stopped dev-kafka, Redis and PostgreSQL ('make run' starts them again, data kept in $local_dir)"
+  fi
+}
+trap stop_started EXIT
 if [ -z "${KAFKA_BROKERS:-}" ] && ! grep -q '^KAFKA_BROKERS=.' .env; then
   dev_kafka="$(dirname "$bin")/dev-kafka"
   # Where `make demo` finds the broker while this runs.
@@ -38,7 +52,6 @@ if [ -z "${KAFKA_BROKERS:-}" ] && ! grep -q '^KAFKA_BROKERS=.' .env; then
   # flush and is stopped by the EXIT trap.
   AB_NAMESPACE=$namespace setsid "$dev_kafka" --bootstrap-file "$bootstrap_file" < /dev/null > /dev/null &
   devkafka_pid=$!
-  trap 'kill "$devkafka_pid" 2>/dev/null || true; rm -f "$bootstrap_file"' EXIT
   for _ in $(seq 1 100); do [ -s "$bootstrap_file" ] && break; sleep 0.1; done
   [ -s "$bootstrap_file" ] || { echo "dev-kafka did not start" >&2; exit 1; }
   export KAFKA_BROKERS=$(cat "$bootstrap_file")
@@ -47,13 +60,11 @@ if [ -z "${KAFKA_BROKERS:-}" ] && ! grep -q '^KAFKA_BROKERS=.' .env; then
   echo "       produce to it with: kcat -P -b $KAFKA_BROKERS -t $namespace.social.statistic.v1.statItemUpdated -K '|'"
 fi
 
-echo "PostgreSQL: ${DB_HOST}:${DB_PORT}/${DB_NAME} (stop it with 'make pg-stop')"
-if [ -n "${REDIS_URL:-}" ]; then echo "Redis: ${REDIS_URL} (deduplication; stop it with 'make redis-stop')"; fi
-echo "starting the event handler; Ctrl-C flushes what is buffered and stops it"
-if [ -n "$devkafka_pid" ]; then
-  # Not exec: dev-kafka must outlive the service's final flush, then stop with it.
-  trap '' INT
-  "$bin" serve || status=$?
-  exit "${status:-0}"
-fi
-exec "$bin" serve
+echo "PostgreSQL: ${DB_HOST}:${DB_PORT}/${DB_NAME}"
+if [ -n "${REDIS_URL:-}" ]; then echo "Redis: ${REDIS_URL} (deduplication across replicas)"; fi
+echo "starting the event handler; Ctrl-C flushes what is buffered and stops it, then everything above"
+# Not exec: what it uses must outlive the service's final flush, then stop after it. The
+# terminal's Ctrl-C reaches the service; this script waits for it.
+trap '' INT
+"$bin" serve || status=$?
+exit "${status:-0}"
