@@ -89,8 +89,6 @@ final class EventDeduplicator: Sendable {
 
     /// Events admitted on the in-memory check alone because Redis was unreachable (open mode).
     let admittedWithoutRedis = Atomic<Int>(0)
-    /// Committed ids dropped from memory at `localCapacity` before Redis recorded them.
-    let forgottenAtCapacity = Atomic<Int>(0)
     private let duplicatesInMemory = Atomic<Int>(0)
     private let duplicatesInRedis = Atomic<Int>(0)
 
@@ -288,8 +286,7 @@ final class EventDeduplicator: Sendable {
             if held.committed > 0, now - lastExpiry >= 5_000_000_000 {
                 lastExpiry = now
                 let ttl = UInt64(configuration.ttl.nanoseconds)
-                let dropped = held.expire(committedBefore: now > ttl ? now - ttl : 0)
-                forgottenAtCapacity.add(dropped, ordering: .relaxed)
+                held.expire(committedBefore: now > ttl ? now - ttl : 0)
             }
         }
     }
