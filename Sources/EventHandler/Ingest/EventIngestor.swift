@@ -6,8 +6,8 @@ import Foundation
 ///
 /// Transport-neutral. Screening and the merge are non-blocking (a mutex held for one
 /// dictionary update per goal), so they run directly on the gRPC handler's task; the one wait,
-/// deduplication's Redis round trip, is awaited (gRPC) or taken on the caller's own thread
-/// (Kafka). Knows nothing of SQL or merge rules.
+/// deduplication's Redis round trip, is awaited (gRPC, `ingest`) or taken by the Kafka path on
+/// its own thread between `screen` and `admit`. Knows nothing of SQL or merge rules.
 final class EventIngestor: Sendable {
     private let namespace: String
     private let matcher: GoalMatcher
@@ -59,24 +59,6 @@ final class EventIngestor: Sendable {
             }
         }
         counters.record(.grpc, event.kind, outcome)
-        return outcome
-    }
-
-    /// One event, deduplicated on the caller's thread (which may block on Redis): for callers
-    /// that own their thread. Counted under `source`.
-    func ingest(_ event: IncomingEvent, from source: EventSource, receivedAt: UInt64 = MonotonicTime.now) -> IngestOutcome {
-        let outcome: IngestOutcome
-        switch screen(event) {
-        case .decided(let decided):
-            outcome = decided
-        case .ready(let screened):
-            if let deduplicator, !screened.id.isEmpty {
-                outcome = admit(screened, deduplicator.admitBlocking(screened.id), receivedAt: receivedAt)
-            } else {
-                outcome = add(screened, receivedAt: receivedAt)
-            }
-        }
-        counters.record(source, event.kind, outcome)
         return outcome
     }
 
