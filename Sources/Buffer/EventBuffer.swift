@@ -44,8 +44,8 @@ public final class EventBuffer: Sendable {
     private struct ShardState {
         var users: [String: [Int32: PendingProgress]] = [:]
         var count = 0
-        /// Ids of the events merged since the last drain (those that had one).
-        var eventIDs: [String] = []
+        /// Ids of the events merged since the last drain (those that had one), with their users.
+        var eventIDs: [BufferedEventID] = []
     }
 
     private final class Shard: Sendable {
@@ -90,7 +90,7 @@ public final class EventBuffer: Sendable {
             if reserve(n) {
                 let created = Self.apply(updates, at: receivedAt, to: &state.users[userID, default: Dictionary(minimumCapacity: n)])
                 state.count += created
-                if let eventID { state.eventIDs.append(eventID) }
+                if let eventID { state.eventIDs.append(BufferedEventID(id: eventID, userID: userID)) }
                 if created < n { pending.subtract(n - created, ordering: .relaxed) }
                 return created
             }
@@ -103,7 +103,7 @@ public final class EventBuffer: Sendable {
             guard reserve(wouldCreate) else { return nil }
             let created = Self.apply(updates, at: receivedAt, to: &state.users[userID, default: Dictionary(minimumCapacity: n)])
             state.count += created
-            if let eventID { state.eventIDs.append(eventID) }
+            if let eventID { state.eventIDs.append(BufferedEventID(id: eventID, userID: userID)) }
             return created
         }
         guard let created else { return .full }
@@ -117,13 +117,13 @@ public final class EventBuffer: Sendable {
 
     /// Removes and returns every pending entry of one shard.
     public func drain(shard index: Int) -> [PendingEntry] {
-        var ignored: [String] = []
+        var ignored: [BufferedEventID] = []
         return drain(shard: index, eventIDs: &ignored)
     }
 
     /// Removes and returns every pending entry of one shard, and appends the ids of the events
     /// merged into them to `eventIDs`.
-    public func drain(shard index: Int, eventIDs: inout [String]) -> [PendingEntry] {
+    public func drain(shard index: Int, eventIDs: inout [BufferedEventID]) -> [PendingEntry] {
         let taken = shards[index].state.withLock { state in
             let taken = state
             state = ShardState()
@@ -149,7 +149,7 @@ public final class EventBuffer: Sendable {
     ///
     /// `eventIDs` (the ids drained with them) go back into `idShard`: any shard that is drained
     /// together with the entries' own shards, so the next drain hands them over again.
-    public func restore(_ drained: some Sequence<PendingEntry>, eventIDs: [String] = [], idShard: Int = 0) {
+    public func restore(_ drained: some Sequence<PendingEntry>, eventIDs: [BufferedEventID] = [], idShard: Int = 0) {
         if !eventIDs.isEmpty {
             shards[idShard].state.withLock { $0.eventIDs.append(contentsOf: eventIDs) }
         }

@@ -12,6 +12,7 @@ final class FlushStats: Sendable {
         var unassignedEvents = 0
         var failures = 0
         var consecutiveFailures = 0
+        var entriesSetAside = 0
     }
 
     private let flushes = Atomic<Int>(0)
@@ -22,6 +23,7 @@ final class FlushStats: Sendable {
     private let unassignedEvents = Atomic<Int>(0)
     private let failures = Atomic<Int>(0)
     private let consecutiveFailures = Atomic<Int>(0)
+    private let entriesSetAside = Atomic<Int>(0)
 
     func recordBatch(entries: Int, result: ProgressBatchResult) {
         batches.add(1, ordering: .relaxed)
@@ -36,6 +38,11 @@ final class FlushStats: Sendable {
         consecutiveFailures.store(0, ordering: .relaxed)
     }
 
+    /// Entries the database refused for their data, stored in `progress_dead_letters` instead.
+    func recordSetAside(_ count: Int) {
+        entriesSetAside.add(count, ordering: .relaxed)
+    }
+
     func recordFailure() {
         failures.add(1, ordering: .relaxed)
         consecutiveFailures.add(1, ordering: .relaxed)
@@ -47,6 +54,7 @@ final class FlushStats: Sendable {
             entriesWritten: entriesWritten.load(ordering: .relaxed),
             rowsUpdated: rowsUpdated.load(ordering: .relaxed), rowsInserted: rowsInserted.load(ordering: .relaxed),
             unassignedEvents: unassignedEvents.load(ordering: .relaxed), failures: failures.load(ordering: .relaxed),
-            consecutiveFailures: consecutiveFailures.load(ordering: .relaxed))
+            consecutiveFailures: consecutiveFailures.load(ordering: .relaxed),
+            entriesSetAside: entriesSetAside.load(ordering: .relaxed))
     }
 }

@@ -33,6 +33,7 @@ final class FlushWorker: Sendable {
     let shards: [Int]
     private let buffer: EventBuffer
     private let writer: ProgressWriter
+    private let deadLetters: ProgressDeadLetters
     private let pool: ConnectionPool
     private let configuration: Configuration
     private let stats: FlushStats
@@ -76,6 +77,7 @@ final class FlushWorker: Sendable {
         self.shards = shards
         self.buffer = buffer
         self.writer = writer
+        self.deadLetters = ProgressDeadLetters(catalog: writer.catalog, namespace: writer.namespace)
         self.pool = pool
         self.configuration = configuration
         self.stats = stats
@@ -231,6 +233,95 @@ final class FlushWorker: Sendable {
         }
     }
 
+    // MARK: - Poison rows
+
+    /// Writes one batch outside a transaction (no Kafka positions to commit with it). A data
+    /// error means the batch wrote nothing: it is written again in a transaction of its own,
+    /// isolating the rows at fault. `PartialProgressWrite` (some entries applied, the retry of
+    /// the rest failed): a data error isolates the rest the same way; another error leaves the
+    /// rest in `unapplied` and fails the flush.
+    private func writeOutsideTransaction(
+        _ batch: ArraySlice<PendingEntry>, eventIDs: [BufferedEventID], setAside: inout Int,
+        unapplied: inout [PendingEntry], on connection: PostgresConnection
+    ) throws -> ProgressBatchResult {
+        do {
+            return try writer.write(batch, on: connection)
+        } catch let error as PostgresError where error.isDataError {
+            logger.warning(
+                "a row of the batch was refused for its data; writing it again, setting such rows aside",
+                metadata: ["error": "\(error)"])
+            return try isolatingInTransaction(batch, eventIDs: eventIDs, setAside: &setAside, on: connection)
+        } catch let partial as PartialProgressWrite {
+            if let error = partial.cause as? PostgresError, error.isDataError {
+                let rest = try isolatingInTransaction(
+                    partial.unapplied[...], eventIDs: eventIDs, setAside: &setAside, on: connection)
+                return partial.applied + rest
+            }
+            unapplied = partial.unapplied
+            // The applied part counts as written; the caller restores `unapplied`.
+            throw PartialFailure(applied: partial.applied, cause: partial.cause)
+        }
+    }
+
+    private struct PartialFailure: Error, CustomStringConvertible {
+        var applied: ProgressBatchResult
+        var cause: any Error
+        var description: String { "\(cause)" }
+    }
+
+    private func isolatingInTransaction(
+        _ batch: ArraySlice<PendingEntry>, eventIDs: [BufferedEventID], setAside: inout Int,
+        on connection: PostgresConnection
+    ) throws -> ProgressBatchResult {
+        try connection.execute("BEGIN")
+        do {
+            let isolated = try writeIsolatingPoisonRows(batch, eventIDs: eventIDs, on: connection)
+            try connection.execute("COMMIT")
+            setAside += isolated.setAside
+            return isolated.result
+        } catch {
+            _ = try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// Writes `batch` inside the open transaction, splitting it in halves around every data
+    /// error (SQLSTATE class 22 or 23) until the entries at fault stand alone; those go to
+    /// `progress_dead_letters` with the error and their user's event ids, and the rest is
+    /// written. Each attempt runs under a savepoint, so a refused one leaves nothing behind.
+    /// Costs about 2·log2(batch) statements per poison row.
+    private func writeIsolatingPoisonRows(
+        _ batch: ArraySlice<PendingEntry>, eventIDs: [BufferedEventID], on connection: PostgresConnection
+    ) throws -> (result: ProgressBatchResult, setAside: Int) {
+        if batch.isEmpty { return (ProgressBatchResult(), 0) }
+        try connection.execute("SAVEPOINT poison_rows")
+        do {
+            let result = try writer.write(batch, on: connection)
+            try connection.execute("RELEASE SAVEPOINT poison_rows")
+            return (result, 0)
+        } catch let error as PostgresError where error.isDataError {
+            try connection.execute("ROLLBACK TO SAVEPOINT poison_rows")
+            try connection.execute("RELEASE SAVEPOINT poison_rows")
+            guard batch.count > 1 else {
+                let entry = batch[batch.startIndex]
+                let ids = eventIDs.filter { $0.userID == entry.userID }.map(\.id)
+                try deadLetters.record(entry, eventIDs: ids, error: error, on: connection)
+                logger.error(
+                    "row refused by the database, set aside in progress_dead_letters",
+                    metadata: [
+                        "user_id": "\(entry.userID)", "goal": "\(writer.catalog.goals[Int(entry.goal)].goalId)",
+                        "events": "\(entry.progress.events)", "event_ids": "\(ids.prefix(10).joined(separator: ","))",
+                        "error": "\(error)",
+                    ])
+                return (ProgressBatchResult(), 1)
+            }
+            let middle = batch.startIndex + batch.count / 2
+            let first = try writeIsolatingPoisonRows(batch[..<middle], eventIDs: eventIDs, on: connection)
+            let second = try writeIsolatingPoisonRows(batch[middle...], eventIDs: eventIDs, on: connection)
+            return (first.result + second.result, first.setAside + second.setAside)
+        }
+    }
+
     /// Counts the batches that committed (the first `upTo` entries) and their latencies.
     private func recordCommitted(
         _ results: [(entries: Int, result: ProgressBatchResult)], entries: [PendingEntry], upTo committed: Int,
@@ -258,7 +349,7 @@ final class FlushWorker: Sendable {
     /// goes back into the buffer.
     private func flushOnce(lastCheckpoint: inout [TopicPartition: KafkaPositions.Position]) -> Outcome {
         var entries: [PendingEntry] = []
-        var eventIDs: [String] = []
+        var eventIDs: [BufferedEventID] = []
         var snapshot: [TopicPartition: KafkaPositions.Position] = [:]
         // Numbered before any shard is drained: see `commitTicket`.
         let drain = drainsStarted.add(1, ordering: .acquiringAndReleasing).newValue
@@ -287,27 +378,69 @@ final class FlushWorker: Sendable {
         var batches = 0
         var total = ProgressBatchResult()
         var results: [(entries: Int, result: ProgressBatchResult)] = []
+        /// Entries of a batch written outside a transaction that were not applied when it failed
+        /// half way (`PartialProgressWrite`): they go back with `entries[committed...]`.
+        var unapplied: [PendingEntry] = []
+        var setAside = 0
         do {
             if transactional { try positions!.awaitDeadLetters() }
             try pool.withConnection { connection in
-                if transactional { try connection.execute("BEGIN") }
-                while written < entries.count {
-                    let end = min(written + configuration.batchSize, entries.count)
-                    let result = try writer.write(entries[written..<end], on: connection)
-                    results.append((end - written, result))
-                    written = end
-                    batches += 1
-                    if !transactional { committed = written }
-                }
-                if transactional {
+                // Transactional: a data error aborts the transaction; it is rolled back and the
+                // whole cycle written again isolating poison rows (the common path pays nothing
+                // for the possibility).
+                var isolating = false
+                while true {
+                    if transactional { try connection.execute("BEGIN") }
                     do {
-                        try positions!.recordCheckpoint(snapshot, shards: shards, on: connection)
-                    } catch {
+                        while written < entries.count {
+                            let end = min(written + configuration.batchSize, entries.count)
+                            let batch = entries[written..<end]
+                            let result: ProgressBatchResult
+                            if isolating {
+                                let isolated = try writeIsolatingPoisonRows(batch, eventIDs: eventIDs, on: connection)
+                                result = isolated.result
+                                setAside += isolated.setAside
+                            } else if transactional {
+                                result = try writer.write(batch, on: connection)
+                            } else {
+                                do {
+                                    result = try writeOutsideTransaction(
+                                        batch, eventIDs: eventIDs, setAside: &setAside, unapplied: &unapplied,
+                                        on: connection)
+                                } catch let partial as PartialFailure {
+                                    // Part of the batch is in the table: it counts as committed,
+                                    // and only `unapplied` goes back.
+                                    results.append((end - written, partial.applied))
+                                    written = end
+                                    committed = end
+                                    throw partial.cause
+                                }
+                            }
+                            results.append((end - written, result))
+                            written = end
+                            batches += 1
+                            if !transactional { committed = written }
+                        }
+                        if transactional {
+                            try positions!.recordCheckpoint(snapshot, shards: shards, on: connection)
+                            try connection.execute("COMMIT")
+                            committed = written
+                        }
+                        return
+                    } catch let error as PostgresError where transactional && error.isDataError && !isolating {
                         _ = try? connection.execute("ROLLBACK")
+                        logger.warning(
+                            "a row of the flush was refused for its data; writing the flush again, setting such rows aside",
+                            metadata: ["error": "\(error)"])
+                        isolating = true
+                        written = 0
+                        batches = 0
+                        setAside = 0
+                        results.removeAll()
+                    } catch {
+                        if transactional { _ = try? connection.execute("ROLLBACK") }
                         throw error
                     }
-                    try connection.execute("COMMIT")
-                    committed = written
                 }
             }
         } catch let fenced as KafkaFencedError {
@@ -322,18 +455,20 @@ final class FlushWorker: Sendable {
             recordCommitted(results, entries: entries, upTo: committed, into: &total)
             // The ids stay with what goes back, all of them: which ids an already committed
             // batch applied is not known, and holding an id a little longer costs nothing.
-            let kept = entries.count - committed
-            buffer.restore(entries[committed...], eventIDs: eventIDs, idShard: shards[0])
+            let kept = entries.count - committed + unapplied.count
+            buffer.restore(unapplied + entries[committed...], eventIDs: eventIDs, idShard: shards[0])
+            if setAside > 0 { stats.recordSetAside(setAside) }
             stats.recordFailure()
             return .failure(error, kept: kept)
         }
+        if setAside > 0 { stats.recordSetAside(setAside) }
         recordCommitted(results, entries: entries, upTo: committed, into: &total)
         if transactional {
             positions!.committed(snapshot, worker: index)
             lastCheckpoint = snapshot
         }
         markCommitted(drain: drain)
-        if !eventIDs.isEmpty { onCommitted(eventIDs) }
+        if !eventIDs.isEmpty { onCommitted(eventIDs.map(\.id)) }
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()
         metrics.flushDuration.record(elapsed)

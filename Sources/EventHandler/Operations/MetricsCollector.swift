@@ -59,6 +59,7 @@ final class MetricsCollector: Sendable {
         var flushes: Mirror
         var flushFailures: Mirror
         var flushBatches: Mirror
+        var setAside: Mirror
         var rowsUpdated: Mirror
         var rowsInserted: Mirror
         var poolWaits: Mirror
@@ -143,6 +144,9 @@ final class MetricsCollector: Sendable {
                 flushes: mirror("flushes_total", "Flush cycles that wrote entries"),
                 flushFailures: mirror("flush_failures_total", "Flush cycles that failed (entries kept and retried)"),
                 flushBatches: mirror("flush_batches_total", "Batch statements committed"),
+                setAside: mirror(
+                    "flush_dead_lettered_entries_total",
+                    "Entries the database refused for their data (SQLSTATE 22/23), stored in progress_dead_letters"),
                 rowsUpdated: mirror("rows_written_total", "Rows written", [("operation", "update")]),
                 rowsInserted: mirror("rows_written_total", "Rows written", [("operation", "insert")]),
                 poolWaits: mirror("db_pool_waits_total", "Checkouts that found every connection in use and waited"),
@@ -211,6 +215,7 @@ final class MetricsCollector: Sendable {
             state.flushes.advance(to: flush.flushes)
             state.flushFailures.advance(to: flush.failures)
             state.flushBatches.advance(to: flush.batches)
+            state.setAside.advance(to: flush.entriesSetAside)
             state.rowsUpdated.advance(to: flush.rowsUpdated)
             state.rowsInserted.advance(to: flush.rowsInserted)
             state.poolWaits.advance(to: pool.waitCount)

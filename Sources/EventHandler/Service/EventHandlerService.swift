@@ -30,7 +30,8 @@ struct EventHandlerService {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         let pool = ConnectionPool(
             settings: settings.database, limits: settings.pool,
-            statements: ProgressWriter.preparedStatements + KafkaCheckpoints.preparedStatements, logger: logger)
+            statements: ProgressWriter.preparedStatements + ProgressDeadLetters.preparedStatements
+                + KafkaCheckpoints.preparedStatements, logger: logger)
         let buffer = EventBuffer(shardCount: 256, limit: settings.bufferSizeLimit)
         let deadLetters = try settings.kafka.flatMap { kafka in
             try kafka.deadLetterTopic.map { try KafkaDeadLetters(topic: $0, brokers: kafka.brokers, logger: logger) }
