@@ -122,10 +122,60 @@ struct DeduplicationTests {
         // Once committed and recorded, nothing is left claimed.
         try await Self.waitForMetric(harness.http, "dedup_ids_held", ["state": "claimed"]) { $0 == 0 }
         try await Self.waitForMetric(harness.http, "dedup_ids_held", ["state": "committed"]) { $0 == 0 }
-        #expect(try redis.cli("DBSIZE") == "3000")
+        #expect(try redis.cli("EVAL", "return #redis.call('KEYS', ARGV[1])", "0", "eh:dedup:*") == "3000")
         #expect(try harness.stop() == 0)
         other.signal(SIGTERM)
         #expect(try other.waitForExit() == 0)
+    }
+
+    @Test("a repeat finding a committing mark asks the flush's commit record: committed is a duplicate, a live holder's is later, a dead holder's is taken over", .timeLimit(.minutes(3)))
+    func committingMarksAreResolved() async throws {
+        let redis = try RedisServer()
+        defer { redis.shutdown() }
+        let catalog = TestCatalog()
+        let harness = try ServiceHarness(
+            server: .shared, catalogJSON: catalog.json, environment: ["REDIS_URL": redis.url, "BUFFER_FLUSH_INTERVAL": "100ms"])
+        // What a process killed between its mark and its `c` leaves behind.
+        let committed = TestEvent.login(id: "mark-committed", user: "mark-user-1")
+        let liveHolder = TestEvent.login(id: "mark-live", user: "mark-user-2")
+        let deadHolder = TestEvent.login(id: "mark-dead", user: "mark-user-3")
+        _ = try redis.cli("SET", "eh:dedup:test-ns:mark-committed", "k\tghost/1/a\t4242")
+        _ = try harness.server.query("INSERT INTO flush_commits (flush_id) VALUES (4242)", database: harness.database)
+        _ = try redis.cli("SET", "eh:dedup:test-ns:mark-live", "k\tlive/2/b\t4343")
+        _ = try redis.cli("SET", "eh:live:test-ns:live/2/b", "1", "PX", "60000")
+        _ = try redis.cli("SET", "eh:dedup:test-ns:mark-dead", "k\tghost/1/a\t4444")
+        var model = ExpectedState(catalog: catalog)
+
+        try await harness.withClients { login, stat in
+            // Its flush committed: answered OK, not applied again; the mark becomes `c`.
+            try await committed.send(login: login, stat: stat)
+            // Its holder lives and its flush has no record (failed, or still committing): later.
+            do {
+                try await liveHolder.send(login: login, stat: stat)
+                Issue.record("a live holder's uncommitted mark was not answered UNAVAILABLE")
+            } catch let error as RPCError {
+                #expect(error.code == .unavailable, "\(error)")
+            }
+            // Its holder is gone and its flush never committed: taken over, applied once.
+            try await deadHolder.send(login: login, stat: stat)
+            model.apply(deadHolder)
+            // The live holder goes away: the bridge's next try takes it over.
+            _ = try redis.cli("DEL", "eh:live:test-ns:live/2/b")
+            try await Self.deliver(liveHolder, login, stat)
+            model.apply(liveHolder)
+        }
+        try await Self.waitForTable(harness, model)
+        try Self.compare(harness, model)
+        #expect(try redis.cli("GET", "eh:dedup:test-ns:mark-committed") == "c")
+        #expect(try await harness.http.metrics().value("dedup_duplicates_total", ["found_in": "redis"]) == 1)
+        #expect(harness.process.log.contains("took over an event id its dead holder marked as committing"))
+        #expect(try harness.stop() == 0)
+        // The takeovers committed and were recorded.
+        #expect(try redis.cli("GET", "eh:dedup:test-ns:mark-dead") == "c")
+        #expect(try redis.cli("GET", "eh:dedup:test-ns:mark-live") == "c")
+        // The service marks its own flushes too, and keeps a commit record of each.
+        let records = try harness.server.query("SELECT count(*) FROM flush_commits", database: harness.database)[0][0]!
+        #expect(Int(records)! >= 2)
     }
 
     @Test("Redis stopped and restarted under load: deduplication goes on in-process, says so, and recovers by itself", .timeLimit(.minutes(5)))
@@ -303,7 +353,9 @@ struct DeduplicationTests {
         // then the second half again: every event twice, some copies far apart.
         try KafkaIngestionTests.produce(Array(events[0..<2_000]), to: broker)
         try await KafkaIngestionTests.waitDrained([harness.http], partitions: 8)
-        // Killed and replaced: the repeats meet ids recorded in Redis, not in this process.
+        try await KafkaIngestionTests.waitCommitted(harness, records: 2_000, group: "repeats")
+        // Killed and replaced: the repeats meet ids recorded in Redis (`c`, or the marks of
+        // flushes it committed and had not yet recorded), not in this process.
         harness.process.signal(SIGKILL)
         _ = try harness.process.waitForExit()
         let (next, nextHTTP) = try harness.startInstance()

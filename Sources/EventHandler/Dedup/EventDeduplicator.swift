@@ -28,8 +28,10 @@ import Synchronization
 /// memory, bounded, and are recorded in Redis once it is back); with `closed` every event with an
 /// id is pushed back until Redis answers. Each transition is logged once and counted.
 ///
-/// A crash between a commit and its `c` records leaves those ids claimed until their lease
-/// expires; a repeat arriving after that is applied again. That window is milliseconds long.
+/// Crashes: just before a flush commits, its ids are marked `k` (committing in flush N, by this
+/// instance); a repeat finding a mark whose holder died asks the flush's commit record in
+/// PostgreSQL (`resolve`). So a crash between the COMMIT and the `c` records applies nothing
+/// twice. Only while Redis is unreachable are no marks written.
 final class EventDeduplicator: Sendable {
     enum FailMode: String, Sendable, CaseIterable {
         case open
@@ -80,10 +82,15 @@ final class EventDeduplicator: Sendable {
     let configuration: Configuration
     let held: HeldEventIDs
     private let redis: RedisClient?
+    /// Asks the database whether a flush committed (`flush_commits`); blocking.
+    private let isFlushCommitted: @Sendable (Int64) throws -> Bool
     /// Names this process in claim values.
     let instance: String
     private let logger: Logger
     private let keyPrefix: String
+    /// `eh:live:{ns}:{instance}`: present while the instance runs (renewed every third of the
+    /// lease), so others can tell a dead holder's marks from a live one's.
+    private let livePrefix: String
     private let stopping = Atomic<Bool>(false)
     private let maintenanceDone = DispatchSemaphore(value: 0)
 
@@ -100,12 +107,17 @@ final class EventDeduplicator: Sendable {
     /// Redis commands that failed for want of a connection.
     var redisFailedCommands: Int { redis?.failedCommands ?? 0 }
 
-    init(configuration: Configuration, redis: RedisClient?, logger: Logger) {
+    init(
+        configuration: Configuration, redis: RedisClient?,
+        isFlushCommitted: @escaping @Sendable (Int64) throws -> Bool = { _ in false }, logger: Logger
+    ) {
         self.configuration = configuration
         self.redis = redis
+        self.isFlushCommitted = isFlushCommitted
         self.logger = logger
         held = HeldEventIDs(capacity: configuration.localCapacity)
         keyPrefix = "eh:dedup:\(configuration.namespace):"
+        livePrefix = "eh:live:\(configuration.namespace):"
         instance = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         let thread = Thread { [self] in
             self.maintain()
@@ -126,14 +138,87 @@ final class EventDeduplicator: Sendable {
         guard held.reserve(id, now: MonotonicTime.now) else { return counted(.duplicate(.memory)) }
         guard let redis else { return .admitted(claimed: false) }
         let reply = await redis.send([claimCommand(id, kafka: kafka)])
-        return counted(settle(id, reply: reply?.first))
+        switch settle(id, reply: reply?.first) {
+        case .settled(let admission):
+            return counted(admission)
+        case .committing(let mark):
+            // Rare (a repeat of an event whose flush was committing when its process died or
+            // failed): the database answers, on a thread of our own.
+            let admission = try? await onOwnThread("dedup-resolve") { [self] in self.resolve(id, mark, kafka: kafka) }
+            return counted(admission ?? .heldElsewhere(Holder(instance: mark.instance, kafka: nil)))
+        }
     }
 
     /// Admits one event id, blocking the calling thread (the Kafka consumer's own thread).
     func admitBlocking(_ id: String, kafka: KafkaCoordinate? = nil) -> Admission {
         guard held.reserve(id, now: MonotonicTime.now) else { return counted(.duplicate(.memory)) }
         guard let redis else { return .admitted(claimed: false) }
-        return counted(settle(id, reply: redis.execute([claimCommand(id, kafka: kafka)])?.first))
+        switch settle(id, reply: redis.execute([claimCommand(id, kafka: kafka)])?.first) {
+        case .settled(let admission): return counted(admission)
+        case .committing(let mark): return counted(resolve(id, mark, kafka: kafka))
+        }
+    }
+
+    /// A claim's value `k`, tab, instance, tab, flush id: the holder marked the id as committing
+    /// in that flush just before its COMMIT.
+    struct CommittingMark: Sendable, Equatable {
+        var value: String
+        var instance: String
+        var flush: Int64
+    }
+
+    private enum Settled {
+        case settled(Admission)
+        case committing(CommittingMark)
+    }
+
+    /// Resolves a committing mark: the flush's commit record says whether the event was applied.
+    /// - committed: a duplicate (and the mark becomes `c`, so the next repeat needs no lookup);
+    /// - not committed, holder alive: its flush failed or is still committing: later;
+    /// - not committed, holder gone: it never will: the id is taken over (compare-and-set, so
+    ///   one replica wins) and admitted.
+    /// Blocking (a database query and Redis round trips).
+    private func resolve(_ id: String, _ mark: CommittingMark, kafka: KafkaCoordinate?) -> Admission {
+        let holder = Holder(instance: mark.instance, kafka: nil)
+        guard let redis else { return .heldElsewhere(holder) }
+        let committed: Bool
+        do {
+            committed = try isFlushCommitted(mark.flush)
+        } catch {
+            return .heldElsewhere(holder)  // cannot tell now: deliver again later
+        }
+        if committed {
+            var upgrade = RedisCommand("SET")
+            upgrade.append(key(id))
+            upgrade.append("c")
+            upgrade.append("PX")
+            upgrade.append("\(configuration.ttl.milliseconds)")
+            upgrade.append("XX")
+            redis.submit([upgrade]) { _ in }
+            return .duplicate(.redis)
+        }
+        var alive = RedisCommand("EXISTS")
+        alive.append(livePrefix + mark.instance)
+        guard mark.instance != instance, case .integer(0)? = redis.execute([alive])?.first else {
+            return .heldElsewhere(holder)
+        }
+        guard held.reserve(id, now: MonotonicTime.now) else { return .duplicate(.memory) }
+        var takeOver = RedisCommand("EVAL")
+        takeOver.append(
+            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0")
+        takeOver.append("1")
+        takeOver.append(key(id))
+        takeOver.append(mark.value)
+        takeOver.append(claimValue(kafka))
+        takeOver.append("\(configuration.lease.milliseconds)")
+        guard case .integer(1)? = redis.execute([takeOver])?.first else {
+            held.release(id)
+            return .heldElsewhere(holder)
+        }
+        logger.info(
+            "took over an event id its dead holder marked as committing in a flush that never committed",
+            metadata: ["holder": "\(mark.instance)", "flush_id": "\(mark.flush)"])
+        return .admitted(claimed: true)
     }
 
     /// Counts a duplicate found where `admission` says.
@@ -178,6 +263,26 @@ final class EventDeduplicator: Sendable {
         redis.submit([command]) { _ in }
     }
 
+    /// The ids of a flush about to commit (flush `id`): marked in Redis as committing in it,
+    /// with `DEDUP_TTL`, before the COMMIT is sent. If this process dies before it learns the
+    /// outcome, a repeat finds the mark and asks the flush's commit record (see `resolve`); no
+    /// moment is left where a committed id looks uncommitted. Blocking (the flush worker's
+    /// thread); with Redis away it goes on without the marks (counted, as in open mode).
+    func markCommitting(_ ids: [String], flush id: Int64) {
+        guard let redis, redis.isUp, !ids.isEmpty else { return }
+        let value = "k\t\(instance)\t\(id)"
+        let ttl = "\(configuration.ttl.milliseconds)"
+        let commands = ids.map { eventID -> RedisCommand in
+            var command = RedisCommand("SET")
+            command.append(key(eventID))
+            command.append(value)
+            command.append("PX")
+            command.append(ttl)
+            return command
+        }
+        _ = redis.execute(commands)
+    }
+
     /// The ids of a flush that committed: recorded as committed in Redis (and kept in memory
     /// until that is done, or for in-process deduplication without Redis).
     func committed(_ ids: [String]) {
@@ -208,18 +313,19 @@ final class EventDeduplicator: Sendable {
         }
     }
 
-    private func settle(_ id: String, reply: RedisReply?) -> Admission {
+    private func settle(_ id: String, reply: RedisReply?) -> Settled {
         switch reply {
         case .null?:
-            return .admitted(claimed: true)
+            return .settled(.admitted(claimed: true))
         case .string(let bytes)?:
             held.release(id)
             let value = String(decoding: bytes, as: UTF8.self)
-            if value == "c" { return .duplicate(.redis) }
-            return .heldElsewhere(Self.holder(from: value))
+            if value == "c" { return .settled(.duplicate(.redis)) }
+            if let mark = Self.committingMark(from: value) { return .committing(mark) }
+            return .settled(.heldElsewhere(Self.holder(from: value)))
         default:
             // Unreachable (nil) or an error reply: Redis cannot vouch either way.
-            return fallback(id)
+            return .settled(fallback(id))
         }
     }
 
@@ -253,6 +359,12 @@ final class EventDeduplicator: Sendable {
     private func claimValue(_ kafka: KafkaCoordinate?) -> String {
         guard let kafka else { return "p\t\(instance)" }
         return "p\t\(instance)\t\(kafka.topic)\t\(kafka.partition)\t\(kafka.offset)"
+    }
+
+    static func committingMark(from value: String) -> CommittingMark? {
+        let fields = value.split(separator: "\t", omittingEmptySubsequences: false)
+        guard fields.count == 3, fields[0] == "k", let flush = Int64(fields[2]) else { return nil }
+        return CommittingMark(value: value, instance: String(fields[1]), flush: flush)
     }
 
     static func holder(from value: String) -> Holder {
@@ -302,10 +414,15 @@ final class EventDeduplicator: Sendable {
         }
         guard due, let redis else { return }
         let ids = held.claimedIDs(since: now > periodNanos ? now - periodNanos : 0)
-        guard !ids.isEmpty else { return }
         let lease = "\(configuration.lease.milliseconds)"
         var commands: [RedisCommand] = []
-        commands.reserveCapacity(ids.count * 2)
+        commands.reserveCapacity(ids.count * 2 + 1)
+        var live = RedisCommand("SET")
+        live.append(livePrefix + instance)
+        live.append("1")
+        live.append("PX")
+        live.append(lease)
+        commands.append(live)
         for id in ids {
             // Re-create a claim that expired while Redis was away, then extend it.
             var create = RedisCommand("SET")
@@ -337,6 +454,9 @@ final class EventDeduplicator: Sendable {
             record(left) { done.signal() }
             _ = done.wait(timeout: .now() + max(0, (deadline - ContinuousClock.now).seconds))
         }
+        var gone = RedisCommand("DEL")
+        gone.append(livePrefix + instance)
+        _ = redis.execute([gone])
         if held.committed > 0 {
             logger.warning(
                 "stopping with committed event ids not recorded in Redis: a repeat of one reaching another replica may be applied again",

@@ -27,6 +27,8 @@ final class FlushWorker: Sendable {
         var batchSize: Int
         var initialBackoff: Duration = .milliseconds(100)
         var maxBackoff: Duration = .seconds(5)
+        /// How long `flush_commits` rows are kept: longer than deduplication may ask about them.
+        var commitRecordRetention: Duration = .seconds(7_200)
     }
 
     let index: Int
@@ -65,14 +67,19 @@ final class FlushWorker: Sendable {
     }
     /// Told the event ids of each drain that committed (deduplication records them).
     private let onCommitted: @Sendable ([String]) -> Void
+    /// Told a drain's event ids and flush id just before its COMMIT (deduplication marks them as
+    /// committing in that flush). Blocking, on this worker's thread.
+    private let beforeCommit: @Sendable ([String], Int64) -> Void
 
     init(
         index: Int, shards: [Int], buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
         configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, positions: KafkaPositions?,
         onFenced: @escaping @Sendable (KafkaFencedError) -> Void,
-        onCommitted: @escaping @Sendable ([String]) -> Void = { _ in }, logger: Logger
+        onCommitted: @escaping @Sendable ([String]) -> Void = { _ in },
+        beforeCommit: @escaping @Sendable ([String], Int64) -> Void = { _, _ in }, logger: Logger
     ) {
         self.onCommitted = onCommitted
+        self.beforeCommit = beforeCommit
         self.index = index
         self.shards = shards
         self.buffer = buffer
@@ -235,56 +242,6 @@ final class FlushWorker: Sendable {
 
     // MARK: - Poison rows
 
-    /// Writes one batch outside a transaction (no Kafka positions to commit with it). A data
-    /// error means the batch wrote nothing: it is written again in a transaction of its own,
-    /// isolating the rows at fault. `PartialProgressWrite` (some entries applied, the retry of
-    /// the rest failed): a data error isolates the rest the same way; another error leaves the
-    /// rest in `unapplied` and fails the flush.
-    private func writeOutsideTransaction(
-        _ batch: ArraySlice<PendingEntry>, eventIDs: [BufferedEventID], setAside: inout Int,
-        unapplied: inout [PendingEntry], on connection: PostgresConnection
-    ) throws -> ProgressBatchResult {
-        do {
-            return try writer.write(batch, on: connection)
-        } catch let error as PostgresError where error.isDataError {
-            logger.warning(
-                "a row of the batch was refused for its data; writing it again, setting such rows aside",
-                metadata: ["error": "\(error)"])
-            return try isolatingInTransaction(batch, eventIDs: eventIDs, setAside: &setAside, on: connection)
-        } catch let partial as PartialProgressWrite {
-            if let error = partial.cause as? PostgresError, error.isDataError {
-                let rest = try isolatingInTransaction(
-                    partial.unapplied[...], eventIDs: eventIDs, setAside: &setAside, on: connection)
-                return partial.applied + rest
-            }
-            unapplied = partial.unapplied
-            // The applied part counts as written; the caller restores `unapplied`.
-            throw PartialFailure(applied: partial.applied, cause: partial.cause)
-        }
-    }
-
-    private struct PartialFailure: Error, CustomStringConvertible {
-        var applied: ProgressBatchResult
-        var cause: any Error
-        var description: String { "\(cause)" }
-    }
-
-    private func isolatingInTransaction(
-        _ batch: ArraySlice<PendingEntry>, eventIDs: [BufferedEventID], setAside: inout Int,
-        on connection: PostgresConnection
-    ) throws -> ProgressBatchResult {
-        try connection.execute("BEGIN")
-        do {
-            let isolated = try writeIsolatingPoisonRows(batch, eventIDs: eventIDs, on: connection)
-            try connection.execute("COMMIT")
-            setAside += isolated.setAside
-            return isolated.result
-        } catch {
-            _ = try? connection.execute("ROLLBACK")
-            throw error
-        }
-    }
-
     /// Writes `batch` inside the open transaction, splitting it in halves around every data
     /// error (SQLSTATE class 22 or 23) until the entries at fault stand alone; those go to
     /// `progress_dead_letters` with the error and their user's event ids, and the rest is
@@ -322,21 +279,74 @@ final class FlushWorker: Sendable {
         }
     }
 
-    /// Counts the batches that committed (the first `upTo` entries) and their latencies.
+    /// Counts the committed batches and their latencies.
     private func recordCommitted(
-        _ results: [(entries: Int, result: ProgressBatchResult)], entries: [PendingEntry], upTo committed: Int,
+        _ results: [(entries: Int, result: ProgressBatchResult)], entries: [PendingEntry],
         into total: inout ProgressBatchResult
     ) {
         var start = 0
         let now = MonotonicTime.now
-        for (count, result) in results where start + count <= committed {
-            total.updated += result.updated
-            total.inserted += result.inserted
-            total.unassignedEvents += result.unassignedEvents
-            total.conflictsRetried += result.conflictsRetried
+        for (count, result) in results {
+            total = total + result
             stats.recordBatch(entries: count, result: result)
             metrics.recordCommit(of: entries[start..<(start + count)], at: now)
             start += count
+        }
+    }
+
+    // MARK: - Commit records
+
+    /// The COMMIT of a flush got no answer: the connection broke while committing.
+    private struct CommitOutcomeUnknown: Error {
+        var cause: PostgresError
+    }
+
+    /// Asks the database whether flush `id` committed (its `flush_commits` row), retrying with
+    /// backoff until it answers. Past the stop deadline it gives up and says "not committed":
+    /// the entries are then counted as left unwritten, never written twice (for Kafka the
+    /// positions committed with them, or did not, in the same transaction).
+    private func resolveCommit(_ id: Int64, cause: PostgresError) -> Bool {
+        logger.warning(
+            "the connection broke while committing a flush; asking the database whether it committed",
+            metadata: ["flush_id": "\(id)", "error": "\(cause)"])
+        var backoff = configuration.initialBackoff
+        while true {
+            do {
+                let committed = try pool.withConnection { try FlushCommits.isCommitted(id, on: $0) }
+                logger.info(
+                    committed ? "the flush had committed" : "the flush had not committed; its entries are written again",
+                    metadata: ["flush_id": "\(id)"])
+                return committed
+            } catch {
+                if let deadline = stopDeadline.withLock({ $0 }), ContinuousClock.now >= deadline {
+                    logger.critical(
+                        "shutdown deadline passed without learning whether a flush committed; its entries are counted as unwritten",
+                        metadata: ["flush_id": "\(id)"])
+                    return false
+                }
+                Thread.sleep(forTimeInterval: Double(Int64.random(in: 1...max(1, Int64(backoff.seconds * 1e9)))) / 1e9)
+                backoff = min(backoff * 2, configuration.maxBackoff)
+            }
+        }
+    }
+
+    private let lastPrune = Mutex<ContinuousClock.Instant?>(nil)
+
+    /// Deletes commit records past their retention, once a minute (worker 0 only).
+    private func pruneCommitRecords() {
+        let due = lastPrune.withLock { last -> Bool in
+            if let last, ContinuousClock.now - last < .seconds(60) { return false }
+            last = ContinuousClock.now
+            return true
+        }
+        guard due else { return }
+        do {
+            let gone = try pool.withConnection {
+                try FlushCommits.prune(olderThan: Int(configuration.commitRecordRetention.seconds), on: $0)
+            }
+            if gone > 0 { logger.debug("commit records pruned", metadata: ["rows": "\(gone)"]) }
+        } catch {
+            logger.warning("could not prune commit records (retried in a minute)", metadata: ["error": "\(error)"])
         }
     }
 
@@ -369,28 +379,26 @@ final class FlushWorker: Sendable {
             return .success(rows: 0)
         }
 
-        // Without Kafka positions each batch commits on its own; with them, the whole cycle is
-        // one transaction, so the positions commit with exactly the rows they account for.
-        let transactional = checkpointing
+        // The whole cycle is one transaction: the rows, the Kafka positions they account for, the
+        // dead letters and the flush's commit record (`flush_commits`) commit together or not
+        // at all.
         let started = ContinuousClock.now
+        let flushID = FlushCommits.newID()
+        let ids = eventIDs.map(\.id)
         var written = 0
-        var committed = 0
+        var committed = false
         var batches = 0
         var total = ProgressBatchResult()
         var results: [(entries: Int, result: ProgressBatchResult)] = []
-        /// Entries of a batch written outside a transaction that were not applied when it failed
-        /// half way (`PartialProgressWrite`): they go back with `entries[committed...]`.
-        var unapplied: [PendingEntry] = []
         var setAside = 0
         do {
-            if transactional { try positions!.awaitDeadLetters() }
+            if checkpointing { try positions!.awaitDeadLetters() }
             try pool.withConnection { connection in
-                // Transactional: a data error aborts the transaction; it is rolled back and the
-                // whole cycle written again isolating poison rows (the common path pays nothing
-                // for the possibility).
+                // A data error aborts the transaction: it is rolled back and the cycle written
+                // again isolating the poison rows (the common path pays nothing for that).
                 var isolating = false
                 while true {
-                    if transactional { try connection.execute("BEGIN") }
+                    try connection.execute("BEGIN")
                     do {
                         while written < entries.count {
                             let end = min(written + configuration.batchSize, entries.count)
@@ -400,34 +408,16 @@ final class FlushWorker: Sendable {
                                 let isolated = try writeIsolatingPoisonRows(batch, eventIDs: eventIDs, on: connection)
                                 result = isolated.result
                                 setAside += isolated.setAside
-                            } else if transactional {
-                                result = try writer.write(batch, on: connection)
                             } else {
-                                do {
-                                    result = try writeOutsideTransaction(
-                                        batch, eventIDs: eventIDs, setAside: &setAside, unapplied: &unapplied,
-                                        on: connection)
-                                } catch let partial as PartialFailure {
-                                    // Part of the batch is in the table: it counts as committed,
-                                    // and only `unapplied` goes back.
-                                    results.append((end - written, partial.applied))
-                                    written = end
-                                    committed = end
-                                    throw partial.cause
-                                }
+                                result = try writer.write(batch, on: connection)
                             }
                             results.append((end - written, result))
                             written = end
                             batches += 1
-                            if !transactional { committed = written }
                         }
-                        if transactional {
-                            try positions!.recordCheckpoint(snapshot, shards: shards, on: connection)
-                            try connection.execute("COMMIT")
-                            committed = written
-                        }
-                        return
-                    } catch let error as PostgresError where transactional && error.isDataError && !isolating {
+                        if checkpointing { try positions!.recordCheckpoint(snapshot, shards: shards, on: connection) }
+                        try FlushCommits.record(flushID, on: connection)
+                    } catch let error as PostgresError where error.isDataError && !isolating {
                         _ = try? connection.execute("ROLLBACK")
                         logger.warning(
                             "a row of the flush was refused for its data; writing the flush again, setting such rows aside",
@@ -437,10 +427,21 @@ final class FlushWorker: Sendable {
                         batches = 0
                         setAside = 0
                         results.removeAll()
+                        continue
                     } catch {
-                        if transactional { _ = try? connection.execute("ROLLBACK") }
+                        _ = try? connection.execute("ROLLBACK")
                         throw error
                     }
+                    // Deduplication marks the ids as committing in this flush before the commit:
+                    // whatever happens next, a repeat can learn whether they were applied.
+                    if !ids.isEmpty { beforeCommit(ids, flushID) }
+                    do {
+                        try connection.execute("COMMIT")
+                    } catch let error as PostgresError where error.isConnectionFailure {
+                        throw CommitOutcomeUnknown(cause: error)
+                    }
+                    committed = true
+                    return
                 }
             }
         } catch let fenced as KafkaFencedError {
@@ -450,25 +451,31 @@ final class FlushWorker: Sendable {
             stats.recordFailure()
             onFenced(fenced)
             return .failure(fenced, kept: entries.count)
+        } catch let unknown as CommitOutcomeUnknown {
+            // The COMMIT was sent and no answer came back: it may have committed. Writing the
+            // entries again could apply them twice, dropping them could lose them: ask the
+            // database (its commit record) before doing either.
+            committed = resolveCommit(flushID, cause: unknown.cause)
+            if !committed {
+                buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0])
+                stats.recordFailure()
+                return .failure(unknown.cause, kept: entries.count)
+            }
         } catch {
-            // A failed transaction wrote nothing: everything not committed goes back.
-            recordCommitted(results, entries: entries, upTo: committed, into: &total)
-            // The ids stay with what goes back, all of them: which ids an already committed
-            // batch applied is not known, and holding an id a little longer costs nothing.
-            let kept = entries.count - committed + unapplied.count
-            buffer.restore(unapplied + entries[committed...], eventIDs: eventIDs, idShard: shards[0])
-            if setAside > 0 { stats.recordSetAside(setAside) }
+            // The transaction wrote nothing: everything goes back.
+            buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0])
             stats.recordFailure()
-            return .failure(error, kept: kept)
+            return .failure(error, kept: entries.count)
         }
         if setAside > 0 { stats.recordSetAside(setAside) }
-        recordCommitted(results, entries: entries, upTo: committed, into: &total)
-        if transactional {
+        recordCommitted(results, entries: entries, into: &total)
+        if checkpointing {
             positions!.committed(snapshot, worker: index)
             lastCheckpoint = snapshot
         }
         markCommitted(drain: drain)
-        if !eventIDs.isEmpty { onCommitted(eventIDs.map(\.id)) }
+        if !ids.isEmpty { onCommitted(ids) }
+        if index == 0 { pruneCommitRecords() }
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()
         metrics.flushDuration.record(elapsed)

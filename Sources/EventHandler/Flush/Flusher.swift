@@ -14,7 +14,8 @@ final class Flusher: Sendable {
         buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool, workerCount: Int,
         configuration: FlushWorker.Configuration, metrics: ServiceMetrics, positions: KafkaPositions? = nil,
         onFenced: @escaping @Sendable (KafkaFencedError) -> Void = { _ in },
-        onCommitted: @escaping @Sendable ([String]) -> Void = { _ in }, logger: Logger
+        onCommitted: @escaping @Sendable ([String]) -> Void = { _ in },
+        beforeCommit: @escaping @Sendable ([String], Int64) -> Void = { _, _ in }, logger: Logger
     ) {
         let stats = self.stats
         self.buffer = buffer
@@ -22,7 +23,8 @@ final class Flusher: Sendable {
             FlushWorker(
                 index: w, shards: Array(stride(from: w, to: buffer.shardCount, by: workerCount)),
                 buffer: buffer, writer: writer, pool: pool, configuration: configuration, stats: stats,
-                metrics: metrics, positions: positions, onFenced: onFenced, onCommitted: onCommitted, logger: logger)
+                metrics: metrics, positions: positions, onFenced: onFenced, onCommitted: onCommitted,
+                beforeCommit: beforeCommit, logger: logger)
         }
     }
 

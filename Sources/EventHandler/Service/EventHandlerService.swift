@@ -31,7 +31,7 @@ struct EventHandlerService {
         let pool = ConnectionPool(
             settings: settings.database, limits: settings.pool,
             statements: ProgressWriter.preparedStatements + ProgressDeadLetters.preparedStatements
-                + KafkaCheckpoints.preparedStatements, logger: logger)
+                + FlushCommits.preparedStatements + KafkaCheckpoints.preparedStatements, logger: logger)
         let buffer = EventBuffer(shardCount: 256, limit: settings.bufferSizeLimit)
         let deadLetters = try settings.kafka.flatMap { kafka in
             try kafka.deadLetterTopic.map { try KafkaDeadLetters(topic: $0, brokers: kafka.brokers, logger: logger) }
@@ -41,13 +41,18 @@ struct EventHandlerService {
                 group: $0.groupID, shardCount: buffer.shardCount, workerCount: settings.flushWorkers,
                 deadLetters: deadLetters)
         }
-        let deduplicator = try await makeDeduplicator()
+        let deduplicator = try await makeDeduplicator { flushID in
+            try pool.withConnection { try FlushCommits.isCommitted(flushID, on: $0) }
+        }
         let flusher = Flusher(
             buffer: buffer, writer: ProgressWriter(catalog: catalog, namespace: settings.namespace),
             pool: pool, workerCount: settings.flushWorkers,
-            configuration: .init(interval: settings.flushInterval, batchSize: settings.flushBatchSize),
+            configuration: .init(
+                interval: settings.flushInterval, batchSize: settings.flushBatchSize,
+                commitRecordRetention: max(.seconds(3_600), settings.dedup.ttl + settings.dedup.lease * 2)),
             metrics: metrics, positions: positions, onFenced: Self.fenced(logger: logger),
-            onCommitted: { deduplicator.committed($0) }, logger: logger)
+            onCommitted: { deduplicator.committed($0) },
+            beforeCommit: { deduplicator.markCommitting($0, flush: $1) }, logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
             deduplicator: deduplicator, onFlushDue: { flusher.requestFlush() })
@@ -165,8 +170,11 @@ struct EventHandlerService {
 
     /// Deduplication, with Redis when `REDIS_URL` is set. Waits briefly for the first connection
     /// so the first events are checked against Redis, not admitted on memory alone; logs each
-    /// change of Redis's reachability once.
-    private func makeDeduplicator() async throws -> EventDeduplicator {
+    /// change of Redis's reachability once. `isFlushCommitted` asks the database about a flush's
+    /// commit record (blocking).
+    private func makeDeduplicator(
+        isFlushCommitted: @escaping @Sendable (Int64) throws -> Bool
+    ) async throws -> EventDeduplicator {
         let dedup = settings.dedup
         let logger = logger
         let redis = dedup.redis.map { url in
@@ -189,7 +197,7 @@ struct EventHandlerService {
             configuration: .init(
                 namespace: settings.namespace, ttl: dedup.ttl, lease: dedup.lease, failMode: dedup.failMode,
                 localCapacity: dedup.localCapacity),
-            redis: redis, logger: logger)
+            redis: redis, isFlushCommitted: isFlushCommitted, logger: logger)
     }
 
     private static func deadLetterCounts(_ deadLetters: KafkaDeadLetters?) -> (@Sendable () -> (sent: Int, failed: Int))? {
