@@ -101,6 +101,77 @@ struct FaultTests {
         let diff = differences(expected: model.rows, actual: try harness.tableRows())
         #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))\n--- log ---\n\(harness.process.log.suffix(3_000))")
     }
+
+    /// Holds every flush's COMMIT for `commit_delay` seconds (a deferred trigger on its commit
+    /// record runs at COMMIT time), so a test can break the connection in the middle of it.
+    static let commitDelay = """
+        CREATE TABLE commit_delay (seconds float8 NOT NULL);
+        CREATE FUNCTION delay_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(COALESCE((SELECT max(seconds) FROM commit_delay), 0)); RETURN NULL; END $$;
+        CREATE CONSTRAINT TRIGGER delay_commit AFTER INSERT ON flush_commits
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION delay_commit();
+        """
+
+    @Test("the connection breaks during COMMIT: the flush asks its commit record, so a commit that landed is not written again and one that did not is; exact", .timeLimit(.minutes(5)))
+    func commitOutcomeUnknown() async throws {
+        let catalog = TestCatalog()
+        let server = PostgresServer.shared
+        let proxy = try TCPProxy(upstreamPort: server.port)
+        defer { proxy.close() }
+        let harness = try ServiceHarness(
+            server: server, catalogJSON: catalog.json,
+            environment: [
+                "DB_PORT": String(proxy.port), "FLUSH_WORKERS": "1", "BUFFER_FLUSH_INTERVAL": "100ms",
+                "DB_CONNECT_TIMEOUT": "2s",
+            ],
+            prepare: { try $0.execute(Self.commitDelay) })
+        var model = ExpectedState(catalog: catalog)
+
+        /// Sends `count` logins, waits until their flush sits in its COMMIT, breaks it with `cut`,
+        /// and waits for the flush to say what it learnt.
+        func round(_ name: String, count: Int, delay: Double, expect: String, cut: () throws -> Void) async throws {
+            _ = try server.query("INSERT INTO commit_delay VALUES (\(delay))", database: harness.database)
+            try await harness.withClients { login, stat in
+                for n in 0..<count {
+                    let event = TestEvent.login(id: "\(name)-\(n)", user: "\(name)-user-\(n % 7)")
+                    try await event.send(login: login, stat: stat)
+                    model.apply(event)
+                }
+            }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while try server.query(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(harness.database)' AND query = 'COMMIT' AND wait_event = 'PgSleep'"
+            )[0][0] != "1" {
+                guard ContinuousClock.now < deadline else { throw TestFailure("no flush ever sat in its COMMIT") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try cut()
+            _ = try server.query("DELETE FROM commit_delay", database: harness.database)
+            do {
+                try harness.process.waitForLog(expect, timeout: .seconds(30))
+            } catch {
+                throw TestFailure("\(error)\n--- log ---\n\(harness.process.log.suffix(3_000))")
+            }
+        }
+
+        // The network drops while the server commits: the commit lands (a second later), the
+        // answer is lost.
+        try await round("landed", count: 40, delay: 1, expect: "the flush had committed") {
+            #expect(proxy.dropConnections() > 0)
+        }
+        // The network drops and the session stays busy past the flush's patience (2 s): the flush
+        // ends that session, so its transaction never commits, and writes the entries again.
+        try await round("rolled-back", count: 40, delay: 10, expect: "the flush had not committed") {
+            #expect(proxy.dropConnections() > 0)
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try !differences(expected: model.rows, actual: harness.tableRows()).isEmpty && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let diff = differences(expected: model.rows, actual: try harness.tableRows())
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))\n--- log ---\n\(harness.process.log.suffix(3_000))")
+        #expect(try harness.stop() == 0)
+    }
 }
 
 /// Settings are checked before anything starts, and a bad one is named.

@@ -299,20 +299,33 @@ final class FlushWorker: Sendable {
     /// The COMMIT of a flush got no answer: the connection broke while committing.
     private struct CommitOutcomeUnknown: Error {
         var cause: PostgresError
+        /// The server session that was committing.
+        var session: Int32
     }
 
-    /// Asks the database whether flush `id` committed (its `flush_commits` row), retrying with
+    /// Asks the database whether flush `id` committed (its `flush_commits` row; see
+    /// `FlushCommits.isCommitted` for why that waits for the broken session), retrying with
     /// backoff until it answers. Past the stop deadline it gives up and says "not committed":
     /// the entries are then counted as left unwritten, never written twice (for Kafka the
     /// positions committed with them, or did not, in the same transaction).
-    private func resolveCommit(_ id: Int64, cause: PostgresError) -> Bool {
+    private func resolveCommit(_ id: Int64, _ unknown: CommitOutcomeUnknown) -> Bool {
         logger.warning(
             "the connection broke while committing a flush; asking the database whether it committed",
-            metadata: ["flush_id": "\(id)", "error": "\(cause)"])
+            metadata: ["flush_id": "\(id)", "error": "\(unknown.cause)", "session": "\(unknown.session)"])
         var backoff = configuration.initialBackoff
         while true {
             do {
-                let committed = try pool.withConnection { try FlushCommits.isCommitted(id, on: $0) }
+                let committed = try pool.withConnection { connection -> Bool in
+                    if let answer = try FlushCommits.isCommitted(id, on: connection) { return answer }
+                    // Its session is still open: a client that vanished can leave it waiting
+                    // (a network partition, until TCP notices). End it, so its transaction is
+                    // settled one way or the other, then ask again.
+                    try FlushCommits.endSession(unknown.session, on: connection)
+                    guard let answer = try FlushCommits.isCommitted(id, wait: .seconds(30), on: connection) else {
+                        throw PostgresError(kind: .query, message: "flush \(id) still open after its session was ended")
+                    }
+                    return answer
+                }
                 logger.info(
                     committed ? "the flush had committed" : "the flush had not committed; its entries are written again",
                     metadata: ["flush_id": "\(id)"])
@@ -435,10 +448,11 @@ final class FlushWorker: Sendable {
                     // Deduplication marks the ids as committing in this flush before the commit:
                     // whatever happens next, a repeat can learn whether they were applied.
                     if !ids.isEmpty { beforeCommit(ids, flushID) }
+                    let session = connection.backendPID
                     do {
                         try connection.execute("COMMIT")
                     } catch let error as PostgresError where error.isConnectionFailure {
-                        throw CommitOutcomeUnknown(cause: error)
+                        throw CommitOutcomeUnknown(cause: error, session: session)
                     }
                     committed = true
                     return
@@ -455,7 +469,7 @@ final class FlushWorker: Sendable {
             // The COMMIT was sent and no answer came back: it may have committed. Writing the
             // entries again could apply them twice, dropping them could lose them: ask the
             // database (its commit record) before doing either.
-            committed = resolveCommit(flushID, cause: unknown.cause)
+            committed = resolveCommit(flushID, unknown)
             if !committed {
                 buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0])
                 stats.recordFailure()

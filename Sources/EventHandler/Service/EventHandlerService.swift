@@ -42,7 +42,11 @@ struct EventHandlerService {
                 deadLetters: deadLetters)
         }
         let deduplicator = try await makeDeduplicator { flushID in
-            try pool.withConnection { try FlushCommits.isCommitted(flushID, on: $0) }
+            // nil: its transaction is still open on the server; no answer yet.
+            guard let committed = try pool.withConnection({ try FlushCommits.isCommitted(flushID, on: $0) }) else {
+                throw PostgresError(kind: .query, message: "flush \(flushID) is still committing")
+            }
+            return committed
         }
         let flusher = Flusher(
             buffer: buffer, writer: ProgressWriter(catalog: catalog, namespace: settings.namespace),
