@@ -3,10 +3,10 @@
 #
 #   scripts/redis.sh start|stop|status DIR PORT
 #
-# start   Starts redis-server on 127.0.0.1:PORT only, daemonized, with its pid file and log in DIR,
-#         no persistence (deduplication keys are short-lived; a restart empties them, which costs
-#         only cross-replica deduplication of retries that straddle it). Waits until it answers
-#         PING. Running it twice is fine.
+# start   Starts redis-server on 127.0.0.1:PORT only, daemonized, with its pid file, log and
+#         append-only file in DIR (fsynced every second: deduplication's ids and committing marks
+#         survive a restart; without them a repeat after the restart would be applied again).
+#         Waits until it answers PING. Running it twice is fine.
 # stop    SIGTERM to the pid in DIR/redis.pid (Redis shuts down on it, whatever its password),
 #         then waits for the process to go.
 # status  Exit status 0 when the server answers PING.
@@ -42,7 +42,7 @@ case "$action" in
     dir=$(cd "$dir" && pwd)
     rm -f "$dir/redis.pid"
     without_inherited_fds redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --pidfile "$dir/redis.pid" \
-      --dir "$dir" --logfile "$dir/redis.log" --save "" --appendonly no </dev/null >/dev/null 2>&1
+      --dir "$dir" --logfile "$dir/redis.log" --save "" --appendonly yes --appendfsync everysec </dev/null >/dev/null 2>&1
     for _ in $(seq 1 100); do
       if answers; then exit 0; fi
       sleep 0.05

@@ -30,7 +30,9 @@ public struct ProgressDeadLetters: Sendable {
     public func record(_ entry: PendingEntry, eventIDs: [String], error: PostgresError, on connection: PostgresConnection) throws {
         let goal = catalog.goals[Int(entry.goal)]
         var ids = BinaryArray(.text, capacity: eventIDs.reduce(0) { $0 + $1.utf8.count + 4 })
-        for id in eventIDs { ids.append(id) }
+        // PostgreSQL text cannot hold NUL, which an event id may carry: it is written as \u0000
+        // (a dead letter that failed to store would stall its flush like the row it replaces).
+        for id in eventIDs { ids.append(id.contains("\u{0}") ? id.replacingOccurrences(of: "\u{0}", with: "\\u0000") : id) }
         _ = try connection.executePrepared(
             Self.insertStatementName,
             [

@@ -3,19 +3,26 @@ import Testing
 
 @Suite("Event ids held in memory")
 struct HeldEventIDsTests {
-    @Test("an id is held from admission until Redis records it; a repeat meanwhile is refused")
+    @Test("an id is held from admission until its TTL: 'later' while it is admitted, a duplicate once buffered, committed or recorded")
     func lifecycle() {
         let held = HeldEventIDs(capacity: 10)
-        #expect(held.reserve("a", now: 1))
-        #expect(!held.reserve("a", now: 2))
+        #expect(held.reserve("a", now: 1) == .reserved)
+        #expect(held.reserve("a", now: 2) == .admitting, "not in the buffer yet: the repeat must wait")
+        held.buffered("a")
+        #expect(held.reserve("a", now: 2) == .held)
         #expect(held.claimed == 1)
         held.markCommitted(["a"], now: 3)
         #expect(held.claimed == 0 && held.committed == 1)
-        #expect(!held.reserve("a", now: 4), "committed, not yet recorded: still a duplicate")
+        #expect(held.reserve("a", now: 4) == .held, "committed, not yet recorded: still a duplicate")
         #expect(held.committedIDs(limit: 10) == ["a"])
-        held.forget(["a"])
-        #expect(held.committed == 0)
-        #expect(held.reserve("a", now: 5), "once Redis holds it, memory lets go")
+        held.markRecorded(["a"])
+        #expect(held.committed == 0 && held.recorded == 1 && held.committedIDs(limit: 10).isEmpty)
+        #expect(held.reserve("a", now: 5) == .held, "recorded in Redis, still caught here (Redis may be away)")
+        // Drained and committed before `buffered` was called: committed all the same.
+        #expect(held.reserve("b", now: 6) == .reserved)
+        held.markCommitted(["b"], now: 6)
+        held.buffered("b")
+        #expect(held.committed == 1 && held.claimed == 0)
     }
 
     @Test("release frees a claimed id only; a committed id stays")
@@ -26,8 +33,8 @@ struct HeldEventIDsTests {
         held.markCommitted(["b"], now: 2)
         held.release("a")
         held.release("b")
-        #expect(held.reserve("a", now: 3))
-        #expect(!held.reserve("b", now: 3))
+        #expect(held.reserve("a", now: 3) == .reserved)
+        #expect(held.reserve("b", now: 3) == .held)
     }
 
     @Test("committed ids expire after the TTL and beyond the capacity, oldest first; claimed ids never")
@@ -43,7 +50,7 @@ struct HeldEventIDsTests {
         held.markCommitted((0..<5).map { "d\($0)" }, now: UInt64(400))
         let dropped = held.expire(committedBefore: 0)
         #expect(dropped >= 3 && held.committed <= 3)
-        #expect(!held.reserve("c5", now: 500), "claimed ids are never dropped")
-        #expect(held.reserve("late", now: 500), "the oldest committed id went first")
+        #expect(held.reserve("c5", now: 500) != .reserved, "claimed ids are never dropped")
+        #expect(held.reserve("late", now: 500) == .reserved, "the oldest committed id went first")
     }
 }

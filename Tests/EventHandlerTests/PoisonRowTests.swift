@@ -25,7 +25,8 @@ struct PoisonRowTests {
             var random = SeededGenerator(seed: seed + 1)
             for n in 0..<60 {
                 let user = "poison-\(n % 3)"
-                let id = "poison-event-\(n)"
+                // One id carries a NUL: the dead letter must still be stored (written as \u0000).
+                let id = n == 7 ? "poison-event-\(n)-nul\u{0}" : "poison-event-\(n)"
                 let event: TestEvent =
                     n % 4 == 0
                     ? .login(id: id, user: user)
@@ -51,7 +52,7 @@ struct PoisonRowTests {
                 for goal in goals where goal.defaultAssigned {
                     poisonEvents["\(event.user)|\(goal.id)", default: 0] += 1
                 }
-                poisonIDs[event.user, default: []].insert(id)
+                poisonIDs[event.user, default: []].insert(id.replacingOccurrences(of: "\u{0}", with: "\\u0000"))
             }
         }
     }

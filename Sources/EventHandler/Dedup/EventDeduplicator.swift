@@ -135,7 +135,7 @@ final class EventDeduplicator: Sendable {
 
     /// Admits one event id (gRPC handlers: awaits Redis without blocking a thread).
     func admit(_ id: String, kafka: KafkaCoordinate? = nil) async -> Admission {
-        guard held.reserve(id, now: MonotonicTime.now) else { return counted(.duplicate(.memory)) }
+        if let held = reserved(id) { return held }
         guard let redis else { return .admitted(claimed: false) }
         let reply = await redis.send([claimCommand(id, kafka: kafka)])
         switch settle(id, reply: reply?.first) {
@@ -151,12 +151,27 @@ final class EventDeduplicator: Sendable {
 
     /// Admits one event id, blocking the calling thread (the Kafka consumer's own thread).
     func admitBlocking(_ id: String, kafka: KafkaCoordinate? = nil) -> Admission {
-        guard held.reserve(id, now: MonotonicTime.now) else { return counted(.duplicate(.memory)) }
+        if let held = reserved(id) { return held }
         guard let redis else { return .admitted(claimed: false) }
         switch settle(id, reply: redis.execute([claimCommand(id, kafka: kafka)])?.first) {
         case .settled(let admission): return counted(admission)
         case .committing(let mark): return counted(resolve(id, mark, kafka: kafka))
         }
+    }
+
+    /// Holds `id` in memory as admitting; nil when that worked, else the answer: a duplicate
+    /// (held in the buffer or committed) or "later" (another delivery of it is being admitted).
+    private func reserved(_ id: String) -> Admission? {
+        switch held.reserve(id, now: MonotonicTime.now) {
+        case .reserved: return nil
+        case .held: return counted(.duplicate(.memory))
+        case .admitting: return .heldElsewhere(Holder(instance: instance, kafka: nil))
+        }
+    }
+
+    /// The admitted event of `id` is in the buffer: repeats are duplicates from now on.
+    func buffered(_ id: String) {
+        held.buffered(id)
     }
 
     /// A claim's value `k`, tab, instance, tab, flush id: the holder marked the id as committing
@@ -202,7 +217,7 @@ final class EventDeduplicator: Sendable {
         guard mark.instance != instance, case .integer(0)? = redis.execute([alive])?.first else {
             return .heldElsewhere(holder)
         }
-        guard held.reserve(id, now: MonotonicTime.now) else { return .duplicate(.memory) }
+        if let held = reserved(id) { return held }
         var takeOver = RedisCommand("EVAL")
         takeOver.append(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0")
@@ -236,7 +251,7 @@ final class EventDeduplicator: Sendable {
     /// Takes over a claim whose holder can never commit it (a Kafka record the partition's
     /// previous owner claimed and did not commit: fencing stops it from ever committing).
     func takeOver(_ id: String, kafka: KafkaCoordinate) -> Admission {
-        guard held.reserve(id, now: MonotonicTime.now) else { return counted(.duplicate(.memory)) }
+        if let held = reserved(id) { return held }
         guard let redis else { return .admitted(claimed: false) }
         var command = RedisCommand("SET")
         command.append(key(id))
@@ -309,7 +324,7 @@ final class EventDeduplicator: Sendable {
                 if case .status = reply { return id }
                 return nil
             }
-            held.forget(recorded)
+            held.markRecorded(recorded)
         }
     }
 
@@ -395,7 +410,7 @@ final class EventDeduplicator: Sendable {
                 }
             }
             // Expiry walks every held id: every 5 s is plenty for a TTL of minutes or hours.
-            if held.committed > 0, now - lastExpiry >= 5_000_000_000 {
+            if held.committed + held.recorded > 0, now - lastExpiry >= 5_000_000_000 {
                 lastExpiry = now
                 let ttl = UInt64(configuration.ttl.nanoseconds)
                 held.expire(committedBefore: now > ttl ? now - ttl : 0)
@@ -404,6 +419,16 @@ final class EventDeduplicator: Sendable {
     }
 
     private let lastRenewal = Mutex<UInt64>(0)
+
+    /// KEYS: claims to renew; ARGV[1]: our claim value, ARGV[2]: the lease in milliseconds.
+    static let renewScript = """
+        for _, key in ipairs(KEYS) do
+          local value = redis.call('GET', key)
+          if not value then redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+          elseif string.sub(value, 1, 1) == 'p' then redis.call('PEXPIRE', key, ARGV[2]) end
+        end
+        return #KEYS
+        """
 
     private func renewLeases(now: UInt64, period: Duration) {
         let periodNanos = UInt64(period.nanoseconds)
@@ -416,26 +441,25 @@ final class EventDeduplicator: Sendable {
         let ids = held.claimedIDs(since: now > periodNanos ? now - periodNanos : 0)
         let lease = "\(configuration.lease.milliseconds)"
         var commands: [RedisCommand] = []
-        commands.reserveCapacity(ids.count * 2 + 1)
+        commands.reserveCapacity(ids.count / 500 + 2)
         var live = RedisCommand("SET")
         live.append(livePrefix + instance)
         live.append("1")
         live.append("PX")
         live.append(lease)
         commands.append(live)
-        for id in ids {
-            // Re-create a claim that expired while Redis was away, then extend it.
-            var create = RedisCommand("SET")
-            create.append(key(id))
-            create.append(claimValue(nil))
-            create.append("NX")
-            create.append("PX")
-            create.append(lease)
-            commands.append(create)
-            var extend = RedisCommand("PEXPIRE")
-            extend.append(key(id))
-            extend.append(lease)
-            commands.append(extend)
+        // Extend our claims; re-create one that expired while Redis was away. Only a claim (`p`)
+        // is touched: the id's flush may have committed since the list was taken, and its `c`
+        // (or `k`) must keep its own TTL, not be cut to the lease (found by the Redis fault
+        // scenario: a `c` cut to 30 s let a late repeat be applied again).
+        for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
+            var renew = RedisCommand("EVAL")
+            renew.append(Self.renewScript)
+            renew.append("\(chunk.count)")
+            for id in chunk { renew.append(key(id)) }
+            renew.append(claimValue(nil))
+            renew.append(lease)
+            commands.append(renew)
         }
         redis.submit(commands) { _ in }
     }

@@ -6,18 +6,47 @@ import Synchronization
 ///
 /// An id is here from the moment its event is admitted until Redis has recorded it as committed
 /// (or, without Redis, until `DEDUP_TTL` passes or `capacity` pushes it out):
-/// - `claimed`: admitted into the buffer (or about to be), not yet committed. A repeat is a
-///   duplicate of an event that is on its way; the lease on its Redis claim is renewed while it
-///   stays here, so no other replica takes the id meanwhile.
-/// - `committed`: its flush committed; waiting for Redis to record it (or kept as the
-///   in-process record when Redis is off or down).
+/// - `admitting`: reserved by a delivery that is being admitted (its Redis claim on the way), not
+///   in the buffer yet. A repeat must not be answered OK now: its sender would go on to the
+///   user's next event, which could reach the buffer first and be overwritten by this one. It is
+///   told "later" instead.
+/// - `claimed`: in the buffer, not yet committed. A repeat is a duplicate of an event that is on
+///   its way; the lease on its Redis claim is renewed while it stays here, so no other replica
+///   takes the id meanwhile.
+/// - `committed`: its flush committed. `recorded` once Redis holds its `c`; kept either way,
+///   until `DEDUP_TTL` passes or `capacity` pushes it out, as the in-process record: were it
+///   dropped as soon as Redis held it, a repeat arriving while Redis is unreachable would find
+///   nothing anywhere and be applied again (found by the Redis fault scenario).
 ///
 /// 64 mutex-guarded shards by FNV-1a of the id: the gRPC handlers and the Kafka thread reserve
 /// concurrently without one lock between them.
 final class HeldEventIDs: Sendable {
     enum State: Sendable, Equatable {
+        case admitting(since: UInt64)
         case claimed(since: UInt64)
-        case committed(at: UInt64)
+        case committed(at: UInt64, recorded: Bool)
+
+        /// Admitting or claimed: held, not committed.
+        var since: UInt64? {
+            switch self {
+            case .admitting(let since), .claimed(let since): since
+            case .committed: nil
+            }
+        }
+
+        var committedAt: UInt64? {
+            if case .committed(let at, _) = self { return at }
+            return nil
+        }
+    }
+
+    enum Reservation: Sendable, Equatable {
+        /// Held now, as admitting.
+        case reserved
+        /// Another delivery of it is being admitted and is not in the buffer yet.
+        case admitting
+        /// In the buffer, or committed: a duplicate.
+        case held
     }
 
     /// Most committed ids kept for in-process deduplication (claimed ids are never dropped).
@@ -25,6 +54,7 @@ final class HeldEventIDs: Sendable {
     private let shards: [Shard]
     private let claimedCount = Atomic<Int>(0)
     private let committedCount = Atomic<Int>(0)
+    private let recordedCount = Atomic<Int>(0)
 
     private final class Shard: Sendable {
         let ids = Mutex<[String: State]>([:])
@@ -40,37 +70,51 @@ final class HeldEventIDs: Sendable {
     }
 
     var claimed: Int { claimedCount.load(ordering: .relaxed) }
+    /// Committed, not yet recorded in Redis.
     var committed: Int { committedCount.load(ordering: .relaxed) }
+    /// Committed and recorded in Redis, kept for in-process deduplication.
+    var recorded: Int { recordedCount.load(ordering: .relaxed) }
 
-    /// Holds `id` as claimed at `now`. False when it is held already (a duplicate), in whatever
-    /// state.
-    func reserve(_ id: String, now: UInt64) -> Bool {
-        let inserted = shard(id).ids.withLock { ids in
-            if ids[id] != nil { return false }
-            ids[id] = .claimed(since: now)
-            return true
+    /// Holds `id` as admitting at `now`, unless it is held already (see `Reservation`).
+    func reserve(_ id: String, now: UInt64) -> Reservation {
+        let reservation = shard(id).ids.withLock { ids -> Reservation in
+            switch ids[id] {
+            case nil:
+                ids[id] = .admitting(since: now)
+                return .reserved
+            case .admitting?: return .admitting
+            case .claimed?, .committed?: return .held
+            }
         }
-        if inserted { claimedCount.add(1, ordering: .relaxed) }
-        return inserted
+        if reservation == .reserved { claimedCount.add(1, ordering: .relaxed) }
+        return reservation
     }
 
-    /// Lets go of a claimed id whose event was not admitted after all.
+    /// An admitting id's event is in the buffer now: a repeat is a duplicate from here on.
+    func buffered(_ id: String) {
+        shard(id).ids.withLock { ids in
+            if case .admitting(let since)? = ids[id] { ids[id] = .claimed(since: since) }
+        }
+    }
+
+    /// Lets go of an id whose event was not admitted after all.
     func release(_ id: String) {
         let removed = shard(id).ids.withLock { ids -> Bool in
-            guard case .claimed = ids[id] else { return false }
+            guard ids[id]?.since != nil else { return false }
             ids[id] = nil
             return true
         }
         if removed { claimedCount.subtract(1, ordering: .relaxed) }
     }
 
-    /// Marks ids whose flush committed.
+    /// Marks ids whose flush committed (an id still marked admitting too: its flush can drain
+    /// it in the instant between the buffer taking it and `buffered`).
     func markCommitted(_ committedIDs: [String], now: UInt64) {
         var moved = 0
         for id in committedIDs {
             let wasClaimed = shard(id).ids.withLock { ids -> Bool in
-                guard case .claimed = ids[id] else { return false }
-                ids[id] = .committed(at: now)
+                guard ids[id]?.since != nil else { return false }
+                ids[id] = .committed(at: now, recorded: false)
                 return true
             }
             if wasClaimed { moved += 1 }
@@ -79,18 +123,19 @@ final class HeldEventIDs: Sendable {
         committedCount.add(moved, ordering: .relaxed)
     }
 
-    /// Forgets committed ids that Redis now records.
-    func forget(_ recordedIDs: [String]) {
-        var removed = 0
+    /// Committed ids that Redis now records (kept, as recorded).
+    func markRecorded(_ recordedIDs: [String]) {
+        var moved = 0
         for id in recordedIDs {
             let was = shard(id).ids.withLock { ids -> Bool in
-                guard case .committed = ids[id] else { return false }
-                ids[id] = nil
+                guard case .committed(let at, false)? = ids[id] else { return false }
+                ids[id] = .committed(at: at, recorded: true)
                 return true
             }
-            if was { removed += 1 }
+            if was { moved += 1 }
         }
-        committedCount.subtract(removed, ordering: .relaxed)
+        committedCount.subtract(moved, ordering: .relaxed)
+        recordedCount.add(moved, ordering: .relaxed)
     }
 
     /// Claimed ids held since before `cutoff` (their Redis leases need renewing).
@@ -99,7 +144,7 @@ final class HeldEventIDs: Sendable {
         for shard in shards {
             shard.ids.withLock { ids in
                 for (id, state) in ids {
-                    if case .claimed(let since) = state, since <= cutoff { result.append(id) }
+                    if let since = state.since, since <= cutoff { result.append(id) }
                 }
             }
         }
@@ -112,45 +157,56 @@ final class HeldEventIDs: Sendable {
         for shard in shards where result.count < limit {
             shard.ids.withLock { ids in
                 for (id, state) in ids where result.count < limit {
-                    if case .committed = state { result.append(id) }
+                    if case .committed(_, false) = state { result.append(id) }
                 }
             }
         }
         return result
     }
 
-    /// Drops committed ids older than `cutoff`, then the oldest beyond `capacity`. Returns how
-    /// many went because of the capacity (their repeats can no longer be caught in-process).
+    /// Drops committed ids older than `cutoff`, then the oldest beyond `capacity` (recorded and
+    /// not). Returns how many went because of the capacity (their repeats can no longer be
+    /// caught in-process).
     @discardableResult
     func expire(committedBefore cutoff: UInt64) -> Int {
-        var removed = 0
+        var removed = (unrecorded: 0, recorded: 0)
         for shard in shards {
-            removed += shard.ids.withLock { ids in
-                let before = ids.count
+            let gone = shard.ids.withLock { ids -> (Int, Int) in
+                var gone = (0, 0)
                 ids = ids.filter { _, state in
-                    if case .committed(let at) = state { return at >= cutoff }
-                    return true
+                    guard case .committed(let at, let recorded) = state, at < cutoff else { return true }
+                    if recorded { gone.1 += 1 } else { gone.0 += 1 }
+                    return false
                 }
-                return before - ids.count
+                return gone
             }
+            removed.unrecorded += gone.0
+            removed.recorded += gone.1
         }
-        committedCount.subtract(removed, ordering: .relaxed)
-        let excess = committed - capacity
+        committedCount.subtract(removed.unrecorded, ordering: .relaxed)
+        recordedCount.subtract(removed.recorded, ordering: .relaxed)
+        let excess = committed + recorded - capacity
         guard excess > 0 else { return 0 }
         // Over capacity: drop the oldest committed ids, shard by shard, in proportion.
-        var dropped = 0
+        var dropped = (unrecorded: 0, recorded: 0)
         let perShard = excess / shards.count + 1
         for shard in shards {
-            dropped += shard.ids.withLock { ids in
+            let gone = shard.ids.withLock { ids -> (Int, Int) in
                 let oldest = ids.compactMap { id, state -> (String, UInt64)? in
-                    if case .committed(let at) = state { return (id, at) }
-                    return nil
+                    state.committedAt.map { (id, $0) }
                 }.sorted { $0.1 < $1.1 }.prefix(perShard)
-                for (id, _) in oldest { ids[id] = nil }
-                return oldest.count
+                var gone = (0, 0)
+                for (id, _) in oldest {
+                    if case .committed(_, true)? = ids[id] { gone.1 += 1 } else { gone.0 += 1 }
+                    ids[id] = nil
+                }
+                return gone
             }
+            dropped.unrecorded += gone.0
+            dropped.recorded += gone.1
         }
-        committedCount.subtract(dropped, ordering: .relaxed)
-        return dropped
+        committedCount.subtract(dropped.unrecorded, ordering: .relaxed)
+        recordedCount.subtract(dropped.recorded, ordering: .relaxed)
+        return dropped.unrecorded + dropped.recorded
     }
 }

@@ -89,7 +89,11 @@ final class EventIngestor: Sendable {
             return .deferred(.dedupUnavailable)
         case .admitted(let claimed):
             let outcome = add(screened, receivedAt: receivedAt, eventID: screened.id)
-            if outcome != .accepted { deduplicator?.release(screened.id, claimed: claimed) }
+            if outcome == .accepted {
+                deduplicator?.buffered(screened.id)
+            } else {
+                deduplicator?.release(screened.id, claimed: claimed)
+            }
             return outcome
         }
     }

@@ -84,6 +84,7 @@ final class MetricsCollector: Sendable {
     private let ready: Gauge
     private let heldClaimed: Gauge
     private let heldCommitted: Gauge
+    private let heldRecorded: Gauge
     private let redisUp: Gauge?
 
     init(metrics: ServiceMetrics, sources: Sources) {
@@ -97,9 +98,10 @@ final class MetricsCollector: Sendable {
         poolMax = r.makeGauge(descriptor: .named("db_connections_max", help: "DB_MAX_OPEN_CONNS"))
         consecutiveFailures = r.makeGauge(descriptor: .named("flush_consecutive_failures", help: "Flush cycles failed in a row (0 after a success)"))
         ready = r.makeGauge(descriptor: .named("service_ready", help: "1 when ready (migrations checked, pool warm), 0 while starting or draining"))
-        let heldHelp = "Event ids held in memory: claimed (admitted, not yet committed) or committed (not yet recorded in Redis, or kept without it)"
+        let heldHelp = "Event ids held in memory: claimed (admitted, not yet committed), committed (not yet recorded in Redis), recorded (in Redis too, kept for in-process deduplication)"
         heldClaimed = r.makeGauge(descriptor: .named("dedup_ids_held", help: heldHelp), labels: [("state", "claimed")])
         heldCommitted = r.makeGauge(descriptor: .named("dedup_ids_held", help: heldHelp), labels: [("state", "committed")])
+        heldRecorded = r.makeGauge(descriptor: .named("dedup_ids_held", help: heldHelp), labels: [("state", "recorded")])
         redisUp = sources.dedup?.usesRedis == true
             ? r.makeGauge(descriptor: .named("dedup_redis_up", help: "1 while Redis (REDIS_URL) answers, 0 while deduplication runs without it"))
             : nil
@@ -199,6 +201,7 @@ final class MetricsCollector: Sendable {
         if let dedup = sources.dedup {
             heldClaimed.set(Int64(dedup.held.claimed))
             heldCommitted.set(Int64(dedup.held.committed))
+            heldRecorded.set(Int64(dedup.held.recorded))
             redisUp?.set(Int64(dedup.redisUp ? 1 : 0))
         }
 
