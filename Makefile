@@ -8,12 +8,13 @@ REDIS_PORT ?= 56379
 RELEASE_BIN = .build/release/event-handler
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run demo test check-monitoring check-deploy bench-core bench-drain protos migrate pg-start pg-stop redis-start redis-stop clean
+.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy bench-core bench-drain protos migrate pg-start pg-stop redis-start redis-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL, Redis and dev-kafka"
 	@echo "make demo        (with make run running) send a few events over gRPC and Kafka, show the rows"
 	@echo "make test        the whole test suite (starts its own PostgreSQL servers)"
+	@echo "make test-faults the fault-injection suite alone, with its figures (bench/results/faults-*.jsonl)"
 	@echo "make check-monitoring  promtool checks and unit tests of the alert rules, dashboard checks"
 	@echo "make check-deploy      docker-compose.yml against the Compose Specification, .env.example, Dockerfile"
 	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
@@ -58,6 +59,16 @@ migrate: build-release
 test: check-monitoring check-deploy
 	swift build --build-tests
 	swift test --skip-build --no-parallel
+
+# The fault-injection suite alone (it also runs in `make test`): PostgreSQL, Redis and the
+# broker taken away under load, SIGKILL and SIGTERM; each scenario ends with an exact table.
+# Writes what each measured to bench/results/faults-<time>.jsonl and prints the README table.
+test-faults: deps
+	@scripts/install-deps.sh --test
+	swift build --build-tests
+	@report=bench/results/faults-$$(date -u +%Y-%m-%dT%H%M%SZ).jsonl; \
+	FAULT_REPORT=$$PWD/$$report swift test --skip-build --no-parallel --filter FaultInjectionTests && \
+	python3 scripts/fault-table.py $$report
 
 # Alert rules (promtool check + unit tests), Prometheus config, Grafana dashboard, metric names.
 check-monitoring:

@@ -14,10 +14,30 @@ struct KafkaIngestionTests {
     static func record(_ event: TestEvent) -> (topic: String, line: String) {
         switch event {
         case .login(let id, let user):
-            return (loginTopic, "\(user)\t{\"id\":\"\(id)\",\"namespace\":\"test-ns\",\"userId\":\"\(user)\",\"payload\":{\"userAccount\":{\"userId\":\"\(user)\"}}}")
+            return (
+                loginTopic,
+                "\(user)\t{\"id\":\(json(id)),\"namespace\":\"test-ns\",\"userId\":\(json(user)),\"payload\":{\"userAccount\":{\"userId\":\(json(user))}}}"
+            )
         case .stat(let id, let user, let code, let value, let inc):
-            return (statTopic, "\(user)\t{\"id\":\"\(id)\",\"namespace\":\"test-ns\",\"userId\":\"\(user)\",\"payload\":{\"statCode\":\"\(code)\",\"userId\":\"\(user)\",\"latestValue\":\(value),\"inc\":\(inc)}}")
+            return (
+                statTopic,
+                "\(user)\t{\"id\":\(json(id)),\"namespace\":\"test-ns\",\"userId\":\(json(user)),\"payload\":{\"statCode\":\(json(code)),\"userId\":\(json(user)),\"latestValue\":\(value),\"inc\":\(inc)}}"
+            )
         }
+    }
+
+    /// A JSON string literal (quotes, backslashes and control characters escaped).
+    static func json(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 
     static func produce(_ events: [TestEvent], to broker: DevKafkaProcess) throws {
