@@ -27,17 +27,6 @@ public struct ProgressBatchResult: Sendable, Equatable {
     }
 }
 
-/// A batch written outside a transaction whose first statement committed and whose retry of
-/// the entries that lost an insert race failed: `applied` is in the table, `unapplied` is not
-/// (and must be written again, never the whole batch: that would apply `applied` twice).
-public struct PartialProgressWrite: Error, CustomStringConvertible {
-    public var applied: ProgressBatchResult
-    public var unapplied: [PendingEntry]
-    public var cause: any Error
-
-    public var description: String { "\(cause) (after \(unapplied.count) entries lost an insert race)" }
-}
-
 /// Writes merged buffer entries to `user_goal_progress`: one prepared statement, one round trip
 /// per batch, one implicit transaction.
 ///
@@ -90,25 +79,18 @@ public struct ProgressWriter: Sendable {
     }
 
     /// Writes `entries` in one statement. Blocking: call it on a thread the caller owns.
-    /// Throws `PostgresError`; on a throw nothing of the batch was written, except outside a
-    /// transaction when entries lost an insert race and their retry failed: then it throws
-    /// `PartialProgressWrite`, saying what was applied.
+    /// Throws `PostgresError`. Meant to run inside a transaction (the flush's): outside one, a
+    /// batch whose insert-race retry fails leaves its first statement committed.
     public func write(
         _ entries: some Collection<PendingEntry>, now: Date = Date(), on connection: PostgresConnection
     ) throws -> ProgressBatchResult {
         var result = ProgressBatchResult()
         if entries.isEmpty { return result }
         var pending = Array(entries)
-        let autocommit = !connection.isInTransaction
         // A conflict can only come from a concurrent insert of the same key by someone else; the
         // retry finds the row and updates it. Two rounds settle it; a third is a safety margin.
         for round in 0..<3 {
-            let row: QueryResult
-            do {
-                row = try connection.executePrepared(Self.upsertStatementName, parameters(for: pending, now: now))
-            } catch where round > 0 && autocommit {
-                throw PartialProgressWrite(applied: result, unapplied: pending, cause: error)
-            }
+            let row = try connection.executePrepared(Self.upsertStatementName, parameters(for: pending, now: now))
             guard row.rows.count == 1 else {
                 throw PostgresError(
                     kind: .query, sqlState: nil,
@@ -123,11 +105,9 @@ public struct ProgressWriter: Sendable {
             // `ord` is 1-based, in the order of `pending`.
             pending = conflicted.map { pending[$0 - 1] }
             if round == 2 {
-                let error = PostgresError(
+                throw PostgresError(
                     kind: .query, sqlState: nil,
                     message: "\(conflicted.count) rows kept conflicting with concurrent inserts")
-                if autocommit { throw PartialProgressWrite(applied: result, unapplied: pending, cause: error) }
-                throw error
             }
         }
         return result

@@ -13,14 +13,9 @@ struct FaultInjectionTests {
     static let rate = 200.0
 
     /// Waits until the table equals the model (bounded), then returns it.
-    static func settledTable(_ harness: ServiceHarness, _ model: ExpectedState, timeout: Duration = .seconds(60)) async throws -> [String: ExpectedRow] {
-        let deadline = ContinuousClock.now + timeout
-        var actual = try harness.tableRows()
-        while !differences(expected: model.rows, actual: actual, limit: 1).isEmpty && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(200))
-            actual = try harness.tableRows()
-        }
-        return actual
+    static func settledTable(_ harness: ServiceHarness, _ model: ExpectedState) async throws -> [String: ExpectedRow] {
+        try await DeduplicationTests.waitForTable(harness, model, timeout: .seconds(60))
+        return try harness.tableRows()
     }
 
     static func expectExact(_ report: FaultReport, _ model: ExpectedState, _ actual: [String: ExpectedRow], log: String) {

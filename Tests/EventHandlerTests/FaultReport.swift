@@ -55,7 +55,7 @@ struct FaultReport: Codable {
         print("fault-report: \(line)")
         guard let path = ProcessInfo.processInfo.environment["FAULT_REPORT"], !path.isEmpty else { return }
         if !FileManager.default.fileExists(atPath: path) {
-            FileManager.default.createFile(atPath: path, contents: nil)
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
         }
         guard let handle = FileHandle(forWritingAtPath: path) else { return }
         defer { try? handle.close() }

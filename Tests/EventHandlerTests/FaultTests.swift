@@ -164,10 +164,7 @@ struct FaultTests {
         try await round("rolled-back", count: 40, delay: 10, expect: "the flush had not committed") {
             #expect(proxy.dropConnections() > 0)
         }
-        let deadline = ContinuousClock.now + .seconds(30)
-        while try !differences(expected: model.rows, actual: harness.tableRows()).isEmpty && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await DeduplicationTests.waitForTable(harness, model)
         let diff = differences(expected: model.rows, actual: try harness.tableRows())
         #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))\n--- log ---\n\(harness.process.log.suffix(3_000))")
         #expect(try harness.stop() == 0)
