@@ -6,9 +6,12 @@ LOCAL      ?= $(CURDIR)/.local
 PG_PORT    ?= 55432
 REDIS_PORT ?= 56379
 RELEASE_BIN = .build/release/event-handler
+PROFILE     ?=
+BENCH_SCALE ?= 0.05
+BENCH_TOOL  ?= k6
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy bench-core bench-drain protos migrate pg-start pg-stop redis-start redis-stop clean
+.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy bench bench-core bench-drain protos migrate pg-start pg-stop redis-start redis-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL, Redis and dev-kafka"
@@ -17,6 +20,8 @@ help:
 	@echo "make test-faults the fault-injection suite alone, with its figures (bench/results/faults-*.jsonl)"
 	@echo "make check-monitoring  promtool checks and unit tests of the alert rules, dashboard checks"
 	@echo "make check-deploy      docker-compose.yml against the Compose Specification, .env.example, Dockerfile"
+	@echo "make bench       the tuning guide's load profiles, naive peer and ceiling alongside, then PERFORMANCE.md"
+	@echo "                 (PROFILE=smoke|baseline|scale|target|endurance|stress|spike|soak for one; BENCH_SCALE=0.05)"
 	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
 	@echo "make bench-drain the service draining 1,000,000 Kafka events, against the same ceiling"
 	@echo "make migrate     apply migrations/ to the database in .env"
@@ -79,6 +84,9 @@ check-monitoring:
 check-deploy:
 	@scripts/install-deps.sh --test
 	scripts/check-deploy.sh
+
+bench: deps
+	PROFILE=$(PROFILE) BENCH_SCALE=$(BENCH_SCALE) BENCH_TOOL=$(BENCH_TOOL) scripts/bench.sh
 
 bench-core: deps
 	swift build -c release --product bench-core

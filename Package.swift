@@ -17,6 +17,13 @@ import PackageDescription
 //   BenchSupport  what the benchmarks share: a private PostgreSQL, the benchmark catalog, the raw ceiling
 //   BenchCore     `bench-core`: buffer and flush throughput against the raw PostgreSQL ceiling
 //   BenchDrain    `bench-drain`: the service draining a Kafka backlog, against the same ceiling
+//   LoadGenerator the bridge-shaped gRPC load: the profiles' event mix, a fixed arrival rate on one
+//                 HTTP/2 connection (frames written directly, NIOHTTP2), latency in HdrHistograms
+//                 from each call's intended start
+//   NaivePeer     `naive-peer`: the same two gRPC methods with no buffer, one UPSERT per event and
+//                 goal (the comparison the benchmarks quote)
+//   BenchLoad     `bench-load`: the load-profile runner behind `make bench` (k6 or LoadGenerator
+//                 against the service and the naive peer, sampling, results files)
 let strictSwift: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -31,6 +38,8 @@ let package = Package(
         .executable(name: "dev-kafka", targets: ["DevKafka"]),
         .executable(name: "bench-drain", targets: ["BenchDrain"]),
         .executable(name: "event-demo", targets: ["EventDemo"]),
+        .executable(name: "naive-peer", targets: ["NaivePeer"]),
+        .executable(name: "bench-load", targets: ["BenchLoad"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -41,6 +50,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         .systemLibrary(
@@ -136,6 +147,40 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .target(
+            name: "LoadGenerator",
+            dependencies: [
+                "GameEvents",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "NaivePeer",
+            dependencies: [
+                "Catalog", "Storage", "GameEvents",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "BenchLoad",
+            dependencies: [
+                "BenchSupport", "LoadGenerator", "Storage",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSwift
+        ),
+        .target(
             name: "TestSupport",
             dependencies: ["Storage", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
@@ -144,6 +189,8 @@ let package = Package(
         .testTarget(name: "BufferTests", dependencies: ["Buffer"], swiftSettings: strictSwift),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: strictSwift),
+        .testTarget(name: "BenchLoadTests", dependencies: ["BenchLoad"], swiftSettings: strictSwift),
+        .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator", "BenchSupport"], swiftSettings: strictSwift),
         .testTarget(
             name: "KafkaTests",
             dependencies: ["Kafka", "DevKafka", "TestSupport", .product(name: "Logging", package: "swift-log")],

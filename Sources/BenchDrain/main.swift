@@ -118,24 +118,6 @@ struct DrainReport: Encodable {
     }
 }
 
-/// Runs a repository script to completion; throws with its output if it fails.
-func runScript(_ path: String, _ arguments: [String]) throws {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = [path] + arguments
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw BenchFailure("\(path) \(arguments.joined(separator: " ")): \(text)") }
-}
-
-func seconds(_ duration: Duration) -> Double {
-    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
-
 let options = Options.parse(CommandLine.arguments.dropFirst())
 guard FileManager.default.isExecutableFile(atPath: options.binary) else {
     print("bench-drain: \(options.binary) is missing; build it first (make bench-drain does)")
@@ -204,7 +186,7 @@ func run(_ options: Options) throws {
         let producer = try KafkaProducer(configuration: producerConfiguration)
         for record in records { try producer.send(record) }
         guard producer.flush(timeout: .seconds(120)), producer.failed == 0 else {
-            throw BenchFailure("the backlog did not reach the mock broker: \(producer.failed) failed, \(producer.outstanding) outstanding")
+            throw BenchError("the backlog did not reach the mock broker: \(producer.failed) failed, \(producer.outstanding) outstanding")
         }
         producer.close(timeout: .seconds(1))
         let produceSeconds = seconds(ContinuousClock.now - produceStarted)
@@ -226,8 +208,8 @@ func run(_ options: Options) throws {
         environment["MIGRATE_ON_START"] = "true"
         if options.redis { environment["REDIS_URL"] = "redis://127.0.0.1:\(redisPort)/0" }
         let rowsBefore = try server.rowsWritten()
-        let service = try ServiceUnderTest(
-            binary: options.binary, environment: environment, logPath: server.directory + "-\(shape.rawValue).log")
+        let service = try BenchProcess(
+            binary: options.binary, arguments: ["serve"], environment: environment, logPath: server.directory + "-\(shape.rawValue).log")
         try service.waitForLog("kafka partitions assigned", timeout: .seconds(120))
         let started = ContinuousClock.now
         let serviceCPU0 = ProcessCPU.seconds(of: service.pid)
@@ -244,7 +226,7 @@ func run(_ options: Options) throws {
                 """, [.text(group)])
             if Int(result[0, 0] ?? "") == records.count && result[0, 1] == "256" { break }
             guard service.process.isRunning, ContinuousClock.now - started < .seconds(900) else {
-                throw BenchFailure("the drain did not finish: \(result[0, 0] ?? "?") of \(records.count)\n\(service.log.suffix(3_000))")
+                throw BenchError("the drain did not finish: \(result[0, 0] ?? "?") of \(records.count)\n\(service.log.suffix(3_000))")
             }
             Thread.sleep(forTimeInterval: 0.02)
         }
@@ -254,7 +236,7 @@ func run(_ options: Options) throws {
         let brokerCPU = ProcessCPU.seconds(of: getpid()) - brokerCPU0
         watcher.close()
         let status = service.stop()
-        guard status == 0 else { throw BenchFailure("event-handler exited \(status):\n\(service.log.suffix(3_000))") }
+        guard status == 0 else { throw BenchError("event-handler exited \(status):\n\(service.log.suffix(3_000))") }
         let rows = try server.rowsWritten() - rowsBefore
 
         // Every event applied once, or the number means nothing.
@@ -262,7 +244,7 @@ func run(_ options: Options) throws {
         let expected = table.reduce(0) { $0 + Int($1) }
         let actual = try server.progressSum()
         guard actual == expected else {
-            throw BenchFailure("\(shape.rawValue): the table's progress sums to \(actual), the events to \(expected)")
+            throw BenchError("\(shape.rawValue): the table's progress sums to \(actual), the events to \(expected)")
         }
         print(String(format: "%@ (dedup: %@): drained in %.2f s: %.0f events/s, %d rows (%.0f rows/s); service CPU %.1f s, PostgreSQL CPU %.1f s, broker CPU %.1f s; table exact",
                      shape.rawValue, options.redis ? "redis" : "memory", drainSeconds, Double(records.count) / drainSeconds, rows, Double(rows) / drainSeconds, serviceCPU, postgresCPU, brokerCPU))

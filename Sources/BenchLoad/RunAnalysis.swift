@@ -1,0 +1,151 @@
+import BenchSupport
+import Foundation
+import LoadGenerator
+import Storage
+
+/// Turns what a run left behind (samples, the load tool's account, the table) into the numbers
+/// of the results file.
+enum RunAnalysis {
+    /// Per-second rates from consecutive cumulative samples, aligned with the load's clock
+    /// (`loadStart` seconds into the sampling).
+    static func series(
+        _ samples: [RawSample], loadStart: Double, profile: Profile, generatorSeconds: [SecondStats]?
+    ) -> [SecondSample] {
+        let schedule = ArrivalSchedule(profile)
+        var out: [SecondSample] = []
+        for (previous, sample) in zip(samples, samples.dropFirst()) {
+            let dt = max(sample.seconds - previous.seconds, 0.001)
+            let t = sample.seconds - loadStart
+            let dbWrites = Double(sample.rowsWritten - previous.rowsWritten) / dt
+            var second = SecondSample(
+                t: (t * 10).rounded() / 10, targetEPS: t >= 0 && t <= schedule.duration ? schedule.rate(at: t) : 0, eps: dbWrites / 10, epsSource: "rows",
+                failed: nil, dbWrites: dbWrites,
+                cpuPercent: 100 * (sample.systemCPU - previous.systemCPU) / dt,
+                postgresCPUPercent: 100 * (sample.postgresCPU - previous.postgresCPU) / dt,
+                loadCPUPercent: 100 * (sample.loadCPU - previous.loadCPU) / dt,
+                rssMB: Double(sample.residentBytes) / 1_048_576, buffer: nil, p95Ms: nil, p99Ms: nil)
+            if let now = sample.metrics, let before = previous.metrics {
+                second.eps = (now.received - before.received) / dt
+                second.epsSource = "metrics"
+                second.failed = (now.rejected - before.rejected) / dt
+                second.buffer = now.bufferSize
+                second.p95Ms = BucketQuantile.quantile(0.95, from: before.requestBuckets, to: now.requestBuckets).map { $0 * 1_000 }
+                second.p99Ms = BucketQuantile.quantile(0.99, from: before.requestBuckets, to: now.requestBuckets).map { $0 * 1_000 }
+            }
+            // The generator's own per-second account is client side and exact: prefer it.
+            if let generatorSeconds, t >= 0.5, let own = generatorSeconds.first(where: { abs(Double($0.second + 1) - t) < 0.5 }) {
+                second.eps = Double(own.ok)
+                second.epsSource = "generator"
+                second.failed = Double(own.failed)
+                second.p95Ms = own.p95Ms
+                second.p99Ms = own.p99Ms
+            }
+            out.append(second)
+        }
+        return out
+    }
+
+    /// The first moment a stress run broke a threshold for 5 seconds running, from the series
+    /// (used for k6; the generator reports its own break).
+    static func breakingPoint(_ series: [SecondSample], thresholds: ProfileResults.Thresholds) -> BreakingPoint {
+        let loaded = series.filter { $0.t > 0 && $0.targetEPS > 0 }
+        var run = 0
+        var lastGood = 0.0
+        for (index, second) in loaded.enumerated() {
+            let errorRate = second.eps > 0 ? (second.failed ?? 0) / (second.eps + (second.failed ?? 0)) : 0
+            var broken: (String, Double, Double)?
+            if errorRate > thresholds.errorRate {
+                broken = ("error rate", errorRate, thresholds.errorRate)
+            } else if let p95 = second.p95Ms, p95 > thresholds.p95Ms {
+                broken = ("p95 latency", p95, thresholds.p95Ms)
+            } else if second.targetEPS >= 50, second.eps < thresholds.achievedRatio * second.targetEPS {
+                broken = ("achieved rate", second.eps / second.targetEPS, thresholds.achievedRatio)
+            }
+            if let broken {
+                run += 1
+                if run == 5 {
+                    let start = loaded[index - 4]
+                    return BreakingPoint(
+                        second: start.t, targetEPS: start.targetEPS, achievedEPS: start.eps, limit: broken.0,
+                        measured: broken.1, threshold: broken.2, lastGoodEPS: lastGood)
+                }
+            } else {
+                run = 0
+                lastGood = max(lastGood, second.eps)
+            }
+        }
+        let last = loaded.last
+        return BreakingPoint(
+            second: last?.t ?? 0, targetEPS: last?.targetEPS ?? 0, achievedEPS: last?.eps ?? 0, limit: "none",
+            measured: 0, threshold: 0, lastGoodEPS: lastGood)
+    }
+
+    static func summary(_ samples: [RawSample], series: [SecondSample], load: LoadSummary, loadStart: Double, loadEnd: Double) -> RunSummary {
+        let during = samples.filter { $0.seconds >= loadStart - 1 && $0.seconds <= loadEnd + 1 }
+        let first = during.first ?? samples.first!, last = during.last ?? samples.last!
+        let loaded = series.filter { $0.t > 0 && $0.t <= loadEnd - loadStart + 0.5 }
+        let cpu = last.systemCPU - first.systemCPU
+        let span = max(last.seconds - first.seconds, 0.001)
+        var summary = RunSummary(
+            peakTargetEPS: series.map(\.targetEPS).max() ?? 0, achievedEPS: load.achievedEPS,
+            systemCPUSeconds: cpu, systemCPUPercentMean: 100 * cpu / span,
+            eventsPerCoreSecond: cpu > 0 ? Double(load.ok) / cpu : 0,
+            postgresCPUSeconds: last.postgresCPU - first.postgresCPU,
+            rssStartMB: Double(first.residentBytes) / 1_048_576,
+            rssPeakMB: Double(samples.map(\.residentBytes).max() ?? 0) / 1_048_576,
+            rssEndMB: Double(last.residentBytes) / 1_048_576,
+            dbWritesPerSecondMean: Double((samples.last?.rowsWritten ?? 0) - (samples.first?.rowsWritten ?? 0)) / max(loadEnd - loadStart, 0.001),
+            dbWritesPerSecondPeak: loaded.map(\.dbWrites).max() ?? 0,
+            bufferPeak: samples.compactMap { $0.metrics?.bufferSize }.max() ?? 0)
+        if let start = first.metrics, let end = samples.last?.metrics {
+            summary.serverP50Ms = BucketQuantile.quantile(0.5, from: start.requestBuckets, to: end.requestBuckets).map { $0 * 1_000 }
+            summary.serverP99Ms = BucketQuantile.quantile(0.99, from: start.requestBuckets, to: end.requestBuckets).map { $0 * 1_000 }
+            summary.commitP50Ms = BucketQuantile.quantile(0.5, from: start.commitBuckets, to: end.commitBuckets).map { $0 * 1_000 }
+            summary.commitP99Ms = BucketQuantile.quantile(0.99, from: start.commitBuckets, to: end.commitBuckets).map { $0 * 1_000 }
+            summary.flushes = end.flushes - start.flushes
+            summary.batches = end.batches - start.batches
+            let flushCount = end.flushCount - start.flushCount
+            summary.meanFlushMs = flushCount > 0 ? 1_000 * (end.flushSecondsSum - start.flushSecondsSum) / flushCount : nil
+            summary.poolWaits = end.poolWaits - start.poolWaits
+        }
+        return summary
+    }
+
+    /// Compares the table with what the load tool says was answered OK (the mix's sums: every
+    /// login moves 10 login goals by one; each (user, code)'s last value lands on its 10 goals).
+    static func verify(_ load: LoadSummary, database: BenchPostgres) throws -> Verification {
+        let expectedLogins = 10 * load.loginsOK
+        let expectedStats = 10 * load.statValueSumOK
+        var found = (logins: -1, stats: -1, rows: -1)
+        // pg_stat and the last flush may trail the answers by a moment: look a few times.
+        for attempt in 0..<20 {
+            let connection = try PostgresConnection(settings: database.settings)
+            let result = try connection.execute(
+                """
+                SELECT coalesce(sum(progress) FILTER (WHERE goal_id LIKE '%-login'), 0)::bigint,
+                       coalesce(sum(progress) FILTER (WHERE goal_id NOT LIKE '%-login'), 0)::bigint, count(*)
+                FROM user_goal_progress
+                """)
+            connection.close()
+            found = (Int(result[0, 0] ?? "") ?? -1, Int(result[0, 1] ?? "") ?? -1, Int(result[0, 2] ?? "") ?? -1)
+            if found.logins == expectedLogins && found.stats == expectedStats { break }
+            if attempt < 19 { Thread.sleep(forTimeInterval: 0.5) }
+        }
+        // A call that failed, or was in flight when k6 aborted (the generator waits for its
+        // calls' answers before it returns), may or may not have been applied.
+        let abandoned = load.stoppedEarly && load.tool == "k6"
+        let checked = load.failed == 0 && !abandoned
+        let exact = found.logins == expectedLogins && found.stats == expectedStats
+        let note: String
+        if checked {
+            note = exact ? "every event answered OK is in the table, once" : "THE TABLE DIFFERS from the events answered OK"
+        } else {
+            note = abandoned
+                ? "the load stopped early with calls in flight (a stress break): the table is reported, not checked"
+                : "\(load.failed) calls failed (a failed call may or may not have been applied): the table is reported, not checked"
+        }
+        return Verification(
+            checked: checked, exact: exact, loginProgressExpected: expectedLogins, loginProgressFound: found.logins,
+            statProgressExpected: expectedStats, statProgressFound: found.stats, rows: found.rows, note: note)
+    }
+}

@@ -1,0 +1,81 @@
+import Testing
+
+@testable import BenchLoad
+
+@Suite("bench-load: reading /metrics and finding the breaking point")
+struct RunAnalysisTests {
+    static let page = """
+        # HELP events_received_total Events received
+        # TYPE events_received_total counter
+        events_received_total{source="grpc",type="login"} 20
+        events_received_total{source="grpc",type="stat"} 80
+        events_received_total{source="kafka",type="stat"} 1000
+        event_buffer_size 42
+        grpc_request_duration_seconds_bucket{method="a",le="0.001"} 5
+        grpc_request_duration_seconds_bucket{method="a",le="0.01"} 9
+        grpc_request_duration_seconds_bucket{method="a",le="+Inf"} 10
+        grpc_request_duration_seconds_bucket{method="b",le="0.001"} 5
+        grpc_request_duration_seconds_bucket{method="b",le="0.01"} 9
+        grpc_request_duration_seconds_bucket{method="b",le="+Inf"} 10
+        """
+
+    @Test("series are summed over label sets, filtered by label, and histograms by bound")
+    func parsesThePage() {
+        let page = MetricsPage(text: Self.page)
+        #expect(page.sum("events_received_total", matching: [#"source="grpc""#]) == 100)
+        #expect(page.sum("events_received_total") == 1_100)
+        #expect(page.sum("event_buffer_size") == 42)
+        #expect(page.sum("no_such_metric") == 0)
+        let buckets = page.buckets("grpc_request_duration_seconds")
+        #expect(buckets[0.001] == 10)
+        #expect(buckets[0.01] == 18)
+        #expect(buckets[.infinity] == 20)
+    }
+
+    @Test("quantiles interpolate inside the bucket of their rank, over the difference of two snapshots")
+    func quantiles() {
+        let before: [Double: Double] = [0.001: 10, 0.01: 10, .infinity: 10]
+        let after: [Double: Double] = [0.001: 20, 0.01: 110, .infinity: 110]
+        // 100 new observations: 10 under 1 ms, 90 between 1 and 10 ms.
+        let median = BucketQuantile.quantile(0.5, from: before, to: after)!
+        #expect(abs(median - (0.001 + 0.009 * 40 / 90)) < 1e-9)
+        #expect(BucketQuantile.quantile(0.05, from: before, to: after)! <= 0.001)
+        #expect(BucketQuantile.quantile(0.5, from: after, to: after) == nil)
+    }
+
+    static func second(_ t: Double, target: Double, eps: Double, failed: Double = 0, p95: Double = 1) -> SecondSample {
+        SecondSample(
+            t: t, targetEPS: target, eps: eps, epsSource: "metrics", failed: failed, dbWrites: 0, cpuPercent: 0,
+            postgresCPUPercent: 0, loadCPUPercent: 0, rssMB: 0, buffer: 0, p95Ms: p95, p99Ms: p95)
+    }
+
+    static let thresholds = ProfileResults.Thresholds(errorRate: 0.01, p95Ms: 100, achievedRatio: 0.95)
+
+    @Test("a stress run breaks where a threshold fails for five seconds running, not on one bad second")
+    func breakingPoint() {
+        var series = (1...20).map { Self.second(Double($0), target: Double($0) * 100, eps: Double($0) * 100) }
+        series[5].p95Ms = 500  // one bad second: noise
+        for i in 12..<20 { series[i].p95Ms = 250 }
+        let point = RunAnalysis.breakingPoint(series, thresholds: Self.thresholds)
+        #expect(point.limit == "p95 latency")
+        #expect(point.second == 13)
+        #expect(point.targetEPS == 1_300)
+        #expect(point.lastGoodEPS == 1_200)
+    }
+
+    @Test("a run that holds every threshold reports no break, and the rate it reached")
+    func unbroken() {
+        let series = (1...10).map { Self.second(Double($0), target: 1_000, eps: 990) }
+        let point = RunAnalysis.breakingPoint(series, thresholds: Self.thresholds)
+        #expect(point.limit == "none")
+        #expect(point.lastGoodEPS == 990)
+    }
+
+    @Test("falling behind the target and failing calls are breaks too")
+    func otherLimits() {
+        let behind = (1...10).map { Self.second(Double($0), target: 1_000, eps: 800) }
+        #expect(RunAnalysis.breakingPoint(behind, thresholds: Self.thresholds).limit == "achieved rate")
+        let failing = (1...10).map { Self.second(Double($0), target: 1_000, eps: 1_000, failed: 50) }
+        #expect(RunAnalysis.breakingPoint(failing, thresholds: Self.thresholds).limit == "error rate")
+    }
+}
