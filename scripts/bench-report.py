@@ -34,6 +34,8 @@ def load_results(directory):
         name = os.path.basename(path)
         if name.startswith("drain-"):
             key = ("drain",)
+        elif data.get("kind") == "profile" and any(run.get("hot_symbols") for run in data.get("runs", [])):
+            key = ("perf",)
         elif data.get("kind") == "profile":
             variant = "pg-defaults" if data.get("postgres_options") else "tuned"
             key = ("profile", data["profile"], data["tool"], variant)
@@ -194,7 +196,7 @@ class Report:
         self.w(f"**Machine:** {fmt(machine.get('cores'))} cores, {fmt(machine.get('memory_gib'))} GiB, shared with other work; "
                "PostgreSQL 15, the load tool and the system under test all run on it.")
         self.w()
-        self.w("This is the tuning guide (`../shared/seeds/001_*.txt`) with every `[FILL IN]` replaced by a measurement. "
+        self.w("This is the tuning guide (`../shared/seeds/001_*.txt`) with every blank of the template filled from a measurement. "
                "Written by `scripts/bench-report.py`; do not edit by hand, run `make bench` (the whole ladder) or "
                "`make bench PROFILE=<name>` (one profile), which regenerate it.")
         self.w()
@@ -280,58 +282,83 @@ class Report:
     def profiles_table(self):
         self.w("## Load profiles")
         self.w()
-        self.w("Each profile from the guide's ladder, run with k6 (`bench/k6/events.js`), the service and then the naive peer "
-               "under the same load. Target and achieved rates in events per second; latency client side; CPU is the system's "
-               "own process; DB writes are PostgreSQL's rows inserted or updated per second (pg_stat) over the load.")
+        self.w("The guide's ladder, each profile run with k6 (`bench/k6/events.js`) and, for the target and stress profiles, "
+               "again with the Swift generator. In every run the service and then the naive peer take the same load. Rates in "
+               "events per second; latency client side; CPU is the system's own process (\"with PG\": its CPU plus PostgreSQL's); "
+               "DB writes are PostgreSQL's rows inserted or updated per second (pg_stat) over the load.")
         self.w()
-        self.w("| profile | scale | system | target peak | achieved | p50 | p95 | p99 | errors | late | CPU s (mean %) | events per core-s | RSS peak | DB writes/s | peak buffer | table check | file |")
+        self.w("Summary, our service (details, the naive peer and the ceiling of each run below):")
+        self.w()
+        self.w("| profile | tool | target peak | achieved | p50 | p95 | p99 | errors | CPU (mean) | RSS peak | DB writes/s | peak buffer | table |")
+        self.w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        runs = []
+        for name in PROFILE_ORDER:
+            for tool in ("k6", "generator"):
+                data = self.profile(name, tool)
+                if data:
+                    runs.append((name, tool, data))
+        for name, tool, data in runs:
+            run = run_of(data, "service")
+            if not run:
+                continue
+            l, s = run["load"], run["summary"]
+            self.w(f"| [{name}](#{name}-{tool}) | {tool} | {fmt(s['peak_target_eps'])} | {fmt(l['achieved_eps'])} | {ms(l['latency_ms']['p50'])} | "
+                   f"{ms(l['latency_ms']['p95'])} | {ms(l['latency_ms']['p99'])} | {fmt(l['failed'])} | {fmt(s['system_cpu_percent_mean'])}% | "
+                   f"{fmt(s['rss_peak_mb'])} MB | {fmt(s['db_writes_per_second_mean'])} | {fmt(s['buffer_peak'])} | {check_text(run)} |")
+        self.w()
+        for name, tool, data in runs:
+            self.profile_section(name, tool, data)
+
+    def profile_section(self, name, tool, data):
+        about = ""
+        self.w(f'<a id="{name}-{tool}"></a>')
+        self.w(f"### {name} ({tool})")
+        self.w()
+        service, naive = run_of(data, "service"), run_of(data, "naive-peer")
+        first = service or data["runs"][0]
+        self.w(f"From {link(data)}, commit `{data.get('commit')}`, `BENCH_SCALE={data['scale']}`: {fmt(first['load']['seconds'], 0)} s of load per system, "
+               f"peak target {fmt(first['summary']['peak_target_eps'])} events/s.")
+        self.w()
+        self.w("| system | achieved | p50 | p95 | p99 | p99.9 | max | errors | late | CPU s (mean) | events per core-s (with PG) | PG CPU s | RSS start / peak / end | DB writes/s (peak) | peak buffer | E2E commit p50 / p99 | table |")
         self.w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-        for name in PROFILE_ORDER:
-            for tool in ("k6", "generator"):
-                data = self.profile(name, tool)
-                if not data:
-                    continue
-                for run in data["runs"]:
-                    l, s, v = run["load"], run["summary"], run["verification"]
-                    check = ("exact" if v["exact"] else "DIFFERS") if v["checked"] else "not checked (failed calls)"
-                    self.w(f"| {name} ({tool}) | {data['scale']} | {run['label']} | {fmt(s['peak_target_eps'])} | {fmt(l['achieved_eps'])} | "
-                           f"{ms(l['latency_ms']['p50'])} | {ms(l['latency_ms']['p95'])} | {ms(l['latency_ms']['p99'])} | "
-                           f"{fmt(l['failed'])} | {fmt(l['late'])} | {fmt(s['system_cpu_seconds'], 1)} ({fmt(s['system_cpu_percent_mean'])}%) | "
-                           f"{fmt(s['events_per_core_second'])} | {fmt(s['rss_peak_mb'])} MB | {fmt(s['db_writes_per_second_mean'])} | "
-                           f"{fmt(s['buffer_peak']) if run['system'] == 'service' else 'no buffer'} | {check} | {link(data)} |")
+        for run in data["runs"]:
+            l, s = run["load"], run["summary"]
+            lat = l["latency_ms"]
+            commit = f"{ms(s.get('commit_p50_ms'))} / {ms(s.get('commit_p99_ms'))}" if s.get("commit_p50_ms") is not None else "at the answer"
+            self.w(f"| {run['label']} | {fmt(l['achieved_eps'])} | {ms(lat['p50'])} | {ms(lat['p95'])} | {ms(lat['p99'])} | {ms(lat['p999'])} | {ms(lat['max'])} | "
+                   f"{fmt(l['failed'])}{' ' + str(l['failed_by_code']) if l['failed'] else ''} | {fmt(l['late'])} | "
+                   f"{fmt(s['system_cpu_seconds'], 1)} ({fmt(s['system_cpu_percent_mean'])}%) | {fmt(s['events_per_core_second'])} ({fmt(s.get('events_per_core_second_with_postgres'))}) | "
+                   f"{fmt(s['postgres_cpu_seconds'], 1)} | {fmt(s['rss_start_mb'])} / {fmt(s['rss_peak_mb'])} / {fmt(s['rss_end_mb'])} MB | "
+                   f"{fmt(s['db_writes_per_second_mean'])} ({fmt(s['db_writes_per_second_peak'])}) | "
+                   f"{fmt(s['buffer_peak']) if run['system'] == 'service' else 'no buffer'} | {commit} | {check_text(run)} |")
         self.w()
-        self.w("Ratios within each run (service ÷ naive peer for throughput and CPU efficiency; rows written ÷ the ceiling measured "
-               "in the same file):")
-        self.w()
-        self.w("| profile | achieved: service ÷ naive | p99: naive ÷ service | events per core-s: service ÷ naive | service DB writes ÷ ceiling | ceiling (rows/s, before / after) |")
-        self.w("|---|---|---|---|---|---|")
-        for name in PROFILE_ORDER:
-            for tool in ("k6", "generator"):
-                data = self.profile(name, tool)
-                if not data:
-                    continue
-                service, naive = run_of(data, "service"), run_of(data, "naive-peer")
-                if not service:
-                    continue
-                c = ceiling_mean(data)
-                ceilings = " / ".join(fmt(x["rows_per_second"]) for x in data.get("ceiling", []))
-                self.w(f"| {name} ({tool}) | {ratio(service['load']['achieved_eps'], naive and naive['load']['achieved_eps'], 2)} | "
-                       f"{ratio(naive and naive['load']['latency_ms']['p99'], service['load']['latency_ms']['p99'])} | "
-                       f"{ratio(service['summary']['events_per_core_second'], naive and naive['summary']['events_per_core_second'])} | "
-                       f"{ratio(service['summary']['db_writes_per_second_mean'], c, 3)} | {ceilings} |")
-        self.w()
-        self.w("Over time (throughput against the target, p99 latency, buffer fill, rows written):")
-        self.w()
-        for name in PROFILE_ORDER:
-            for tool in ("k6", "generator"):
-                data = self.profile(name, tool)
-                if not data:
-                    continue
-                path = f"bench/plots/{name}-{tool}.svg"
-                plot_profile(data, path)
-                self.w(f"- {name} ({tool}, from {link(data)}): [{path}]({path})")
-        self.w()
-        self.w("![target profile](bench/plots/target-k6.svg)" if self.profile("target") else "")
+        c = ceiling_mean(data)
+        ceilings = " and ".join(f"{fmt(x['rows_per_second'])} rows/s {x['when']}" for x in data.get("ceiling", []))
+        if service:
+            parts = [f"ceiling {ceilings}: the service wrote {ratio(service['summary']['db_writes_per_second_mean'], c, 3)} of it "
+                     f"(peak second {ratio(service['summary']['db_writes_per_second_peak'], c, 2)})"]
+            if naive:
+                parts.append(f"achieved rate service ÷ naive {ratio(service['load']['achieved_eps'], naive['load']['achieved_eps'], 2)}")
+                parts.append(f"p99 naive ÷ service {ratio(naive['load']['latency_ms']['p99'], service['load']['latency_ms']['p99'])}")
+                parts.append(f"events per core-second service ÷ naive {ratio(service['summary']['events_per_core_second'], naive['summary']['events_per_core_second'])}, "
+                             f"with PostgreSQL's CPU {ratio(service['summary'].get('events_per_core_second_with_postgres'), naive['summary'].get('events_per_core_second_with_postgres'))}")
+            self.w("Ratios within this run: " + "; ".join(parts) + ".")
+            self.w()
+        for run in data["runs"]:
+            point = run.get("breaking_point")
+            if point:
+                if point["limit"] == "none":
+                    self.w(f"- {run['label']}: unbroken to the end of the ramp ({fmt(point['target_eps'])} events/s target, "
+                           f"{fmt(point['last_good_eps'])} the highest achieved with every threshold holding).")
+                else:
+                    self.w(f"- {run['label']}: **broke at a target of {fmt(point['target_eps'])} events/s** (second {fmt(point['second'], 0)}, "
+                           f"{fmt(point['achieved_eps'])} achieved) by **{point['limit']}** ({fmt(point['measured'], 2)} against {fmt(point['threshold'], 2)}); "
+                           f"highest rate held with every threshold intact: {fmt(point['last_good_eps'])} events/s.")
+        if any(run.get("breaking_point") for run in data["runs"]):
+            self.w()
+        path = f"bench/plots/{name}-{tool}.svg"
+        plot_profile(data, path)
+        self.w(f"![{name} ({tool}): throughput, p99, buffer, rows written per second]({path})")
         self.w()
 
     def pool(self):
@@ -498,7 +525,7 @@ class Report:
     def code_level(self):
         self.w("## Code-Level Optimizations")
         self.w()
-        perf_data = self.profile("target", "generator")
+        perf_data = self.r.get(("perf",))
         service = perf_data and run_of(perf_data, "service")
         symbols = service and service.get("hot_symbols")
         self.w("### 1. Reduce JSON Allocations")
@@ -611,6 +638,46 @@ class Report:
             self.w(f"- [x] {item}")
         self.w()
 
+    def optimization_log(self):
+        self.w("## Optimization Log")
+        self.w()
+        target = self.profile("target", "generator") or self.profile("target")
+        service, naive = (run_of(target, "service"), run_of(target, "naive-peer")) if target else (None, None)
+        if service and naive:
+            date = target["started_at"][:10]
+            self.w("### Optimization #1: merge in a buffer, write in batches")
+            self.w()
+            self.w(f"**Date:** {date}  ")
+            self.w("**Issue:** one autocommit UPSERT per event and goal (the incumbent's shape without its buffer) makes PostgreSQL "
+                   "commit, and flush its WAL, once per row.  ")
+            self.w(f"**Evidence:** the naive peer at the target rate ({link(target)}): p99 {ms(naive['load']['latency_ms']['p99'])}, "
+                   f"{fmt(naive['load']['failed'])} failed calls, PostgreSQL CPU {fmt(naive['summary']['postgres_cpu_seconds'], 1)} s.  ")
+            self.w("**Hypothesis:** merging per (user, goal) and one transaction per flush cut PostgreSQL's work to a batch per interval.  ")
+            self.w("**Implementation:** the 256-shard buffer and the flush workers (`Sources/Buffer`, `Sources/EventHandler/Flush`).  ")
+            self.w(f"**Results (same run):** p99 {ms(naive['load']['latency_ms']['p99'])} → {ms(service['load']['latency_ms']['p99'])}; "
+                   f"achieved {fmt(naive['load']['achieved_eps'])} → {fmt(service['load']['achieved_eps'])} events/s; "
+                   f"PostgreSQL CPU {fmt(naive['summary']['postgres_cpu_seconds'], 1)} s → {fmt(service['summary']['postgres_cpu_seconds'], 1)} s; "
+                   f"events per core-second with PostgreSQL {fmt(naive['summary'].get('events_per_core_second_with_postgres'))} → "
+                   f"{fmt(service['summary'].get('events_per_core_second_with_postgres'))}.  ")
+            self.w("**Conclusion:** success; what remains per event is the gRPC server's own cost (see the profile above).")
+            self.w()
+        pool = self.sweep("pool", "target")
+        if pool and len(pool["runs"]) >= 2:
+            one = next((r for r in pool["runs"] if r["settings"].get("FLUSH_WORKERS") == "1"), None)
+            two = next((r for r in pool["runs"] if r["settings"].get("FLUSH_WORKERS") == "2"), None)
+            if one and two:
+                self.w("### Optimization #2: flush workers on a machine PostgreSQL shares")
+                self.w()
+                self.w(f"**Date:** {pool['started_at'][:10]}  ")
+                self.w("**Issue:** each flush worker drives one PostgreSQL backend; on 2 cores shared with PostgreSQL and the load, "
+                       "parallel flushes compete with the gRPC threads.  ")
+                self.w(f"**Evidence and results ({link(pool)}, target rate):** p99 with 2 workers {ms(two['load']['latency_ms']['p99'])}, "
+                       f"with 1 worker {ms(one['load']['latency_ms']['p99'])}; commit latency p99 {ms(two['summary'].get('commit_p99_ms'))} "
+                       f"and {ms(one['summary'].get('commit_p99_ms'))}.  ")
+                self.w("**Conclusion:** see the pool table for the capacity side; keep FLUSH_WORKERS at the database's cores when "
+                       "PostgreSQL has its own machine.")
+                self.w()
+
     def common_issues(self):
         self.w("## Common Performance Issues")
         self.w()
@@ -678,6 +745,13 @@ class Report:
         self.w()
 
 
+def check_text(run):
+    v = run["verification"]
+    if not v["checked"]:
+        return "not checked: " + ("stopped early" if run["load"].get("stopped_early") else "failed calls")
+    return "exact" if v["exact"] else "**DIFFERS**"
+
+
 def pct(new, old):
     if not new or not old:
         return "n/a"
@@ -713,6 +787,7 @@ def main():
     report.alerts()
     report.production()
     report.checklist()
+    report.optimization_log()
     report.common_issues()
     report.drain()
     report.sources()

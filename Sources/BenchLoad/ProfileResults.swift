@@ -132,6 +132,9 @@ struct RunSummary: Encodable {
     var systemCPUPercentMean: Double
     var eventsPerCoreSecond: Double
     var postgresCPUSeconds: Double
+    /// Events answered OK per second of CPU of the system and PostgreSQL together: what the
+    /// whole write path costs (the naive peer's cost is mostly PostgreSQL's).
+    var eventsPerCoreSecondWithPostgres: Double
     var rssStartMB: Double
     var rssPeakMB: Double
     var rssEndMB: Double

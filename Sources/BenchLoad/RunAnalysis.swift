@@ -91,6 +91,8 @@ enum RunAnalysis {
             systemCPUSeconds: cpu, systemCPUPercentMean: 100 * cpu / span,
             eventsPerCoreSecond: cpu > 0 ? Double(load.ok) / cpu : 0,
             postgresCPUSeconds: last.postgresCPU - first.postgresCPU,
+            eventsPerCoreSecondWithPostgres: cpu + last.postgresCPU - first.postgresCPU > 0
+                ? Double(load.ok) / (cpu + last.postgresCPU - first.postgresCPU) : 0,
             rssStartMB: Double(first.residentBytes) / 1_048_576,
             rssPeakMB: Double(samples.map(\.residentBytes).max() ?? 0) / 1_048_576,
             rssEndMB: Double(last.residentBytes) / 1_048_576,

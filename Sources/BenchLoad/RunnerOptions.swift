@@ -72,7 +72,7 @@ struct RunnerOptions {
             case "--out": options.outputDirectory = value()
             case "--perf": options.perf = true
             case "--ceiling-seconds":
-                guard let seconds = Double(value()), seconds > 0 else { usage() }
+                guard let seconds = Double(value()), seconds >= 0 else { usage() }
                 options.ceilingSeconds = seconds
             case "--set":
                 let pair = value().split(separator: "=", maxSplits: 1)
@@ -90,6 +90,8 @@ struct RunnerOptions {
             usage: bench-load [--profile NAME] [--scale S] [--tool k6|generator] [--systems service,naive-peer]
                               [--sweep flush-interval|pool|batch] [--set KEY=VALUE]... [--perf]
                               [--k6 PATH] [--bin DIR] [--out DIR] [--ceiling-seconds S]
+              --ceiling-seconds S  length of each ceiling measurement (default 3; 0 skips the
+                               ceiling and its 1,000,000-row table, for sweeps)
               --profile NAME   a profile of bench/profiles.json (default smoke)
               --scale S        multiplies every duration of the profile (default 0.05: the tuning
                                guide's 30-minute target test becomes 90 s)
