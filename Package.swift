@@ -5,6 +5,9 @@ import PackageDescription
 //   GameEvents    generated protobuf + gRPC code for the wire contract (protos/, scripts/generate-protos.sh)
 //   Catalog       challenges.json: model, validation, event → goal matching (pure Swift)
 //   Buffer        the 256-shard per-user merge buffer (pure Swift, no I/O, no clocks)
+//   EventRules    the wire contract's rules: an event as ingest sees it, validation, event → goal
+//                 updates (shared by the service and the naive peer, so both answer alike)
+//   Lifecycle     SIGTERM/SIGINT as something a task awaits (the service and the naive peer)
 //   Storage       everything that touches PostgreSQL: libpq connections, the pool, migrations, SQL
 //   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown,
 //                 and operations (Prometheus /metrics, /healthz, /readyz over a small NIO HTTP server)
@@ -85,6 +88,8 @@ let package = Package(
         .executableTarget(name: "DevKafka", dependencies: ["Kafka"], swiftSettings: strictSwift),
         .target(name: "Catalog", swiftSettings: strictSwift),
         .target(name: "Buffer", swiftSettings: strictSwift),
+        .target(name: "Lifecycle", swiftSettings: strictSwift),
+        .target(name: "EventRules", dependencies: ["GameEvents", "Catalog", "Buffer"], swiftSettings: strictSwift),
         .target(
             name: "Storage",
             dependencies: [
@@ -100,6 +105,8 @@ let package = Package(
             dependencies: [
                 "Buffer",
                 "Catalog",
+                "EventRules",
+                "Lifecycle",
                 "Storage",
                 "GameEvents",
                 "Kafka",
@@ -163,7 +170,7 @@ let package = Package(
         .executableTarget(
             name: "NaivePeer",
             dependencies: [
-                "Catalog", "Storage", "GameEvents",
+                "Catalog", "Storage", "GameEvents", "EventRules", "Buffer", "Lifecycle",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -205,6 +212,7 @@ let package = Package(
             name: "EventHandlerTests",
             dependencies: [
                 "EventHandler",
+                "EventRules",
                 "DevKafka",
                 "BenchSupport",
                 "GameEvents",

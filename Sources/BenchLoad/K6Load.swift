@@ -8,9 +8,6 @@ struct LoadOutcome {
     var summary: LoadSummary
     /// The generator's own per-second account (client side); nil for k6.
     var seconds: [SecondStats]?
-    /// The generator's own break detection (stress); nil for k6, whose break the runner finds
-    /// in its samples.
-    var breakingPoint: BreakingPoint?
 }
 
 /// The pid of the load tool's process while it runs, for the sampler's CPU reading.
@@ -99,6 +96,6 @@ enum K6Load {
                 toolCPUSeconds: cpu,
                 // A threshold abort (the stress break) ends the run with calls in flight.
                 stoppedEarly: summary.duration_s < summary.planned_duration_s - 1),
-            seconds: nil, breakingPoint: nil)
+            seconds: nil)
     }
 }

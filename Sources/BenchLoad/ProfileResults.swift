@@ -1,5 +1,6 @@
 import BenchSupport
 import Foundation
+import LoadGenerator
 
 /// Everything one `bench-load` invocation measured, written to
 /// `bench/results/<profile or sweep>-<time>.json` and read by scripts/bench-report.py.
@@ -14,7 +15,7 @@ struct ProfileResults: Encodable {
     var startedAt: String
     var commit: String
     var machine: [String: Double]
-    var thresholds: Thresholds
+    var thresholds: BreakThresholds
     /// The raw PostgreSQL ceiling (limits.md's T2, 5,000-row batches, 2 connections) before and
     /// after the runs, in the same PostgreSQL.
     var ceiling: [CeilingMeasurement] = []
@@ -44,12 +45,6 @@ struct ProfileResults: Encodable {
         var rows: Int
         var meanMs: Double
         var totalMs: Double
-    }
-
-    struct Thresholds: Codable, Sendable {
-        var errorRate: Double
-        var p95Ms: Double
-        var achievedRatio: Double
     }
 
     struct CeilingMeasurement: Encodable {

@@ -45,39 +45,46 @@ enum RunAnalysis {
         return out
     }
 
-    /// The first moment a stress run broke a threshold for 5 seconds running, from the series
-    /// (used for k6; the generator reports its own break).
-    static func breakingPoint(_ series: [SecondSample], thresholds: ProfileResults.Thresholds) -> BreakingPoint {
-        let loaded = series.filter { $0.t > 0 && $0.targetEPS > 0 }
-        var run = 0
+    /// The sampled series as the seconds a break is judged on (k6 has no per-second account
+    /// of its own): from the first traffic, while the schedule has events due.
+    static func judgedSeconds(_ series: [SecondSample]) -> [SecondStats] {
+        series.filter { $0.t > 0 && $0.targetEPS > 0 }.map { second in
+            SecondStats(
+                second: Int(second.t.rounded()), targetEps: Int(second.targetEPS.rounded()),
+                ok: Int(second.eps.rounded()), failed: Int((second.failed ?? 0).rounded()), p95Ms: second.p95Ms ?? 0)
+        }
+    }
+
+    /// Where a stress run broke: LoadGenerator's `BreakDetector` (5 seconds running over a
+    /// threshold) over the seconds, and the highest rate achieved before it with every
+    /// threshold holding. The generator judges its own seconds the same way while it runs (and
+    /// stops there); this finds that point again in its account, and in k6's sampled series.
+    static func breakingPoint(_ seconds: [SecondStats], thresholds: BreakThresholds) -> BreakingPoint {
+        var detector = BreakDetector(thresholds: thresholds)
         var lastGood = 0.0
-        for (index, second) in loaded.enumerated() {
-            let errorRate = second.eps > 0 ? (second.failed ?? 0) / (second.eps + (second.failed ?? 0)) : 0
-            var broken: (String, Double, Double)?
-            if errorRate > thresholds.errorRate {
-                broken = ("error rate", errorRate, thresholds.errorRate)
-            } else if let p95 = second.p95Ms, p95 > thresholds.p95Ms {
-                broken = ("p95 latency", p95, thresholds.p95Ms)
-            } else if second.targetEPS >= 50, second.eps < thresholds.achievedRatio * second.targetEPS {
-                broken = ("achieved rate", second.eps / second.targetEPS, thresholds.achievedRatio)
+        for second in seconds {
+            if let report = detector.observe(second), let first = report.thresholds.first {
+                return BreakingPoint(
+                    second: Double(report.second), targetEPS: Double(report.targetEps), achievedEPS: report.achievedEps,
+                    limit: name(first.threshold), measured: first.worst, threshold: first.limit, lastGoodEPS: lastGood)
             }
-            if let broken {
-                run += 1
-                if run == 5 {
-                    let start = loaded[index - 4]
-                    return BreakingPoint(
-                        second: start.t, targetEPS: start.targetEPS, achievedEPS: start.eps, limit: broken.0,
-                        measured: broken.1, threshold: broken.2, lastGoodEPS: lastGood)
-                }
-            } else {
-                run = 0
-                lastGood = max(lastGood, second.eps)
+            if second.targetEps > 0, thresholds.broken(by: second).isEmpty {
+                lastGood = max(lastGood, Double(second.ok))
             }
         }
-        let last = loaded.last
+        let last = seconds.last(where: { $0.targetEps > 0 })
         return BreakingPoint(
-            second: last?.t ?? 0, targetEPS: last?.targetEPS ?? 0, achievedEPS: last?.eps ?? 0, limit: "none",
-            measured: 0, threshold: 0, lastGoodEPS: lastGood)
+            second: Double(last?.second ?? 0), targetEPS: Double(last?.targetEps ?? 0), achievedEPS: Double(last?.ok ?? 0),
+            limit: "none", measured: 0, threshold: 0, lastGoodEPS: lastGood)
+    }
+
+    /// The names the results use for a broken threshold.
+    static func name(_ threshold: BrokenThreshold.Threshold) -> String {
+        switch threshold {
+        case .errorRate: "error rate"
+        case .p95Latency: "p95 latency"
+        case .achievedRate: "achieved rate"
+        }
     }
 
     static func summary(_ samples: [RawSample], series: [SecondSample], load: LoadSummary, loadStart: Double, loadEnd: Double) -> RunSummary {

@@ -35,23 +35,13 @@ func gitCommit() -> String {
     return text.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
-/// The flush interval a run's settings give the service, in seconds.
-func flushInterval(_ settings: [String: String]) -> Double {
-    guard let text = settings["BUFFER_FLUSH_INTERVAL"] else { return 1 }
-    if text.hasSuffix("ms") { return (Double(text.dropLast(2)) ?? 1_000) / 1_000 }
-    if text.hasSuffix("s") { return Double(text.dropLast()) ?? 1 }
-    return 1
-}
-
 func run() throws {
     let book = try ProfileFile.load(path: "bench/profiles.json")
     guard let base = book.profiles[options.profile] else {
         throw BenchError("no profile \"\(options.profile)\" in bench/profiles.json (there are: \(book.profiles.keys.sorted().joined(separator: ", ")))")
     }
     let profile = base.scaled(by: options.scale)
-    let thresholds = ProfileResults.Thresholds(
-        errorRate: book.breakThresholds.errorRate, p95Ms: book.breakThresholds.p95Ms,
-        achievedRatio: book.breakThresholds.achievedRatio)
+    let thresholds = book.breakThresholds
     var results = ProfileResults(
         kind: options.sweep == nil ? "profile" : "sweep", profile: options.profile, sweep: options.sweep?.rawValue,
         scale: options.scale, tool: options.tool.rawValue, startedAt: ISO8601DateFormatter().string(from: Date()),
@@ -127,7 +117,7 @@ func run() throws {
         }
         let loadEnd = BenchSupport.seconds(ContinuousClock.now - origin)
         let hotSymbols = recorder?.stop()
-        try system.waitUntilFlushed(flushInterval: flushInterval(variant.settings))
+        try system.waitUntilFlushed()
         Thread.sleep(forTimeInterval: 1.2)
         let samples = sampler.stop()
         let verification = try RunAnalysis.verify(outcome.summary, database: database)
@@ -150,7 +140,7 @@ func run() throws {
             summary: RunAnalysis.summary(samples, series: series, load: outcome.summary, loadStart: loadStart, loadEnd: loadEnd),
             series: series, breakingPoint: nil, hotSymbols: hotSymbols, exitStatus: status, readySeconds: readySeconds)
         if options.profile == "stress" {
-            run.breakingPoint = outcome.breakingPoint ?? RunAnalysis.breakingPoint(series, thresholds: thresholds)
+            run.breakingPoint = RunAnalysis.breakingPoint(outcome.seconds ?? RunAnalysis.judgedSeconds(series), thresholds: thresholds)
         }
         results.runs.append(run)
         print(describe(run))

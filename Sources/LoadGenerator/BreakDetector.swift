@@ -27,12 +27,18 @@ public struct BreakThresholds: Codable, Sendable, Equatable {
         }
     }
 
+    /// Below this many events due in a second the achieved rate is not judged: at a ramp's
+    /// first few events/s, one event straddling a second's boundary is already 5% or more.
+    public static var minimumRateJudged: Int { 50 }
+
     /// Which thresholds `second` breaks, with the measured values.
     public func broken(by second: SecondStats) -> [(threshold: BrokenThreshold.Threshold, measured: Double)] {
         var broken: [(BrokenThreshold.Threshold, Double)] = []
         if second.errorRate > errorRate { broken.append((.errorRate, second.errorRate)) }
         if second.p95Ms > p95Ms { broken.append((.p95Latency, second.p95Ms)) }
-        if second.achievedRatio < achievedRatio { broken.append((.achievedRate, second.achievedRatio)) }
+        if second.targetEps >= Self.minimumRateJudged, second.achievedRatio < achievedRatio {
+            broken.append((.achievedRate, second.achievedRatio))
+        }
         return broken
     }
 }

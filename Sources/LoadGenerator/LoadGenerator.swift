@@ -85,13 +85,11 @@ public struct LoadGenerator: Sendable {
         let encoder = EventEncoder(
             runID: options.runID, namespace: options.namespace, userIDs: userIDs,
             statCodes: EventMix<SystemRandomNumberGenerator>.statCodes)
-        let cpuBefore = processCPUSeconds()
         let start = ContinuousClock.now
         let run = await schedulingLoop(schedule: schedule, tally: tally, encoder: encoder, connection: connection, start: start)
         let wall = Self.seconds(ContinuousClock.now - start)
         let result = tally.result(
-            runID: options.runID, intended: run.intended, durationSeconds: run.duration, wallSeconds: wall,
-            cpuSeconds: processCPUSeconds() - cpuBefore)
+            runID: options.runID, intended: run.intended, durationSeconds: run.duration, wallSeconds: wall)
         await connection.close()
         return result
     }
@@ -206,17 +204,4 @@ public struct LoadGeneratorError: Error, CustomStringConvertible {
     public let description: String
 
     public init(_ description: String) { self.description = description }
-}
-
-/// CPU time (user + system) of this process so far, in seconds.
-func processCPUSeconds() -> Double {
-    var usage = rusage()
-    #if os(Linux)
-    let who = RUSAGE_SELF.rawValue
-    #else
-    let who = RUSAGE_SELF
-    #endif
-    guard getrusage(who, &usage) == 0 else { return 0 }
-    func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-    return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

@@ -36,15 +36,12 @@ public struct LoadResult: Codable, Sendable, Equatable {
     public var statValueSumOk: Int
     /// Set when break detection stopped the run.
     public var brokeAt: BreakReport?
-    /// CPU time (user + system) this process used during the run: the generator's own cost,
-    /// plus whatever else the process runs meanwhile.
-    public var cpuSeconds: Double
 
     public init(
         runId: String, intended: Int, sent: Int, unsent: Int, ok: Int, failed: Int, failedByCode: [String: Int], slotWaits: Int,
         peakInFlight: Int, durationSeconds: Double, wallSeconds: Double, intendedEps: Double, achievedEps: Double,
         latency: LatencySummary, seconds: [SecondStats], loginsOk: Int, statsOk: Int, statValueSumOk: Int,
-        brokeAt: BreakReport?, cpuSeconds: Double
+        brokeAt: BreakReport?
     ) {
         self.runId = runId
         self.intended = intended
@@ -65,6 +62,5 @@ public struct LoadResult: Codable, Sendable, Equatable {
         self.statsOk = statsOk
         self.statValueSumOk = statValueSumOk
         self.brokeAt = brokeAt
-        self.cpuSeconds = cpuSeconds
     }
 }

@@ -113,7 +113,7 @@ final class RunTally: Sendable {
     }
 
     /// Closes the second in progress (when anything happened in it) and returns the result.
-    func result(runID: String, intended: Int, durationSeconds: Double, wallSeconds: Double, cpuSeconds: Double) -> LoadResult {
+    func result(runID: String, intended: Int, durationSeconds: Double, wallSeconds: Double) -> LoadResult {
         state.withLock { state in
             let s = state.current.second
             let target = target(ofSecond: s, end: state.scheduleEnd)
@@ -128,7 +128,7 @@ final class RunTally: Sendable {
                 achievedEps: durationSeconds > 0 ? Double(state.ok) / durationSeconds : 0,
                 latency: state.overall.summary, seconds: state.series,
                 loginsOk: state.ledger.loginsOK, statsOk: state.ledger.statsOK, statValueSumOk: state.ledger.statValueSumOK,
-                brokeAt: state.brokeAt, cpuSeconds: cpuSeconds)
+                brokeAt: state.brokeAt)
         }
     }
 

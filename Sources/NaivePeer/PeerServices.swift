@@ -26,7 +26,7 @@ struct PeerCallHandler: Sendable {
 
 /// `UserAuthenticationUserLoggedInService/OnMessage`, answered the naive way.
 struct PeerLoginService: Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedInService.SimpleServiceProtocol {
-    let rules: EventRules
+    let rules: PeerRules
     let handler: PeerCallHandler
 
     func onMessage(
@@ -39,7 +39,7 @@ struct PeerLoginService: Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedIn
 
 /// `StatisticStatItemUpdatedService/OnMessage`, answered the naive way.
 struct PeerStatService: Accelbyte_Social_Statistic_V1_StatisticStatItemUpdatedService.SimpleServiceProtocol {
-    let rules: EventRules
+    let rules: PeerRules
     let handler: PeerCallHandler
 
     func onMessage(

@@ -1,3 +1,4 @@
+import Buffer
 import Catalog
 import Storage
 
@@ -29,11 +30,11 @@ struct SingleRowWriter: Sendable {
     /// Writes every change for `userID`, one statement each, in order. Blocking: call it on a
     /// thread the caller owns. Stops at the first error (rows written before it stay written,
     /// as they did for the incumbent).
-    func write(userID: String, changes: [GoalChange], on connection: PostgresConnection) throws {
+    func write(userID: String, changes: [GoalUpdate], on connection: PostgresConnection) throws {
         for change in changes {
             let goal = catalog.goals[Int(change.goal)]
             let value = PostgresParameter.text(String(change.value))
-            let isIncrement = PostgresParameter.text(change.isIncrement ? "t" : "f")
+            let isIncrement = PostgresParameter.text(change.kind == .increment ? "t" : "f")
             let target = PostgresParameter.text(String(goal.targetValue))
             if goal.defaultAssigned {
                 try connection.executePrepared(

@@ -1,3 +1,4 @@
+import Buffer
 import Dispatch
 import Foundation
 import Logging
@@ -18,7 +19,7 @@ final class WriterPool: Sendable {
     /// One event to write, and who waits for it.
     private struct Job: Sendable {
         let userID: String
-        let changes: [GoalChange]
+        let changes: [GoalUpdate]
         let done: CheckedContinuation<Void, any Error>
     }
 
@@ -69,7 +70,7 @@ final class WriterPool: Sendable {
 
     /// Writes one event's rows; returns once all are written. Throws the `PostgresError` that
     /// stopped it, or `PoolStopped` after `stop`.
-    func write(userID: String, changes: [GoalChange]) async throws {
+    func write(userID: String, changes: [GoalUpdate]) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let accepted = queue.withLock { queue -> Bool in
                 if queue.stopping { return false }

@@ -2,6 +2,7 @@ import Catalog
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Lifecycle
 import Logging
 
 // naive-peer: the benchmarks' comparison service. It serves the service's two gRPC event methods
@@ -48,7 +49,7 @@ func runNaivePeer() async -> Int32 {
     }
 
     // Installed before anything slow, so a signal during start-up is not lost.
-    let stopSignal = StopSignal(SIGTERM, SIGINT)
+    let stopSignal = SignalWatcher(SIGTERM, SIGINT)
     let pool = WriterPool(
         size: settings.connections, settings: settings.database,
         writer: SingleRowWriter(catalog: catalog, namespace: settings.namespace), logger: logger)
@@ -58,7 +59,7 @@ func runNaivePeer() async -> Int32 {
         fail("cannot open \(settings.connections) connections to \(settings.database): \(error)", status: 1)
     }
 
-    let rules = EventRules(namespace: settings.namespace, catalog: catalog)
+    let rules = PeerRules(namespace: settings.namespace, catalog: catalog)
     let handler = PeerCallHandler(pool: pool)
     let server = GRPCServer(
         transport: .http2NIOPosix(
@@ -73,7 +74,7 @@ func runNaivePeer() async -> Int32 {
             // One unbuffered write: the runner reads this line from a file while we keep running.
             FileHandle.standardOutput.write(
                 Data("naive-peer listening on \(address.host):\(address.port) (\(pool.size) connections)\n".utf8))
-            let signal = await stopSignal.wait()
+            let signal = await stopSignal.next()
             logger.info("stopping: no new calls; the calls under way finish", metadata: ["signal": "\(signal)"])
             server.beginGracefulShutdown()
         }

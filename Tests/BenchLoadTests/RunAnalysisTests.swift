@@ -1,3 +1,4 @@
+import LoadGenerator
 import Testing
 
 @testable import BenchLoad
@@ -49,14 +50,18 @@ struct RunAnalysisTests {
             postgresCPUPercent: 0, loadCPUPercent: 0, rssMB: 0, buffer: 0, p95Ms: p95, p99Ms: p95)
     }
 
-    static let thresholds = ProfileResults.Thresholds(errorRate: 0.01, p95Ms: 100, achievedRatio: 0.95)
+    static let thresholds = BreakThresholds(errorRate: 0.01, p95Ms: 100, achievedRatio: 0.95)
+
+    static func breakingPoint(_ series: [SecondSample]) -> BreakingPoint {
+        RunAnalysis.breakingPoint(RunAnalysis.judgedSeconds(series), thresholds: thresholds)
+    }
 
     @Test("a stress run breaks where a threshold fails for five seconds running, not on one bad second")
     func breakingPoint() {
         var series = (1...20).map { Self.second(Double($0), target: Double($0) * 100, eps: Double($0) * 100) }
         series[5].p95Ms = 500  // one bad second: noise
         for i in 12..<20 { series[i].p95Ms = 250 }
-        let point = RunAnalysis.breakingPoint(series, thresholds: Self.thresholds)
+        let point = Self.breakingPoint(series)
         #expect(point.limit == "p95 latency")
         #expect(point.second == 13)
         #expect(point.targetEPS == 1_300)
@@ -66,7 +71,7 @@ struct RunAnalysisTests {
     @Test("a run that holds every threshold reports no break, and the rate it reached")
     func unbroken() {
         let series = (1...10).map { Self.second(Double($0), target: 1_000, eps: 990) }
-        let point = RunAnalysis.breakingPoint(series, thresholds: Self.thresholds)
+        let point = Self.breakingPoint(series)
         #expect(point.limit == "none")
         #expect(point.lastGoodEPS == 990)
     }
@@ -74,8 +79,17 @@ struct RunAnalysisTests {
     @Test("falling behind the target and failing calls are breaks too")
     func otherLimits() {
         let behind = (1...10).map { Self.second(Double($0), target: 1_000, eps: 800) }
-        #expect(RunAnalysis.breakingPoint(behind, thresholds: Self.thresholds).limit == "achieved rate")
+        #expect(Self.breakingPoint(behind).limit == "achieved rate")
         let failing = (1...10).map { Self.second(Double($0), target: 1_000, eps: 1_000, failed: 50) }
-        #expect(RunAnalysis.breakingPoint(failing, thresholds: Self.thresholds).limit == "error rate")
+        #expect(Self.breakingPoint(failing).limit == "error rate")
+    }
+
+    @Test("a ramp's first few events per second are not judged by rate (one event is 5% there)")
+    func slowStart() {
+        // k6 at 1 to 40 events/s, its samples a second behind: every second short of the target.
+        let series = (1...40).map { Self.second(Double($0), target: Double($0), eps: Double($0 - 1)) }
+        #expect(Self.breakingPoint(series).limit == "none")
+        let behind = (1...10).map { Self.second(Double($0), target: 60, eps: 50) }
+        #expect(Self.breakingPoint(behind).limit == "achieved rate")
     }
 }

@@ -1,6 +1,7 @@
 import Buffer
 import Catalog
 @testable import EventHandler
+import EventRules
 import Foundation
 import GameEvents
 import Storage

@@ -13,8 +13,7 @@ struct LoadResultTests {
             peakInFlight: 4, durationSeconds: 1, wallSeconds: 1.5, intendedEps: 10, achievedEps: 9, latency: recorder.summary,
             seconds: [SecondStats(second: 0, targetEps: 10, sent: 10, ok: 9, failed: 1, slotWaits: 2)],
             loginsOk: 2, statsOk: 7, statValueSumOk: 12,
-            brokeAt: BreakReport(second: 0, targetEps: 10, achievedEps: 9, thresholds: [BrokenThreshold(threshold: .errorRate, limit: 0.01, worst: 0.1, seconds: 5)]),
-            cpuSeconds: 0.25)
+            brokeAt: BreakReport(second: 0, targetEps: 10, achievedEps: 9, thresholds: [BrokenThreshold(threshold: .errorRate, limit: 0.01, worst: 0.1, seconds: 5)]))
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         let data = try encoder.encode(result)
@@ -22,7 +21,7 @@ struct LoadResultTests {
         for key in [
             "run_id", "intended", "sent", "unsent", "ok", "failed", "failed_by_code", "slot_waits", "peak_in_flight", "duration_seconds",
             "wall_seconds", "intended_eps", "achieved_eps", "latency", "seconds", "logins_ok", "stats_ok", "stat_value_sum_ok",
-            "broke_at", "cpu_seconds",
+            "broke_at",
         ] {
             #expect(object[key] != nil, "missing \(key)")
         }

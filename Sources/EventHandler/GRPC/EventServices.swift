@@ -1,3 +1,4 @@
+import EventRules
 import GRPCCore
 import GameEvents
 import SwiftProtobuf

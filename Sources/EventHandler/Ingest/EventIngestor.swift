@@ -1,4 +1,5 @@
 import Buffer
+import EventRules
 import Synchronization
 import Foundation
 

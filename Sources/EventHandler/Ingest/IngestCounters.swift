@@ -1,3 +1,4 @@
+import EventRules
 import Synchronization
 
 /// Counts of what the ingest path did, by source, event kind and outcome. Lock-free: one relaxed

@@ -1,3 +1,5 @@
+import EventRules
+
 /// What the ingest path decided about one event; the transport turns it into its own answer
 /// (gRPC status now, a Kafka skip or pause later).
 enum IngestOutcome: Sendable, Equatable {
@@ -31,16 +33,6 @@ enum IngestOutcome: Sendable, Equatable {
 enum EventSource: String, Sendable, CaseIterable {
     case grpc
     case kafka
-}
-
-/// The fields validation can refuse, named as in wire.md (the gRPC error message starts with it).
-enum EventField: String, Sendable, CaseIterable {
-    case userID = "user_id"
-    case id
-    case payload
-    case statCode = "payload.stat_code"
-    case latestValue = "payload.latest_value"
-    case inc = "payload.inc"
 }
 
 enum IgnoreReason: String, Sendable, CaseIterable {

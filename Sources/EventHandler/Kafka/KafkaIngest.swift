@@ -1,4 +1,5 @@
 import Buffer
+import EventRules
 import Foundation
 import GameEvents
 import Kafka

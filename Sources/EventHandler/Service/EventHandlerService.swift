@@ -1,9 +1,11 @@
 import Buffer
 import Catalog
 import Dispatch
+import EventRules
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Lifecycle
 import Kafka
 import Logging
 import Metrics

@@ -2,11 +2,11 @@ import GameEvents
 
 /// The wire messages as the ingest path sees them, whichever transport carried them.
 extension IncomingEvent {
-    init(_ message: Accelbyte_Iam_Account_V1_UserLoggedIn) {
+    public init(_ message: Accelbyte_Iam_Account_V1_UserLoggedIn) {
         self = .login(.init(id: message.id, namespace: message.namespace, userID: message.userID))
     }
 
-    init(_ message: Accelbyte_Social_Statistic_V1_StatItemUpdated) {
+    public init(_ message: Accelbyte_Social_Statistic_V1_StatItemUpdated) {
         let payload: StatPayload? =
             message.hasPayload
             ? .init(statCode: message.payload.statCode, latestValue: message.payload.latestValue, inc: message.payload.inc)
@@ -14,7 +14,7 @@ extension IncomingEvent {
         self = .stat(.init(id: message.id, namespace: message.namespace, userID: message.userID, payload: payload))
     }
 
-    var userID: String {
+    public var userID: String {
         switch self {
         case .login(let login): login.userID
         case .stat(let stat): stat.userID
@@ -22,7 +22,7 @@ extension IncomingEvent {
     }
 
     /// The deduplication key (empty when the sender gave none).
-    var id: String {
+    public var id: String {
         switch self {
         case .login(let login): login.id
         case .stat(let stat): stat.id

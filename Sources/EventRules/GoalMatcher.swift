@@ -7,16 +7,16 @@ import Catalog
 ///   absolute goal the progress becomes the stat's latest value, truncated toward zero and
 ///   clamped to 0...Int32.max.
 /// A goal listens to one source only, so a login never moves a stat goal and vice versa.
-struct GoalMatcher: Sendable {
+public struct GoalMatcher: Sendable {
     private let loginUpdates: [GoalUpdate]
     private let catalog: Catalog
 
-    init(catalog: Catalog) {
+    public init(catalog: Catalog) {
         self.catalog = catalog
         self.loginUpdates = catalog.loginGoals.map { GoalUpdate.increment(goal: $0) }
     }
 
-    func updates(for event: IncomingEvent) -> [GoalUpdate] {
+    public func updates(for event: IncomingEvent) -> [GoalUpdate] {
         switch event {
         case .login:
             return loginUpdates
@@ -32,7 +32,7 @@ struct GoalMatcher: Sendable {
 
     /// Truncates toward zero and clamps into the INT column's range (0...Int32.max, or
     /// Int32.min...Int32.max for increases, which can be negative).
-    static func progressValue(_ value: Double, allowNegative: Bool = false) -> Int64 {
+    public static func progressValue(_ value: Double, allowNegative: Bool = false) -> Int64 {
         let lower: Double = allowNegative ? Double(Int32.min) : 0
         let clamped = min(max(value.rounded(.towardZero), lower), Double(Int32.max))
         return Int64(clamped)

@@ -2,18 +2,18 @@
 ///
 /// Checked in this order, so an answer is stable: namespace first (an event of another
 /// namespace is not an error, whatever else it carries), then the fields.
-enum EventValidator {
-    static let maxUserIDBytes = 100
-    static let maxStatCodeBytes = 100
-    static let maxEventIDBytes = 200
+public enum EventValidator {
+    public static let maxUserIDBytes = 100
+    public static let maxStatCodeBytes = 100
+    public static let maxEventIDBytes = 200
 
-    enum Verdict: Equatable {
+    public enum Verdict: Equatable, Sendable {
         case valid
         case otherNamespace
         case invalid(field: EventField, reason: String)
     }
 
-    static func check(_ event: IncomingEvent, namespace expected: String) -> Verdict {
+    public static func check(_ event: IncomingEvent, namespace expected: String) -> Verdict {
         switch event {
         case .login(let login):
             return checkCommon(id: login.id, namespace: login.namespace, userID: login.userID, expected: expected)

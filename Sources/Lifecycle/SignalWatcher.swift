@@ -3,8 +3,8 @@ import Foundation
 import Synchronization
 
 /// Turns SIGTERM/SIGINT into something a task can await. The signals' default action is turned
-/// off, so the process ends only when the service has drained.
-final class SignalWatcher: @unchecked Sendable {
+/// off, so the process ends only when it has drained (the service, the naive peer).
+public final class SignalWatcher: @unchecked Sendable {
     // @unchecked: `sources` is written once in init and only kept alive afterwards; all mutable
     // state is in the Mutex.
     private var sources: [any DispatchSourceSignal] = []
@@ -16,7 +16,7 @@ final class SignalWatcher: @unchecked Sendable {
 
     private let state = Mutex(State())
 
-    init(_ signals: Int32...) {
+    public init(_ signals: Int32...) {
         for number in signals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
@@ -36,7 +36,7 @@ final class SignalWatcher: @unchecked Sendable {
     }
 
     /// The first signal received (at once if one came already).
-    func next() async -> Int32 {
+    public func next() async -> Int32 {
         await withCheckedContinuation { continuation in
             let already = state.withLock { state -> Int32? in
                 if let received = state.received { return received }
@@ -47,10 +47,10 @@ final class SignalWatcher: @unchecked Sendable {
         }
     }
 
-    var hasFired: Bool { state.withLock { $0.received != nil } }
+    public var hasFired: Bool { state.withLock { $0.received != nil } }
 
     /// Sleeps up to `duration`; returns true early if a signal arrives.
-    func wait(for duration: Duration) async -> Bool {
+    public func wait(for duration: Duration) async -> Bool {
         let end = ContinuousClock.now + duration
         while ContinuousClock.now < end {
             if hasFired { return true }
