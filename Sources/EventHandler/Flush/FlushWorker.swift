@@ -16,6 +16,11 @@ import Synchronization
 /// connection, and on a failure gives the unwritten entries back to the buffer (where newer
 /// events merge on top of them) and retries after an exponential backoff with jitter.
 ///
+/// Workers flush on the interval at staggered phases (worker `w` of `n` at `w/n` of it), so
+/// their transactions do not reach PostgreSQL all at once: at a steady load the database sees
+/// `n` small writes spread over each interval instead of one burst of `n` at the same instant,
+/// and on a small machine the burst no longer takes every core from the answering threads.
+///
 /// Drains are numbered. `commitTicket()` read after an event went into one of this worker's
 /// shards names the first drain certain to hold it (a drain that started earlier may have
 /// missed it); once that drain, or any later one, has committed, so has the event (a drain that
@@ -33,6 +38,8 @@ final class FlushWorker: Sendable {
 
     let index: Int
     let shards: [Int]
+    /// Where in each interval this worker's flushes fall, as a fraction of it (0..<1).
+    let phase: Double
     private let buffer: EventBuffer
     private let writer: ProgressWriter
     private let deadLetters: ProgressDeadLetters
@@ -72,7 +79,7 @@ final class FlushWorker: Sendable {
     private let beforeCommit: @Sendable ([String], Int64) -> Void
 
     init(
-        index: Int, shards: [Int], buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
+        index: Int, shards: [Int], phase: Double = 0, buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
         configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, positions: KafkaPositions?,
         onFenced: @escaping @Sendable (KafkaFencedError) -> Void,
         onCommitted: @escaping @Sendable ([String]) -> Void = { _ in },
@@ -82,6 +89,7 @@ final class FlushWorker: Sendable {
         self.beforeCommit = beforeCommit
         self.index = index
         self.shards = shards
+        self.phase = phase
         self.buffer = buffer
         self.writer = writer
         self.deadLetters = ProgressDeadLetters(catalog: writer.catalog, namespace: writer.namespace)
@@ -183,8 +191,17 @@ final class FlushWorker: Sendable {
 
     // MARK: - The loop
 
+    /// The first tick of this worker's schedule strictly after `now`: ticks fall at
+    /// `origin + k·interval`, with `origin` offset by the worker's phase.
+    static func nextTick(after now: ContinuousClock.Instant, origin: ContinuousClock.Instant, interval: Duration) -> ContinuousClock.Instant {
+        guard now >= origin else { return origin }
+        let elapsed = (now - origin) / interval
+        return origin + interval * (elapsed.rounded(.down) + 1)
+    }
+
     private func run() {
-        var nextFlush = ContinuousClock.now + configuration.interval
+        let origin = ContinuousClock.now + configuration.interval * (1 + phase)
+        var nextFlush = origin
         var backoff = configuration.initialBackoff
         var failing = false
         var lastCheckpoint: [TopicPartition: KafkaPositions.Position] = [:]
@@ -196,7 +213,9 @@ final class FlushWorker: Sendable {
                 wakePending.store(false, ordering: .releasing)
             }
             let stopping = stopDeadline.withLock { $0 }
-            nextFlush = ContinuousClock.now + configuration.interval
+            // The next tick of the schedule, whatever woke this cycle (the size trigger, a
+            // flushAndWait, a retry): the phase holds, so the workers stay apart.
+            nextFlush = Self.nextTick(after: ContinuousClock.now, origin: origin, interval: configuration.interval)
 
             let cycle = cyclesRequested.load(ordering: .acquiring)
             let outcome = flushOnce(lastCheckpoint: &lastCheckpoint)

@@ -4,7 +4,8 @@ import Logging
 import Storage
 
 /// The flush side of the buffer: `FLUSH_WORKERS` worker threads, shard `s` owned by worker
-/// `s % workers`. Each flushes on the interval; the size trigger wakes them all at once.
+/// `s % workers`. Each flushes on the interval, worker `w` at `w/workers` of it (staggered, so
+/// their writes do not coincide); the size trigger wakes them all at once.
 final class Flusher: Sendable {
     let workers: [FlushWorker]
     let stats = FlushStats()
@@ -22,6 +23,7 @@ final class Flusher: Sendable {
         workers = (0..<workerCount).map { w in
             FlushWorker(
                 index: w, shards: Array(stride(from: w, to: buffer.shardCount, by: workerCount)),
+                phase: Double(w) / Double(workerCount),
                 buffer: buffer, writer: writer, pool: pool, configuration: configuration, stats: stats,
                 metrics: metrics, positions: positions, onFenced: onFenced, onCommitted: onCommitted,
                 beforeCommit: beforeCommit, logger: logger)

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A/B of two builds of the service under the same load, alternated so the machine's noise falls on
+# both alike (this machine is shared: one run of each says little, the spread of several says more).
+#
+#   scripts/bench-ab.sh DIR_A DIR_B [ROUNDS=3] [SCALE=0.02] [bench-load args...]
+#
+# DIR_A and DIR_B each hold an `event-handler` (and `naive-peer`) release binary: copy
+# `.build/release/` aside before a change, rebuild after it. Each round runs the target profile
+# (1,000 events/s) with the Swift generator against A, then B, service only, no ceiling.
+# Results: bench/results/ab-<time>/{A,B}/target-*.json and bench/results/ab-<time>/summary.txt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 2 ] || { sed -n 2,10p "$0"; exit 2; }
+dir_a=$1 dir_b=$2 rounds=${3:-3} scale=${4:-0.02}
+shift $(( $# < 4 ? $# : 4 ))
+for dir in "$dir_a" "$dir_b"; do
+  [ -x "$dir/event-handler" ] || { echo "bench-ab: no event-handler in $dir" >&2; exit 2; }
+done
+scripts/build-release.sh bench-load > /dev/null
+bin=$(swift build -c release --show-bin-path)
+out=bench/results/ab-$(date -u +%Y-%m-%dT%H%M%SZ)
+mkdir -p "$out/A" "$out/B"
+for round in $(seq 1 "$rounds"); do
+  for variant in A B; do
+    dir=$dir_a; [ "$variant" = B ] && dir=$dir_b
+    echo "bench-ab: round $round, $variant ($dir)"
+    "$bin/bench-load" --scale "$scale" --bin "$dir" --profile target --tool generator --systems service \
+      --ceiling-seconds 0 --out "$out/$variant" "$@" | grep -E '^service: [0-9]' || true
+  done
+done
+python3 - "$out" <<'PY' | tee "$out/summary.txt"
+import glob, json, statistics, sys
+out = sys.argv[1]
+for variant in ("A", "B"):
+    runs = []
+    for path in sorted(glob.glob(f"{out}/{variant}/*.json")):
+        run = json.load(open(path))["runs"][0]
+        runs.append((run["load"]["latency_ms"], run["summary"]["system_cpu_seconds"], run["load"]["ok"]))
+    if not runs:
+        continue
+    p99 = [r[0]["p99"] for r in runs]
+    line = " ".join(f"{x:.2f}" for x in p99)
+    print(f"{variant}: {len(runs)} runs, p99 ms {line} (median {statistics.median(p99):.2f}); "
+          f"p50 median {statistics.median(r[0]['p50'] for r in runs):.2f} ms; "
+          f"CPU per 1,000 events {statistics.median(1000 * r[1] / r[2] for r in runs):.3f} s")
+PY
