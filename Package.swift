@@ -212,6 +212,7 @@ let package = Package(
             name: "EventHandlerTests",
             dependencies: [
                 "EventHandler",
+                "NaivePeer",
                 "EventRules",
                 "DevKafka",
                 "BenchSupport",

@@ -8,7 +8,8 @@ import TestSupport
 typealias LoginClient = Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedInService.Client<HTTP2ClientTransport.Posix>
 typealias StatClient = Accelbyte_Social_Statistic_V1_StatisticStatItemUpdatedService.Client<HTTP2ClientTransport.Posix>
 
-/// A running `event-handler serve` against a database of a test PostgreSQL, plus what a test
+/// A running `event-handler serve` (or another server of the package speaking the same gRPC
+/// methods and settings: `naive-peer`) against a database of a test PostgreSQL, plus what a test
 /// needs around it: a challenges file, the gRPC port, and clients.
 final class ServiceHarness: Sendable {
     let server: PostgresServer
@@ -23,11 +24,12 @@ final class ServiceHarness: Sendable {
     let environment: [String: String]
 
     /// Writes `catalogJSON`, migrates (through `event-handler migrate`), runs `prepare` on the
-    /// fresh table, then starts the service and (unless `waitForReady` is false) waits until it
-    /// is ready.
+    /// fresh table, then starts `executable arguments` (the service by default) and (unless
+    /// `waitForReady` is false) waits until it logs `readyLine`.
     init(
         server: PostgresServer, catalogJSON: String, namespace: String = "test-ns",
         environment extra: [String: String] = [:], waitForReady: Bool = true,
+        executable: String = "event-handler", arguments: [String] = ["serve"], readyLine: String = "] ready",
         prepare: (PostgresConnection) throws -> Void = { _ in }
     ) throws {
         self.server = server
@@ -61,8 +63,8 @@ final class ServiceHarness: Sendable {
         defer { connection.close() }
         try prepare(connection)
 
-        process = try ServiceProcess(arguments: ["serve"], environment: environment)
-        if waitForReady { try process.waitForLog("] ready") }
+        process = try ServiceProcess(executable: executable, arguments: arguments, environment: environment)
+        if waitForReady { try process.waitForLog(readyLine) }
     }
 
     /// Starts another instance on the same database and settings, with ports of its own; it is

@@ -92,7 +92,7 @@ public final class DevKafkaProcess: @unchecked Sendable {
     private let lines: LineReader
 
     public static var binaryPath: String {
-        URL(fileURLWithPath: ServiceProcess.binaryPath).deletingLastPathComponent().appendingPathComponent("dev-kafka").path
+        ServiceProcess.binaryPath(of: "dev-kafka")
     }
 
     /// Starts it with `topics` (`NAME` or `NAME:PARTITIONS`) and waits for its address.

@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// The real `event-handler` executable, started as a child process for end-to-end tests.
+/// The real `event-handler` executable (or another of the package's executables, such as
+/// `naive-peer`), started as a child process for end-to-end tests.
 ///
 /// It is found next to the test bundle (SwiftPM puts both in the same build folder, and the test
 /// target depends on the executable, so it is always built first), or at `EVENT_HANDLER_BIN`.
@@ -32,11 +33,20 @@ public final class ServiceProcess: Sendable {
         return testBinary.deletingLastPathComponent().appendingPathComponent("event-handler").path
     }
 
-    /// Starts `event-handler <arguments>` with exactly `environment` (plus PATH), in `directory`.
-    public init(arguments: [String] = ["serve"], environment: [String: String], directory: String? = nil) throws {
+    /// The package's executable `name`, from the same build folder as `event-handler`.
+    public static func binaryPath(of name: String) -> String {
+        name == "event-handler"
+            ? binaryPath : URL(fileURLWithPath: binaryPath).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    /// Starts `<executable> <arguments>` with exactly `environment` (plus PATH), in `directory`.
+    public init(
+        executable: String = "event-handler", arguments: [String] = ["serve"], environment: [String: String],
+        directory: String? = nil
+    ) throws {
         self.environment = environment
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        process.executableURL = URL(fileURLWithPath: Self.binaryPath(of: executable))
         process.arguments = arguments
         var env = environment
         env["PATH"] = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
