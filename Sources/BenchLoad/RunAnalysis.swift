@@ -18,7 +18,7 @@ enum RunAnalysis {
             let t = sample.seconds - loadStart
             let dbWrites = Double(sample.rowsWritten - previous.rowsWritten) / dt
             var second = SecondSample(
-                t: (t * 10).rounded() / 10, targetEPS: t >= 0 && t <= schedule.duration ? schedule.rate(at: t) : 0, eps: dbWrites / 10, epsSource: "rows",
+                t: (t * 10).rounded() / 10, targetEPS: targetRate(schedule, from: t - dt, to: t), eps: dbWrites / 10, epsSource: "rows",
                 failed: nil, dbWrites: dbWrites,
                 cpuPercent: 100 * (sample.systemCPU - previous.systemCPU) / dt,
                 postgresCPUPercent: 100 * (sample.postgresCPU - previous.postgresCPU) / dt,
@@ -43,6 +43,15 @@ enum RunAnalysis {
             out.append(second)
         }
         return out
+    }
+
+    /// The events due between two sample times, per second: what the load should have done
+    /// over that interval. (The rate at the interval's end would run ahead of any ramp by half
+    /// a second's climb, and a stress ramp would "break" at its first samples.)
+    static func targetRate(_ schedule: ArrivalSchedule, from start: Double, to end: Double) -> Double {
+        guard end > start else { return 0 }
+        let from = min(max(start, 0), schedule.duration), to = min(max(end, 0), schedule.duration)
+        return (schedule.cumulative(at: to) - schedule.cumulative(at: from)) / (end - start)
     }
 
     /// The sampled series as the seconds a break is judged on (k6 has no per-second account

@@ -92,4 +92,14 @@ struct RunAnalysisTests {
         let behind = (1...10).map { Self.second(Double($0), target: 60, eps: 50) }
         #expect(Self.breakingPoint(behind).limit == "achieved rate")
     }
+
+    @Test("a sampled second's target is what the schedule made due over it, not the rate at its end")
+    func targetOverTheInterval() {
+        // A ramp from 0 to 1,000 events/s over 10 s: 100 events/s more each second.
+        let schedule = ArrivalSchedule(Profile(startEPS: 0, stages: [.init(seconds: 10, eps: 1_000)]))
+        #expect(abs(RunAnalysis.targetRate(schedule, from: 1, to: 2) - 150) < 1e-9)
+        #expect(abs(RunAnalysis.targetRate(schedule, from: 9.5, to: 10.5) - (schedule.cumulative(at: 10) - schedule.cumulative(at: 9.5))) < 1e-9)
+        #expect(RunAnalysis.targetRate(schedule, from: -2, to: -1) == 0)
+        #expect(RunAnalysis.targetRate(schedule, from: 11, to: 12) == 0)
+    }
 }
