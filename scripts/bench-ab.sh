@@ -8,6 +8,9 @@
 # `.build/release/` aside before a change, rebuild after it. Each round runs the target profile
 # (1,000 events/s) with the Swift generator against A, then B, service only, no ceiling.
 # Results: bench/results/ab-<time>/{A,B}/target-*.json and bench/results/ab-<time>/summary.txt.
+# AB_ABOUT=file.json (optional) is copied there as about.json: what A and B are ("title", "date",
+# "a", "b", "issue", "hypothesis", "implementation", "conclusion"); scripts/bench-report.py then
+# adds the comparison to PERFORMANCE.md's optimization log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 2 ] || { sed -n 2,10p "$0"; exit 2; }
@@ -20,6 +23,7 @@ scripts/build-release.sh bench-load > /dev/null
 bin=$(swift build -c release --show-bin-path)
 out=bench/results/ab-$(date -u +%Y-%m-%dT%H%M%SZ)
 mkdir -p "$out/A" "$out/B"
+[ -z "${AB_ABOUT:-}" ] || cp "$AB_ABOUT" "$out/about.json"
 for round in $(seq 1 "$rounds"); do
   for variant in A B; do
     dir=$dir_a; [ "$variant" = B ] && dir=$dir_b

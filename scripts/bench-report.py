@@ -16,6 +16,7 @@ import glob
 import html
 import json
 import os
+import statistics
 import sys
 
 PROFILE_ORDER = ["smoke", "baseline", "scale", "target", "endurance", "spike", "soak", "stress"]
@@ -46,6 +47,30 @@ def load_results(directory):
         if key not in newest or data.get("started_at", "") >= newest[key].get("started_at", ""):
             newest[key] = data
     return newest
+
+
+def load_comparisons(directory):
+    """The A/B comparisons of scripts/bench-ab.sh: bench/results/ab-*/ with about.json and A/, B/."""
+    comparisons = []
+    for folder in sorted(glob.glob(os.path.join(directory, "ab-*"))):
+        about_path = os.path.join(folder, "about.json")
+        if not os.path.exists(about_path):
+            continue
+        with open(about_path) as f:
+            about = json.load(f)
+        sides = {}
+        for side in ("A", "B"):
+            runs = []
+            for path in sorted(glob.glob(os.path.join(folder, side, "*.json"))):
+                with open(path) as f:
+                    run = json.load(f)["runs"][0]
+                runs.append({"p50": run["load"]["latency_ms"]["p50"], "p99": run["load"]["latency_ms"]["p99"],
+                             "cpu_per_1000": 1000 * run["summary"]["system_cpu_seconds"] / max(run["load"]["ok"], 1),
+                             "failed": run["load"]["failed"]})
+            sides[side] = runs
+        if sides["A"] and sides["B"]:
+            comparisons.append({"folder": os.path.relpath(folder), "about": about, **sides})
+    return comparisons
 
 
 def fmt(value, digits=0, unit=""):
@@ -170,8 +195,9 @@ def plot_profile(data, path):
 
 
 class Report:
-    def __init__(self, results):
+    def __init__(self, results, comparisons=()):
         self.r = results
+        self.comparisons = list(comparisons)
         self.lines = []
 
     def w(self, text=""):
@@ -709,6 +735,30 @@ class Report:
                 self.w("**Conclusion:** see the pool table for the capacity side; keep FLUSH_WORKERS at the database's cores when "
                        "PostgreSQL has its own machine.")
                 self.w()
+        for number, comparison in enumerate(self.comparisons, start=3):
+            about, a, b = comparison["about"], comparison["A"], comparison["B"]
+            med = lambda runs, key: statistics.median(r[key] for r in runs)
+            folder = comparison["folder"]
+            self.w(f"### Optimization #{number}: {about['title']}")
+            self.w()
+            self.w(f"**Date:** {about.get('date', 'n/a')}  ")
+            self.w(f"**Issue:** {about['issue']}  ")
+            self.w(f"**Hypothesis:** {about['hypothesis']}  ")
+            self.w(f"**Implementation:** {about['implementation']}  ")
+            self.w(f"**Results** (`scripts/bench-ab.sh`, [{folder}]({folder}/summary.txt): {len(a)} + {len(b)} target runs at "
+                   f"1,000 events/s with the generator, A and B alternated on the same machine):")
+            self.w()
+            self.w("| | runs | p99 of each run | p99 median | p50 median | service CPU per 1,000 events | failed |")
+            self.w("|---|---|---|---|---|---|---|")
+            for side, runs in (("A: " + about["a"], a), ("B: " + about["b"], b)):
+                self.w(f"| {side} | {len(runs)} | {' / '.join(ms(r['p99']) for r in runs)} | {ms(med(runs, 'p99'))} | "
+                       f"{ms(med(runs, 'p50'))} | {fmt(med(runs, 'cpu_per_1000'), 3)} s | {sum(r['failed'] for r in runs)} |")
+            self.w()
+            change = med(b, "p99") / med(a, "p99") if med(a, "p99") else None
+            verdict = "success" if change is not None and change < 0.9 else ("no measurable change" if change is not None and change < 1.1 else "regression")
+            self.w(f"**Conclusion:** {verdict}: median p99 {ms(med(a, 'p99'))} → {ms(med(b, 'p99'))}"
+                   f"{f' ({change:.2f}×)' if change is not None else ''}. {about.get('conclusion', '')}".rstrip())
+            self.w()
 
     def common_issues(self):
         self.w("## Common Performance Issues")
@@ -808,7 +858,7 @@ def main():
     if not any(k[0] == "profile" for k in results):
         print("bench-report: no profile results in " + args.results + " (run make bench)", file=sys.stderr)
         return 1
-    report = Report(results)
+    report = Report(results, load_comparisons(args.results))
     report.header()
     report.glance()
     report.profiles_table()
