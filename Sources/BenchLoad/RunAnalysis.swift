@@ -45,6 +45,21 @@ enum RunAnalysis {
         return out
     }
 
+    /// When a load tool that does not report its own clock (k6) really started the schedule:
+    /// the first sample by which 100 events had arrived, minus the time the schedule takes to
+    /// make 100 events due. The first sample with any traffic would be up to a sample interval
+    /// early, and on a ramp that reads as falling short of the target.
+    static func scheduleStart(_ samples: [RawSample], loadStart: Double, schedule: ArrivalSchedule, events: Int = 100) -> Double {
+        // The service counts events received; the naive peer has no /metrics: its rows / 10.
+        func arrived(_ sample: RawSample) -> Double { sample.metrics?.received ?? Double(sample.rowsWritten) / 10 }
+        let base = samples.last(where: { $0.seconds <= loadStart }).map(arrived) ?? 0
+        guard let sample = samples.first(where: { $0.seconds > loadStart && arrived($0) - base >= Double(events) }) else {
+            return loadStart
+        }
+        let count = Int(arrived(sample) - base)
+        return max(loadStart, sample.seconds - schedule.intendedTime(ofEvent: count))
+    }
+
     /// The events due between two sample times, per second: what the load should have done
     /// over that interval. (The rate at the interval's end would run ahead of any ramp by half
     /// a second's climb, and a stress ramp would "break" at its first samples.)

@@ -124,15 +124,9 @@ func run() throws {
         let status = system.stop()
 
         // k6 starts its schedule only once its VUs are up (seconds, for stress's 500): the
-        // series' clock starts with the first traffic, so the target rates line up.
-        var scheduleStart = loadStart
-        if options.tool == .k6,
-            let first = zip(samples, samples.dropFirst()).first(where: { before, after in
-                (after.metrics?.received ?? Double(after.rowsWritten)) > (before.metrics?.received ?? Double(before.rowsWritten))
-            })
-        {
-            scheduleStart = max(loadStart, first.0.seconds)
-        }
+        // series' clock is set from the traffic itself, so the target rates line up.
+        let scheduleStart = options.tool == .k6
+            ? RunAnalysis.scheduleStart(samples, loadStart: loadStart, schedule: ArrivalSchedule(profile)) : loadStart
         let series = RunAnalysis.series(samples, loadStart: scheduleStart, profile: profile, generatorSeconds: outcome.seconds)
         var run = SystemRun(
             system: variant.kind.rawValue, label: variant.label, settings: variant.settings, load: outcome.summary,

@@ -102,4 +102,21 @@ struct RunAnalysisTests {
         #expect(RunAnalysis.targetRate(schedule, from: -2, to: -1) == 0)
         #expect(RunAnalysis.targetRate(schedule, from: 11, to: 12) == 0)
     }
+
+    @Test("k6's schedule start is read from the traffic: the schedule's time to the first hundred events")
+    func scheduleStartFromTraffic() {
+        let schedule = ArrivalSchedule(Profile(startEPS: 0, stages: [.init(seconds: 10, eps: 1_000)]))
+        // Load started at 5 s, k6's VUs were ready at 7.3 s; samples every second from 0.
+        func sample(_ seconds: Double) -> RawSample {
+            let events = seconds > 7.3 ? schedule.cumulative(at: seconds - 7.3) : 0
+            return RawSample(
+                seconds: seconds, systemCPU: 0, postgresCPU: 0, loadCPU: 0, residentBytes: 0,
+                rowsWritten: Int((10 * events).rounded(.down)), metrics: nil)
+        }
+        let samples = stride(from: 0.0, through: 20, by: 1).map(sample)
+        let start = RunAnalysis.scheduleStart(samples, loadStart: 5, schedule: schedule)
+        #expect(abs(start - 7.3) < 0.02)
+        // No traffic at all: the load's own start.
+        #expect(RunAnalysis.scheduleStart(samples.map { var s = $0; s.rowsWritten = 0; return s }, loadStart: 5, schedule: schedule) == 5)
+    }
 }
