@@ -44,6 +44,7 @@ enum K6Load {
         var stats_ok: Int
         var stat_value_sum_ok: Int
         var grpc_req_duration_ms: Latency
+        var thresholds_failed: [String]?
     }
 
     static func run(
@@ -95,7 +96,8 @@ enum K6Load {
                 loginsOK: summary.logins_ok, statsOK: summary.stats_ok, statValueSumOK: summary.stat_value_sum_ok,
                 toolCPUSeconds: cpu,
                 // A threshold abort (the stress break) ends the run with calls in flight.
-                stoppedEarly: summary.duration_s < summary.planned_duration_s - 1),
+                stoppedEarly: summary.duration_s < summary.planned_duration_s - 1,
+                thresholdsCrossed: summary.thresholds_failed),
             seconds: nil)
     }
 }

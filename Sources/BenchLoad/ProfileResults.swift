@@ -96,6 +96,9 @@ struct LoadSummary: Encodable {
     var toolCPUSeconds: Double
     /// The tool stopped before the end of the profile (a stress break).
     var stoppedEarly: Bool
+    /// k6's thresholds that failed (`grpc_req_duration: p(95)<100`, over every call so far: its
+    /// abort on a stress ramp); nil for the generator.
+    var thresholdsCrossed: [String]? = nil
 }
 
 struct Percentiles: Codable, Sendable {

@@ -102,6 +102,23 @@ enum RunAnalysis {
             limit: "none", measured: 0, threshold: 0, lastGoodEPS: lastGood)
     }
 
+    /// Where k6 aborted a stress run on one of its own thresholds (bench/k6/events.js: p95 and
+    /// the error rate over every call so far, client side) before 5 seconds of the sampled series
+    /// broke one: the last second with traffic, and the threshold k6 names. Nil unless k6 stopped
+    /// early on a threshold.
+    static func k6Abort(_ load: LoadSummary, series: [SecondSample], thresholds: BreakThresholds, lastGood: Double) -> BreakingPoint? {
+        guard load.tool == "k6", load.stoppedEarly, let crossed = load.thresholdsCrossed, let first = crossed.first,
+            let last = series.last(where: { $0.t > 0 && $0.targetEPS > 0 && $0.eps > 0 })
+        else { return nil }
+        let latency = first.hasPrefix("grpc_req_duration")
+        let errorRate = Double(load.failed) / Double(max(load.ok + load.failed, 1))
+        return BreakingPoint(
+            second: last.t, targetEPS: last.targetEPS, achievedEPS: last.eps,
+            limit: latency ? "p95 latency (k6, client side, over the run)" : "error rate (k6, over the run)",
+            measured: latency ? load.latencyMs.p95 : errorRate, threshold: latency ? thresholds.p95Ms : thresholds.errorRate,
+            lastGoodEPS: lastGood)
+    }
+
     /// The names the results use for a broken threshold.
     static func name(_ threshold: BrokenThreshold.Threshold) -> String {
         switch threshold {

@@ -134,7 +134,10 @@ func run() throws {
             summary: RunAnalysis.summary(samples, series: series, load: outcome.summary, loadStart: loadStart, loadEnd: loadEnd),
             series: series, breakingPoint: nil, hotSymbols: hotSymbols, exitStatus: status, readySeconds: readySeconds)
         if options.profile == "stress" {
-            run.breakingPoint = RunAnalysis.breakingPoint(outcome.seconds ?? RunAnalysis.judgedSeconds(series), thresholds: thresholds)
+            let point = RunAnalysis.breakingPoint(outcome.seconds ?? RunAnalysis.judgedSeconds(series), thresholds: thresholds)
+            run.breakingPoint = point.limit == "none"
+                ? RunAnalysis.k6Abort(outcome.summary, series: series, thresholds: thresholds, lastGood: point.lastGoodEPS) ?? point
+                : point
         }
         results.runs.append(run)
         print(describe(run))
