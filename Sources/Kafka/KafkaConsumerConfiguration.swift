@@ -35,6 +35,12 @@ public struct KafkaConsumerConfiguration: Sendable {
             ("enable.auto.offset.store", "false"),
             ("auto.offset.reset", "earliest"),
             ("partition.assignment.strategy", "cooperative-sticky"),
+            // librdkafka backs off reconnecting up to 10 s by default, so a broker back after an
+            // outage waited up to 10 s more for its consumers (12.9 s recovery measured after a
+            // 15 s outage; 3.8 s with these, faults-2026-11-25T075901Z.jsonl). Retry every second at
+            // most: cheap, and the backlog starts draining soon after the broker is back.
+            ("reconnect.backoff.ms", "100"),
+            ("reconnect.backoff.max.ms", "1000"),
             ("log_level", "4"),
         ]
         properties += self.properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
