@@ -28,8 +28,14 @@ for round in $(seq 1 "$rounds"); do
   for variant in A B; do
     dir=$dir_a; [ "$variant" = B ] && dir=$dir_b
     echo "bench-ab: round $round, $variant ($dir)"
-    "$bin/bench-load" --scale "$scale" --bin "$dir" --profile target --tool generator --systems service \
-      --ceiling-seconds 0 --out "$out/$variant" "$@" | grep -E '^service: [0-9]' || true
+    log=$out/$variant/round-$round.log
+    if ! "$bin/bench-load" --scale "$scale" --bin "$dir" --profile target --tool generator --systems service \
+      --ceiling-seconds 0 --out "$out/$variant" "$@" > "$log" 2>&1; then
+      echo "bench-ab: bench-load failed on $variant (round $round); its output: $log" >&2
+      tail -n 5 "$log" >&2
+      exit 1
+    fi
+    grep -E '^service: [0-9]' "$log" || true
   done
 done
 python3 - "$out" <<'PY' | tee "$out/summary.txt"
