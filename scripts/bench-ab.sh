@@ -38,19 +38,4 @@ for round in $(seq 1 "$rounds"); do
     grep -E '^service: [0-9]' "$log" || true
   done
 done
-python3 - "$out" <<'PY' | tee "$out/summary.txt"
-import glob, json, statistics, sys
-out = sys.argv[1]
-for variant in ("A", "B"):
-    runs = []
-    for path in sorted(glob.glob(f"{out}/{variant}/*.json")):
-        run = json.load(open(path))["runs"][0]
-        runs.append((run["load"]["latency_ms"], run["summary"]["system_cpu_seconds"], run["load"]["ok"]))
-    if not runs:
-        continue
-    p99 = [r[0]["p99"] for r in runs]
-    line = " ".join(f"{x:.2f}" for x in p99)
-    print(f"{variant}: {len(runs)} runs, p99 ms {line} (median {statistics.median(p99):.2f}); "
-          f"p50 median {statistics.median(r[0]['p50'] for r in runs):.2f} ms; "
-          f"CPU per 1,000 events {statistics.median(1000 * r[1] / r[2] for r in runs):.3f} s")
-PY
+python3 scripts/bench-report.py --ab "$out" | tee "$out/summary.txt"

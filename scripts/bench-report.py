@@ -49,28 +49,43 @@ def load_results(directory):
     return newest
 
 
-def load_comparisons(directory):
-    """The A/B comparisons of scripts/bench-ab.sh: bench/results/ab-*/ with about.json and A/, B/."""
-    comparisons = []
-    for folder in sorted(glob.glob(os.path.join(directory, "ab-*"))):
-        about_path = os.path.join(folder, "about.json")
-        if not os.path.exists(about_path):
-            continue
+def load_comparison(folder):
+    """One A/B comparison of scripts/bench-ab.sh: folder/A/*.json, folder/B/*.json, about.json if any."""
+    about_path = os.path.join(folder, "about.json")
+    about = None
+    if os.path.exists(about_path):
         with open(about_path) as f:
             about = json.load(f)
-        sides = {}
-        for side in ("A", "B"):
-            runs = []
-            for path in sorted(glob.glob(os.path.join(folder, side, "*.json"))):
-                with open(path) as f:
-                    run = json.load(f)["runs"][0]
-                runs.append({"p50": run["load"]["latency_ms"]["p50"], "p99": run["load"]["latency_ms"]["p99"],
-                             "cpu_per_1000": 1000 * run["summary"]["system_cpu_seconds"] / max(run["load"]["ok"], 1),
-                             "failed": run["load"]["failed"]})
-            sides[side] = runs
-        if sides["A"] and sides["B"]:
-            comparisons.append({"folder": os.path.relpath(folder), "about": about, **sides})
-    return comparisons
+    sides = {}
+    for side in ("A", "B"):
+        runs = []
+        for path in sorted(glob.glob(os.path.join(folder, side, "*.json"))):
+            with open(path) as f:
+                run = json.load(f)["runs"][0]
+            runs.append({"p50": run["load"]["latency_ms"]["p50"], "p99": run["load"]["latency_ms"]["p99"],
+                         "cpu_per_1000": 1000 * run["summary"]["system_cpu_seconds"] / max(run["load"]["ok"], 1),
+                         "failed": run["load"]["failed"]})
+        sides[side] = runs
+    return {"folder": os.path.relpath(folder), "about": about, **sides}
+
+
+def load_comparisons(directory):
+    """The A/B comparisons under bench/results/ab-*/ that say what they compare (about.json)."""
+    comparisons = [load_comparison(folder) for folder in sorted(glob.glob(os.path.join(directory, "ab-*")))]
+    return [c for c in comparisons if c["about"] and c["A"] and c["B"]]
+
+
+def print_comparison(folder):
+    """scripts/bench-ab.sh's summary: each side's p99s, their median, p50 median, CPU per 1,000 events."""
+    comparison = load_comparison(folder)
+    for side in ("A", "B"):
+        runs = comparison[side]
+        if not runs:
+            continue
+        p99 = [r["p99"] for r in runs]
+        print(f"{side}: {len(runs)} runs, p99 ms {' '.join(f'{x:.2f}' for x in p99)} (median {statistics.median(p99):.2f}); "
+              f"p50 median {statistics.median(r['p50'] for r in runs):.2f} ms; "
+              f"CPU per 1,000 events {statistics.median(r['cpu_per_1000'] for r in runs):.3f} s")
 
 
 def fmt(value, digits=0, unit=""):
@@ -853,7 +868,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--results", default="bench/results")
     parser.add_argument("--out", default="PERFORMANCE.md")
+    parser.add_argument("--ab", metavar="FOLDER", help="print the summary of one scripts/bench-ab.sh comparison and exit")
     args = parser.parse_args()
+    if args.ab:
+        print_comparison(args.ab)
+        return 0
     results = load_results(args.results)
     if not any(k[0] == "profile" for k in results):
         print("bench-report: no profile results in " + args.results + " (run make bench)", file=sys.stderr)
