@@ -104,16 +104,23 @@ enum RunAnalysis {
 
     /// Where k6 aborted a stress run on one of its own thresholds (bench/k6/events.js: p95 and
     /// the error rate over every call so far, client side) before 5 seconds of the sampled series
-    /// broke one: the last second with traffic, and the threshold k6 names. Nil unless k6 stopped
-    /// early on a threshold.
-    static func k6Abort(_ load: LoadSummary, series: [SecondSample], thresholds: BreakThresholds, lastGood: Double) -> BreakingPoint? {
+    /// broke one, and the threshold k6 names. Nil unless k6 stopped early on a threshold.
+    /// The rates are those of the last full seconds before the traffic stopped (up to
+    /// `fullSeconds` of them): the last sampled second with traffic is cut short by the abort,
+    /// and its rate reads low.
+    static func k6Abort(
+        _ load: LoadSummary, series: [SecondSample], thresholds: BreakThresholds, lastGood: Double, fullSeconds: Int = 3
+    ) -> BreakingPoint? {
+        let withTraffic = series.filter { $0.t > 0 && $0.targetEPS > 0 && $0.eps > 0 }
         guard load.tool == "k6", load.stoppedEarly, let crossed = load.thresholdsCrossed, let first = crossed.first,
-            let last = series.last(where: { $0.t > 0 && $0.targetEPS > 0 && $0.eps > 0 })
+            let last = withTraffic.last
         else { return nil }
+        let full = withTraffic.count > 1 ? Array(withTraffic.dropLast().suffix(fullSeconds)) : [last]
         let latency = first.hasPrefix("grpc_req_duration")
         let errorRate = Double(load.failed) / Double(max(load.ok + load.failed, 1))
         return BreakingPoint(
-            second: last.t, targetEPS: last.targetEPS, achievedEPS: last.eps,
+            second: full.last!.t, targetEPS: full.map(\.targetEPS).reduce(0, +) / Double(full.count),
+            achievedEPS: full.map(\.eps).reduce(0, +) / Double(full.count),
             limit: latency ? "p95 latency (k6, client side, over the run)" : "error rate (k6, over the run)",
             measured: latency ? load.latencyMs.p95 : errorRate, threshold: latency ? thresholds.p95Ms : thresholds.errorRate,
             lastGoodEPS: lastGood)

@@ -61,9 +61,12 @@ final class Sampler: Sendable {
         let samples = Mutex<[RawSample]>([])
         let running = Atomic<Bool>(true)
         let done = DispatchSemaphore(value: 0)
+        /// Signalled once per sample taken (or when the thread ends), for `waitForSample`.
+        let taken = DispatchSemaphore(value: 0)
     }
 
     private let shared = Shared()
+    private let origin: ContinuousClock.Instant
 
     /// Sample times are seconds since `origin`; `loadPID` names the load tool's process once
     /// there is one (nil: the load runs in this process).
@@ -71,19 +74,26 @@ final class Sampler: Sendable {
         origin: ContinuousClock.Instant, systemPID: Int32, postmasterPID: Int32, loadPID: @escaping @Sendable () -> Int32?,
         metricsPort: Int?, database: ConnectionSettings
     ) {
+        self.origin = origin
         let thread = Thread { [shared] in
-            defer { shared.done.signal() }
+            defer {
+                shared.running.store(false, ordering: .relaxed)
+                shared.done.signal()
+                shared.taken.signal()
+            }
             let started = origin
             guard let connection = try? PostgresConnection(settings: database) else { return }
             defer { connection.close() }
             var next = ContinuousClock.now
             while shared.running.load(ordering: .relaxed) {
+                // The sample's time is when its reads began: whatever happened before it is in them.
+                let at = BenchSupport.seconds(ContinuousClock.now - started)
                 _ = try? connection.execute("SELECT pg_stat_clear_snapshot()")
                 let rows = (try? connection.execute(
                     "SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'user_goal_progress'"))
                     .flatMap { Int($0[0, 0] ?? "") } ?? 0
                 let sample = RawSample(
-                    seconds: BenchSupport.seconds(ContinuousClock.now - started),
+                    seconds: at,
                     systemCPU: ProcessCPU.seconds(of: systemPID),
                     postgresCPU: ProcessCPU.seconds(ofTree: postmasterPID),
                     loadCPU: loadPID().map { ProcessCPU.seconds(of: $0) } ?? ProcessCPU.seconds(of: getpid()),
@@ -91,6 +101,7 @@ final class Sampler: Sendable {
                     rowsWritten: rows,
                     metrics: metricsPort.flatMap { MetricsReading.read(port: $0) })
                 shared.samples.withLock { $0.append(sample) }
+                shared.taken.signal()
                 next = next + .seconds(1)
                 let pause = next - ContinuousClock.now
                 if pause > .zero { Thread.sleep(forTimeInterval: BenchSupport.seconds(pause)) }
@@ -98,6 +109,17 @@ final class Sampler: Sendable {
         }
         thread.name = "bench-sampler"
         thread.start()
+    }
+
+    /// Returns once a sample taken after this call has been recorded (about a second at most),
+    /// so what happened before the call is in the samples: the state before a load starts,
+    /// the last rows written after it. Returns at once if sampling has ended.
+    func waitForSample() {
+        let since = BenchSupport.seconds(ContinuousClock.now - origin)
+        while shared.running.load(ordering: .relaxed) {
+            if shared.samples.withLock({ ($0.last?.seconds ?? -1) > since }) { return }
+            _ = shared.taken.wait(timeout: .now() + .seconds(2))
+        }
     }
 
     /// Stops sampling (after one last sample) and returns every sample taken.

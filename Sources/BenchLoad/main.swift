@@ -101,7 +101,7 @@ func run() throws {
             origin: origin, systemPID: system.process.pid, postmasterPID: database.postmasterPID,
             loadPID: { loadTool.pid }, metricsPort: system.metricsPort, database: database.settings)
         let recorder = options.perf && variant.kind == .service ? try PerfRecorder(pid: system.process.pid, directory: database.directory) : nil
-        Thread.sleep(forTimeInterval: 1.2)  // a first sample before the load
+        sampler.waitForSample()  // the state before the load
 
         let loadStart = BenchSupport.seconds(ContinuousClock.now - origin)
         let outcome: LoadOutcome
@@ -118,7 +118,7 @@ func run() throws {
         let loadEnd = BenchSupport.seconds(ContinuousClock.now - origin)
         let hotSymbols = recorder?.stop()
         try system.waitUntilFlushed()
-        Thread.sleep(forTimeInterval: 1.2)
+        sampler.waitForSample()  // the last rows written
         let samples = sampler.stop()
         let verification = try RunAnalysis.verify(outcome.summary, database: database)
         let status = system.stop()

@@ -120,18 +120,21 @@ struct RunAnalysisTests {
         #expect(RunAnalysis.scheduleStart(samples.map { var s = $0; s.rowsWritten = 0; return s }, loadStart: 5, schedule: schedule) == 5)
     }
 
-    @Test("k6 aborting on its own p95 threshold is the break, at its last second with traffic")
+    @Test("k6 aborting on its own p95 threshold is the break, at the last full seconds before its traffic stopped")
     func k6Abort() throws {
         var series = (1...12).map { Self.second(Double($0), target: Double($0) * 100, eps: Double($0) * 100) }
+        series[8].eps = 415  // the second k6 stopped in: cut short, it reads low
         for i in 9..<12 { series[i].eps = 0 }
         let load = LoadSummary(
             tool: "k6", seconds: 9, intended: 4_500, ok: 4_500, failed: 0, failedByCode: [:], late: 0, achievedEPS: 500,
             latencyMs: Percentiles(p50: 2, p90: 90, p95: 130, p99: 200, p999: 250, max: 300), loginsOK: 900, statsOK: 3_600,
             statValueSumOK: 0, toolCPUSeconds: 5, stoppedEarly: true, thresholdsCrossed: ["grpc_req_duration: p(95)<100"])
-        let point = try #require(RunAnalysis.k6Abort(load, series: series, thresholds: Self.thresholds, lastGood: 900))
-        #expect(point.targetEPS == 900 && point.limit.hasPrefix("p95 latency") && point.measured == 130 && point.lastGoodEPS == 900)
+        let point = try #require(RunAnalysis.k6Abort(load, series: series, thresholds: Self.thresholds, lastGood: 800))
+        // Seconds 6, 7 and 8: 600, 700 and 800 events/s due and achieved.
+        #expect(point.second == 8 && point.targetEPS == 700 && point.achievedEPS == 700)
+        #expect(point.limit.hasPrefix("p95 latency") && point.measured == 130 && point.lastGoodEPS == 800)
         var finished = load
         finished.stoppedEarly = false
-        #expect(RunAnalysis.k6Abort(finished, series: series, thresholds: Self.thresholds, lastGood: 900) == nil)
+        #expect(RunAnalysis.k6Abort(finished, series: series, thresholds: Self.thresholds, lastGood: 800) == nil)
     }
 }
