@@ -4,6 +4,7 @@ import GRPCNIOTransportHTTP2
 import GameEvents
 import Storage
 import TestSupport
+import Testing
 
 typealias LoginClient = Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedInService.Client<HTTP2ClientTransport.Posix>
 typealias StatClient = Accelbyte_Social_Statistic_V1_StatisticStatItemUpdatedService.Client<HTTP2ClientTransport.Posix>
@@ -118,9 +119,28 @@ final class ServiceHarness: Sendable {
         }
         return rows
     }
+
+    /// Expects the table to hold exactly `expected`, and no row at all for `absentUsers`.
+    func expectTable(
+        _ expected: [String: ExpectedRow], absentUsers: [String], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let actual = try tableRows()
+        let diff = differences(expected: expected, actual: actual)
+        #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))", sourceLocation: sourceLocation)
+        for user in absentUsers {
+            #expect(!actual.keys.contains { $0.hasPrefix("\(user)|") }, "rows for \(user)", sourceLocation: sourceLocation)
+        }
+    }
 }
 
 extension TestEvent {
+    /// A login from another namespace: acknowledged, never stored (its user is "foreign-user").
+    static var foreignNamespaceLogin: Accelbyte_Iam_Account_V1_UserLoggedIn {
+        var message = TestEvent.login(id: "foreign-1", user: "foreign-user").loginMessage!
+        message.namespace = "someone-else"
+        return message
+    }
+
     var loginMessage: Accelbyte_Iam_Account_V1_UserLoggedIn? {
         guard case .login(let id, let user) = self else { return nil }
         return .with {
