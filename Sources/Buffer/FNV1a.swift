@@ -1,9 +1,19 @@
 /// 32-bit FNV-1a over the UTF-8 bytes of a string: cheap, stable across runs and processes
 /// (unlike `Hasher`, which is seeded per process), so a user always maps to the same shard.
+///
+/// Reads the string's own UTF-8 storage when it has one (every native string, small or large):
+/// 2–3× faster than stepping through `utf8` (fnv1a32 was 8% of the service's CPU draining Kafka,
+/// where the buffer, the flusher and the held-id table each hash every event).
 @inlinable
 public func fnv1a32(_ string: String) -> UInt32 {
+    string.utf8.withContiguousStorageIfAvailable { fnv1a32(bytes: $0) } ?? fnv1a32(bytes: string.utf8)
+}
+
+/// 32-bit FNV-1a over bytes.
+@inlinable
+public func fnv1a32<Bytes: Sequence>(bytes: Bytes) -> UInt32 where Bytes.Element == UInt8 {
     var hash: UInt32 = 0x811C_9DC5
-    for byte in string.utf8 {
+    for byte in bytes {
         hash ^= UInt32(byte)
         hash &*= 0x0100_0193
     }

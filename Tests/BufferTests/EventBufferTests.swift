@@ -41,6 +41,12 @@ struct EventBufferMergeTests {
         #expect(buffer.shardIndex(of: "player-42") == buffer.shardIndex(of: "player-42"))
         // FNV-1a 32 of "a" is 0xE40C292C; 0x2C = 44.
         #expect(fnv1a32("a") == 0xE40C_292C)
+        #expect(fnv1a32("") == 0x811C_9DC5 && fnv1a32("foobar") == 0xBF9C_F968)
+        // Small and large strings, ASCII or not, hash their UTF-8 bytes: the shard of a user
+        // must never change between versions (Kafka checkpoints are kept per shard).
+        for id in ["player-42", "0b3c9e1a-5f1e-4c55-9a57-2d2f5e1f7c11-with-a-long-tail", "jöran-ß-ユーザー"] {
+            #expect(fnv1a32(id) == fnv1a32(bytes: Array(id.utf8)))
+        }
         #expect(buffer.shardIndex(of: "a") == 44)
         var used = Set<Int>()
         for i in 0..<10_000 { used.insert(buffer.shardIndex(of: "user-\(i)")) }
