@@ -50,23 +50,32 @@ def load_results(directory):
 
 
 def load_comparison(folder):
-    """One A/B comparison of scripts/bench-ab.sh: folder/A/*.json, folder/B/*.json, about.json if any."""
+    """One A/B comparison of scripts/bench-ab.sh: folder/A/*.json, folder/B/*.json, about.json if any.
+    Its kind is "target" (bench-load at 1,000 events/s) or "drain" (bench-drain, merging scenario)."""
     about_path = os.path.join(folder, "about.json")
     about = None
     if os.path.exists(about_path):
         with open(about_path) as f:
             about = json.load(f)
-    sides = {}
+    sides, kind = {}, "target"
     for side in ("A", "B"):
         runs = []
         for path in sorted(glob.glob(os.path.join(folder, side, "*.json"))):
             with open(path) as f:
-                run = json.load(f)["runs"][0]
+                data = json.load(f)
+            if "scenarios" in data:
+                kind = "drain"
+                scenario = data["scenarios"][0]
+                runs.append({"events_per_second": scenario["events_per_second"],
+                             "per_core": scenario["events_per_service_core_second"],
+                             "ratio": scenario["ratio_to_ceiling"]})
+                continue
+            run = data["runs"][0]
             runs.append({"p50": run["load"]["latency_ms"]["p50"], "p99": run["load"]["latency_ms"]["p99"],
                          "cpu_per_1000": 1000 * run["summary"]["system_cpu_seconds"] / max(run["load"]["ok"], 1),
                          "failed": run["load"]["failed"]})
         sides[side] = runs
-    return {"folder": os.path.relpath(folder), "about": about, **sides}
+    return {"folder": os.path.relpath(folder), "about": about, "kind": kind, **sides}
 
 
 def load_comparisons(directory):
@@ -76,11 +85,18 @@ def load_comparisons(directory):
 
 
 def print_comparison(folder):
-    """scripts/bench-ab.sh's summary: each side's p99s, their median, p50 median, CPU per 1,000 events."""
+    """scripts/bench-ab.sh's summary. Target: each side's p99s, their median, p50 median, CPU per
+    1,000 events. Drain: each side's events per service core-second, their median, events/s."""
     comparison = load_comparison(folder)
     for side in ("A", "B"):
         runs = comparison[side]
         if not runs:
+            continue
+        if comparison["kind"] == "drain":
+            per_core = [r["per_core"] for r in runs]
+            print(f"{side}: {len(runs)} runs, events per service core-second {' '.join(f'{x:,.0f}' for x in per_core)} "
+                  f"(median {statistics.median(per_core):,.0f}); events/s median "
+                  f"{statistics.median(r['events_per_second'] for r in runs):,.0f}")
             continue
         p99 = [r["p99"] for r in runs]
         print(f"{side}: {len(runs)} runs, p99 ms {' '.join(f'{x:.2f}' for x in p99)} (median {statistics.median(p99):.2f}); "
@@ -760,6 +776,9 @@ class Report:
             self.w(f"**Issue:** {about['issue']}  ")
             self.w(f"**Hypothesis:** {about['hypothesis']}  ")
             self.w(f"**Implementation:** {about['implementation']}  ")
+            if comparison["kind"] == "drain":
+                self.drain_comparison(comparison)
+                continue
             self.w(f"**Results** (`scripts/bench-ab.sh`, [{folder}]({folder}/summary.txt): {len(a)} + {len(b)} target runs at "
                    f"1,000 events/s with the generator, A and B alternated on the same machine):")
             self.w()
@@ -774,6 +793,26 @@ class Report:
             self.w(f"**Conclusion:** {verdict}: median p99 {ms(med(a, 'p99'))} → {ms(med(b, 'p99'))}"
                    f"{f' ({change:.2f}×)' if change is not None else ''}. {about.get('conclusion', '')}".rstrip())
             self.w()
+
+    def drain_comparison(self, comparison):
+        """An A/B of `AB_BENCH=drain scripts/bench-ab.sh`: the merging Kafka drain, per service core."""
+        about, a, b, folder = comparison["about"], comparison["A"], comparison["B"], comparison["folder"]
+        med = lambda runs, key: statistics.median(r[key] for r in runs)
+        self.w(f"**Results** (`AB_BENCH=drain scripts/bench-ab.sh`, [{folder}]({folder}/summary.txt): {len(a)} + {len(b)} "
+               f"drains of 1,000,000 Kafka events onto 50,000 keys, A and B alternated on the same machine; bench-drain "
+               f"writes no result unless the table is exact):")
+        self.w()
+        self.w("| | runs | events per service core-second, each run | median | events/s median | × the run's ceiling, median |")
+        self.w("|---|---|---|---|---|---|")
+        for side, runs in (("A: " + about["a"], a), ("B: " + about["b"], b)):
+            self.w(f"| {side} | {len(runs)} | {' / '.join(fmt(r['per_core']) for r in runs)} | {fmt(med(runs, 'per_core'))} | "
+                   f"{fmt(med(runs, 'events_per_second'))} | {fmt(med(runs, 'ratio'), 2)} |")
+        self.w()
+        change = med(b, "per_core") / med(a, "per_core") if med(a, "per_core") else None
+        verdict = "success" if change is not None and change > 1.1 else ("no measurable change" if change is not None and change > 0.9 else "regression")
+        self.w(f"**Conclusion:** {verdict}: median events per service core-second {fmt(med(a, 'per_core'))} → {fmt(med(b, 'per_core'))}"
+               f"{f' ({change:.2f}×)' if change is not None else ''}. {about.get('conclusion', '')}".rstrip())
+        self.w()
 
     def common_issues(self):
         self.w("## Common Performance Issues")
