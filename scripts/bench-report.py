@@ -16,6 +16,7 @@ import glob
 import html
 import json
 import os
+import re
 import statistics
 import sys
 
@@ -80,8 +81,27 @@ def load_comparison(folder):
 
 def load_comparisons(directory):
     """The A/B comparisons under bench/results/ab-*/ that say what they compare (about.json)."""
-    comparisons = [load_comparison(folder) for folder in sorted(glob.glob(os.path.join(directory, "ab-*")))]
+    def when(folder):  # ab-[name-]<time>: in the order they were run
+        found = re.search(r"\d{4}-\d\d-\d\dT\d{6}Z", os.path.basename(folder))
+        return found.group(0) if found else os.path.basename(folder)
+    comparisons = [load_comparison(folder) for folder in sorted(glob.glob(os.path.join(directory, "ab-*")), key=when)]
     return [c for c in comparisons if c["about"] and c["A"] and c["B"]]
+
+
+def ab_verdict(a, b, key, lower_is_better):
+    """An A/B's verdict: a change only when every run of one side beats every run of the other
+    (the ranges do not overlap) and the medians differ by more than 10%; otherwise the runs' own
+    spread covers whatever the medians say."""
+    a_values, b_values = [r[key] for r in a], [r[key] for r in b]
+    if not lower_is_better:  # compare as "lower is better" throughout
+        a_values, b_values = [-x for x in a_values], [-x for x in b_values]
+    a_median, b_median = statistics.median(a_values), statistics.median(b_values)
+    apart = abs(b_median - a_median) > 0.1 * min(abs(a_median), abs(b_median))
+    if max(b_values) < min(a_values) and apart:
+        return "success"
+    if max(a_values) < min(b_values) and apart:
+        return "regression"
+    return "no change beyond the runs' spread"
 
 
 def print_comparison(folder):
@@ -774,6 +794,8 @@ class Report:
             self.w()
             self.w(f"**Date:** {about.get('date', 'n/a')}  ")
             self.w(f"**Issue:** {about['issue']}  ")
+            if about.get("evidence"):
+                self.w(f"**Evidence:** {about['evidence']}  ")
             self.w(f"**Hypothesis:** {about['hypothesis']}  ")
             self.w(f"**Implementation:** {about['implementation']}  ")
             if comparison["kind"] == "drain":
@@ -789,7 +811,7 @@ class Report:
                        f"{ms(med(runs, 'p50'))} | {fmt(med(runs, 'cpu_per_1000'), 3)} s | {sum(r['failed'] for r in runs)} |")
             self.w()
             change = med(b, "p99") / med(a, "p99") if med(a, "p99") else None
-            verdict = "success" if change is not None and change < 0.9 else ("no measurable change" if change is not None and change < 1.1 else "regression")
+            verdict = ab_verdict(a, b, "p99", lower_is_better=True)
             self.w(f"**Conclusion:** {verdict}: median p99 {ms(med(a, 'p99'))} → {ms(med(b, 'p99'))}"
                    f"{f' ({change:.2f}×)' if change is not None else ''}. {about.get('conclusion', '')}".rstrip())
             self.w()
@@ -809,7 +831,7 @@ class Report:
                    f"{fmt(med(runs, 'events_per_second'))} | {fmt(med(runs, 'ratio'), 2)} |")
         self.w()
         change = med(b, "per_core") / med(a, "per_core") if med(a, "per_core") else None
-        verdict = "success" if change is not None and change > 1.1 else ("no measurable change" if change is not None and change > 0.9 else "regression")
+        verdict = ab_verdict(a, b, "per_core", lower_is_better=False)
         self.w(f"**Conclusion:** {verdict}: median events per service core-second {fmt(med(a, 'per_core'))} → {fmt(med(b, 'per_core'))}"
                f"{f' ({change:.2f}×)' if change is not None else ''}. {about.get('conclusion', '')}".rstrip())
         self.w()

@@ -24,6 +24,7 @@ struct BenchReport: Encodable {
     var machine = ["cores": ProcessInfo.processInfo.activeProcessorCount]
     var table: [String: Int] = [:]
     var buffer: [BufferResult] = []
+    var shardHash: [ShardHashBench.Result] = []
     var flush: [FlushResult] = []
 
     func write(directory: String) throws -> String {

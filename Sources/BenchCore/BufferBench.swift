@@ -58,3 +58,47 @@ struct BufferBench {
         return Double(merged.load(ordering: .relaxed)) / (Double(s) + Double(atto) / 1e18)
     }
 }
+
+/// The shard hash (`fnv1a32`) per id, over the string's own UTF-8 storage as the service hashes,
+/// against the same FNV-1a stepping through `String.utf8` (what it did before 2026-11-25): the
+/// two alternated `rounds` times over the same ids, so the ratio comes from one run.
+struct ShardHashBench {
+    struct Result: Encodable {
+        /// "uuid" (36 bytes, a heap string) or "short" ("user-123", a small inline string).
+        var ids: String
+        var contiguousNanosecondsPerID: Double
+        var utf8ViewNanosecondsPerID: Double
+        /// contiguous / view: under 1 is faster.
+        var ratio: Double
+    }
+
+    static func run(count: Int = 1_000_000, rounds: Int = 3) -> [Result] {
+        let sets: [(String, [String])] = [
+            ("uuid", (0..<count).map { _ in UUID().uuidString.lowercased() }),
+            ("short", (0..<count).map { "user-\($0)" }),
+        ]
+        return sets.map { name, ids in
+            var contiguous: [Double] = [], view: [Double] = []
+            for _ in 0..<rounds {
+                var contiguousSum: UInt32 = 0, viewSum: UInt32 = 0
+                var began = ContinuousClock.now
+                for id in ids { contiguousSum &+= fnv1a32(id) }
+                contiguous.append(nanosecondsPerID(since: began, count: ids.count))
+                began = ContinuousClock.now
+                for id in ids { viewSum &+= fnv1a32(bytes: id.utf8) }
+                view.append(nanosecondsPerID(since: began, count: ids.count))
+                // The same values both ways (and the sums keep both loops from being optimised away).
+                precondition(contiguousSum == viewSum, "fnv1a32 disagrees with itself over String.utf8")
+            }
+            let c = median(contiguous), v = median(view)
+            return Result(ids: name, contiguousNanosecondsPerID: c, utf8ViewNanosecondsPerID: v, ratio: c / v)
+        }
+    }
+
+    private static func nanosecondsPerID(since began: ContinuousClock.Instant, count: Int) -> Double {
+        let (s, atto) = (ContinuousClock.now - began).components
+        return (Double(s) * 1e9 + Double(atto) / 1e9) / Double(count)
+    }
+
+    private static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+}

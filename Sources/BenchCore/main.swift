@@ -7,7 +7,8 @@ import Storage
 
 // bench-core: the core's throughput, with the yardstick measured in the same run.
 //
-//   1. Buffer merges per second on 1 and 2 threads (pure CPU, no I/O).
+//   1. Buffer merges per second on 1 and 2 threads (pure CPU, no I/O), and the shard hash per id
+//      against its former self.
 //   2. The raw PostgreSQL ceiling the way ../shared/limits.md measures it: pre-encoded binary
 //      batches of the T2 increment UPSERT, prepared, on 1 and 2 connections.
 //   3. Our flush path (ProgressWriter through the ConnectionPool, entries encoded inside the timed
@@ -31,6 +32,12 @@ for threads in [1, 2] {
     let rate = bufferBench.mergesPerSecond(threads: threads, seconds: options.seconds)
     report.buffer.append(.init(threads: threads, mergesPerSecond: rate))
     print(String(format: "buffer  threads=%d  %.2f M merges/s", threads, rate / 1e6))
+}
+
+for result in ShardHashBench.run() {
+    report.shardHash.append(result)
+    print(String(format: "shard hash  %@ ids: %.1f ns/id, %.1f ns/id stepping through utf8 (%.2fx)",
+                 result.ids, result.contiguousNanosecondsPerID, result.utf8ViewNanosecondsPerID, result.ratio))
 }
 
 if options.bufferOnly {
