@@ -787,9 +787,7 @@ class Report:
                        "PostgreSQL has its own machine.")
                 self.w()
         for number, comparison in enumerate(self.comparisons, start=3):
-            about, a, b = comparison["about"], comparison["A"], comparison["B"]
-            med = lambda runs, key: statistics.median(r[key] for r in runs)
-            folder = comparison["folder"]
+            about = comparison["about"]
             self.w(f"### Optimization #{number}: {about['title']}")
             self.w()
             self.w(f"**Date:** {about.get('date', 'n/a')}  ")
@@ -798,42 +796,38 @@ class Report:
                 self.w(f"**Evidence:** {about['evidence']}  ")
             self.w(f"**Hypothesis:** {about['hypothesis']}  ")
             self.w(f"**Implementation:** {about['implementation']}  ")
-            if comparison["kind"] == "drain":
-                self.drain_comparison(comparison)
-                continue
-            self.w(f"**Results** (`scripts/bench-ab.sh`, [{folder}]({folder}/summary.txt): {len(a)} + {len(b)} target runs at "
-                   f"1,000 events/s with the generator, A and B alternated on the same machine):")
-            self.w()
-            self.w("| | runs | p99 of each run | p99 median | p50 median | service CPU per 1,000 events | failed |")
-            self.w("|---|---|---|---|---|---|---|")
-            for side, runs in (("A: " + about["a"], a), ("B: " + about["b"], b)):
-                self.w(f"| {side} | {len(runs)} | {' / '.join(ms(r['p99']) for r in runs)} | {ms(med(runs, 'p99'))} | "
-                       f"{ms(med(runs, 'p50'))} | {fmt(med(runs, 'cpu_per_1000'), 3)} s | {sum(r['failed'] for r in runs)} |")
-            self.w()
-            change = med(b, "p99") / med(a, "p99") if med(a, "p99") else None
-            verdict = ab_verdict(a, b, "p99", lower_is_better=True)
-            self.w(f"**Conclusion:** {verdict}: median p99 {ms(med(a, 'p99'))} → {ms(med(b, 'p99'))}"
-                   f"{f' ({change:.2f}×)' if change is not None else ''}. {about.get('conclusion', '')}".rstrip())
-            self.w()
+            self.ab_results(comparison)
 
-    def drain_comparison(self, comparison):
-        """An A/B of `AB_BENCH=drain scripts/bench-ab.sh`: the merging Kafka drain, per service core."""
+    def ab_results(self, comparison):
+        """An A/B's table and verdict: at the target rate, p99 per run (lower is better); for a
+        drain (`AB_BENCH=drain`), events per service core-second per run (higher is better)."""
         about, a, b, folder = comparison["about"], comparison["A"], comparison["B"], comparison["folder"]
         med = lambda runs, key: statistics.median(r[key] for r in runs)
-        self.w(f"**Results** (`AB_BENCH=drain scripts/bench-ab.sh`, [{folder}]({folder}/summary.txt): {len(a)} + {len(b)} "
-               f"drains of 1,000,000 Kafka events onto 50,000 keys, A and B alternated on the same machine; bench-drain "
-               f"writes no result unless the table is exact):")
+        if comparison["kind"] == "drain":
+            how = (f"`AB_BENCH=drain scripts/bench-ab.sh`, [{folder}]({folder}/summary.txt): {len(a)} + {len(b)} drains of "
+                   "1,000,000 Kafka events onto 50,000 keys, A and B alternated on the same machine; bench-drain writes no "
+                   "result unless the table is exact")
+            key, lower, label, show = "per_core", False, "events per service core-second", fmt
+            columns = ["events per service core-second, each run", "median", "events/s median", "× the run's ceiling, median"]
+            cells = lambda runs: [" / ".join(fmt(r["per_core"]) for r in runs), fmt(med(runs, "per_core")),
+                                  fmt(med(runs, "events_per_second")), fmt(med(runs, "ratio"), 2)]
+        else:
+            how = (f"`scripts/bench-ab.sh`, [{folder}]({folder}/summary.txt): {len(a)} + {len(b)} target runs at "
+                   "1,000 events/s with the generator, A and B alternated on the same machine")
+            key, lower, label, show = "p99", True, "p99", ms
+            columns = ["p99 of each run", "p99 median", "p50 median", "service CPU per 1,000 events", "failed"]
+            cells = lambda runs: [" / ".join(ms(r["p99"]) for r in runs), ms(med(runs, "p99")), ms(med(runs, "p50")),
+                                  f"{fmt(med(runs, 'cpu_per_1000'), 3)} s", str(sum(r["failed"] for r in runs))]
+        self.w(f"**Results** ({how}):")
         self.w()
-        self.w("| | runs | events per service core-second, each run | median | events/s median | × the run's ceiling, median |")
-        self.w("|---|---|---|---|---|---|")
+        self.w("| | runs | " + " | ".join(columns) + " |")
+        self.w("|---|---|" + "---|" * len(columns))
         for side, runs in (("A: " + about["a"], a), ("B: " + about["b"], b)):
-            self.w(f"| {side} | {len(runs)} | {' / '.join(fmt(r['per_core']) for r in runs)} | {fmt(med(runs, 'per_core'))} | "
-                   f"{fmt(med(runs, 'events_per_second'))} | {fmt(med(runs, 'ratio'), 2)} |")
+            self.w(f"| {side} | {len(runs)} | " + " | ".join(cells(runs)) + " |")
         self.w()
-        change = med(b, "per_core") / med(a, "per_core") if med(a, "per_core") else None
-        verdict = ab_verdict(a, b, "per_core", lower_is_better=False)
-        self.w(f"**Conclusion:** {verdict}: median events per service core-second {fmt(med(a, 'per_core'))} → {fmt(med(b, 'per_core'))}"
-               f"{f' ({change:.2f}×)' if change is not None else ''}. {about.get('conclusion', '')}".rstrip())
+        change = med(b, key) / med(a, key) if med(a, key) else None
+        self.w(f"**Conclusion:** {ab_verdict(a, b, key, lower_is_better=lower)}: median {label} {show(med(a, key))} → "
+               f"{show(med(b, key))}{f' ({change:.2f}×)' if change is not None else ''}. {about.get('conclusion', '')}".rstrip())
         self.w()
 
     def common_issues(self):
