@@ -43,7 +43,7 @@ for round in $(seq 1 "$rounds"); do
         --ceiling-seconds 0 --out "$out/$variant")
     fi
     if ! "${run[@]}" "$@" > "$log" 2>&1; then
-      echo "bench-ab: bench-load failed on $variant (round $round); its output: $log" >&2
+      echo "bench-ab: ${run[0]##*/} failed on $variant (round $round); its output: $log" >&2
       tail -n 5 "$log" >&2
       exit 1
     fi

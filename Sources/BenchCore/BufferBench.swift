@@ -1,3 +1,4 @@
+import BenchSupport
 import Buffer
 import Foundation
 import Synchronization
@@ -96,8 +97,7 @@ struct ShardHashBench {
     }
 
     private static func nanosecondsPerID(since began: ContinuousClock.Instant, count: Int) -> Double {
-        let (s, atto) = (ContinuousClock.now - began).components
-        return (Double(s) * 1e9 + Double(atto) / 1e9) / Double(count)
+        BenchSupport.seconds(ContinuousClock.now - began) * 1e9 / Double(count)
     }
 
     private static func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
