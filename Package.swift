@@ -9,6 +9,9 @@ import PackageDescription
 //                 updates (shared by the service and the naive peer, so both answer alike)
 //   Lifecycle     SIGTERM/SIGINT as something a task awaits (the service and the naive peer)
 //   Storage       everything that touches PostgreSQL: libpq connections, the pool, migrations, SQL
+//   UnaryGRPC     the gRPC server: unary and server-streaming methods answered on the event loop,
+//                 over swift-nio-http2's frames (no stream channels, no task per call), with its limits
+//                 and go-grpc-prometheus's metrics (the service and the naive peer serve through it)
 //   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown,
 //                 and operations (Prometheus /metrics, /healthz, /readyz over a small NIO HTTP server)
 //   Redis         the one wrapper over hiredis: a blocking connection with pipelines (CHiredis is the
@@ -89,6 +92,16 @@ let package = Package(
         .target(name: "Catalog", swiftSettings: strictSwift),
         .target(name: "Buffer", swiftSettings: strictSwift),
         .target(name: "Lifecycle", swiftSettings: strictSwift),
+        .target(
+            name: "UnaryGRPC",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .target(name: "EventRules", dependencies: ["GameEvents", "Catalog", "Buffer"], swiftSettings: strictSwift),
         .target(
             name: "Storage",
@@ -111,9 +124,7 @@ let package = Package(
                 "GameEvents",
                 "Kafka",
                 "Redis",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                "UnaryGRPC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

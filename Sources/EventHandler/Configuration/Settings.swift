@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Redis
 import Storage
+import UnaryGRPC
 
 /// Every setting the service reads, typed, with the defaults `.env.example` documents.
 /// Built once at start-up by `Settings.load`; a bad value stops start-up naming its variable.
@@ -15,9 +16,13 @@ struct Settings: Sendable {
     /// `MIGRATE_ON_START`: apply pending migrations at start-up (otherwise refuse to start with
     /// pending ones and ask for `event-handler migrate`).
     var migrateOnStart = true
-    /// `GRPC_HOST` / `GRPC_PORT`.
-    var grpcHost = "0.0.0.0"
-    var grpcPort = 6565
+    /// `GRPC_HOST`, `GRPC_PORT` and the server's limits (`GRPC_MAX_CONCURRENT_STREAMS`,
+    /// `GRPC_MAX_MESSAGE_BYTES`, `GRPC_MAX_CONNECTIONS`, `GRPC_MAX_CONNECTION_IDLE`,
+    /// `GRPC_MAX_CONNECTION_AGE`, `GRPC_MAX_CONNECTION_AGE_GRACE`, `GRPC_KEEPALIVE_TIME`,
+    /// `GRPC_KEEPALIVE_TIMEOUT`, `GRPC_THREADS`).
+    var grpc = UnaryGRPCServer.Configuration(host: "0.0.0.0", port: 6565)
+    var grpcHost: String { grpc.host }
+    var grpcPort: Int { grpc.port }
     /// `METRICS_HOST` / `METRICS_PORT`: HTTP `/metrics`, `/healthz`, `/readyz`.
     var metricsHost = "0.0.0.0"
     var metricsPort = 8080
@@ -93,11 +98,20 @@ struct Settings: Sendable {
         challengesPath = try reader.string("CONFIG_PATH") ?? challengesPath
         migrationsPath = try reader.string("MIGRATIONS_PATH") ?? migrationsPath
         migrateOnStart = try reader.bool("MIGRATE_ON_START") ?? migrateOnStart
-        grpcHost = try reader.string("GRPC_HOST") ?? grpcHost
-        grpcPort = try reader.int("GRPC_PORT", in: 1...65_535) ?? grpcPort
+        grpc.host = try reader.string("GRPC_HOST") ?? grpc.host
+        grpc.port = try reader.int("GRPC_PORT", in: 1...65_535) ?? grpc.port
+        grpc.threads = try reader.int("GRPC_THREADS", in: 1...256) ?? grpc.threads
+        grpc.maxConcurrentStreams = try reader.int("GRPC_MAX_CONCURRENT_STREAMS", in: 1...100_000) ?? grpc.maxConcurrentStreams
+        grpc.maxMessageBytes = try reader.int("GRPC_MAX_MESSAGE_BYTES", in: 1_024...(16 << 20)) ?? grpc.maxMessageBytes
+        grpc.maxConnections = try reader.int("GRPC_MAX_CONNECTIONS", in: 1...1_000_000) ?? grpc.maxConnections
+        grpc.maxConnectionIdle = try reader.optionalDuration("GRPC_MAX_CONNECTION_IDLE", default: grpc.maxConnectionIdle)
+        grpc.maxConnectionAge = try reader.optionalDuration("GRPC_MAX_CONNECTION_AGE", default: grpc.maxConnectionAge)
+        grpc.maxConnectionAgeGrace = try reader.optionalDuration("GRPC_MAX_CONNECTION_AGE_GRACE", default: grpc.maxConnectionAgeGrace)
+        grpc.keepaliveTime = try reader.optionalDuration("GRPC_KEEPALIVE_TIME", default: grpc.keepaliveTime)
+        grpc.keepaliveTimeout = try reader.duration("GRPC_KEEPALIVE_TIMEOUT", positive: true) ?? grpc.keepaliveTimeout
         metricsHost = try reader.string("METRICS_HOST") ?? metricsHost
         metricsPort = try reader.int("METRICS_PORT", in: 1...65_535) ?? metricsPort
-        guard metricsPort != grpcPort else {
+        guard metricsPort != grpc.port else {
             throw ConfigurationError(variable: "METRICS_PORT", message: "(\(metricsPort)) must differ from GRPC_PORT")
         }
 
@@ -206,7 +220,7 @@ struct Settings: Sendable {
 
     /// A one-line summary for the start-up log (no secrets).
     var summary: String {
-        "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort) http=\(metricsHost):\(metricsPort) db=\(database.redactedDescription) "
+        "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort)(streams=\(grpc.maxConcurrentStreams) max_message=\(grpc.maxMessageBytes) max_conns=\(grpc.maxConnections)) http=\(metricsHost):\(metricsPort) db=\(database.redactedDescription) "
             + "pool(open=\(pool.maxOpen) idle=\(pool.maxIdle)) flush(interval=\(flushInterval.seconds)s "
             + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
             + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ","))\($0.deadLetterTopic.map { " dlq=\($0)" } ?? ""))" } ?? " kafka=off")
@@ -239,6 +253,13 @@ private struct SettingsReader {
         default:
             throw ConfigurationError(variable: key, message: "must be true or false, got \"\(value.text)\" (from \(value.origin))")
         }
+    }
+
+    /// A duration where `0` (or `off`) turns the limit off; unset keeps `default`.
+    func optionalDuration(_ key: String, default value: Duration?) throws -> Duration? {
+        guard let raw = source[key], !raw.text.isEmpty else { return value }
+        if ["0", "off"].contains(raw.text.lowercased()) { return nil }
+        return try duration(key, positive: true)
     }
 
     func duration(_ key: String, positive: Bool) throws -> Duration? {

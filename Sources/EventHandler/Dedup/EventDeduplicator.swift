@@ -133,19 +133,22 @@ final class EventDeduplicator: Sendable {
 
     // MARK: - Admission
 
-    /// Admits one event id (gRPC handlers: awaits Redis without blocking a thread).
-    func admit(_ id: String, kafka: KafkaCoordinate? = nil) async -> Admission {
-        if let held = reserved(id) { return held }
-        guard let redis else { return .admitted(claimed: false) }
-        let reply = await redis.send([claimCommand(id, kafka: kafka)])
-        switch settle(id, reply: reply?.first) {
-        case .settled(let admission):
-            return counted(admission)
-        case .committing(let mark):
-            // Rare (a repeat of an event whose flush was committing when its process died or
-            // failed): the database answers, on a thread of our own.
-            let admission = try? await onOwnThread("dedup-resolve") { [self] in self.resolve(id, mark, kafka: kafka) }
-            return counted(admission ?? .heldElsewhere(Holder(instance: mark.instance, kafka: nil)))
+    /// Admits one event id without blocking the caller (gRPC handlers on an event loop):
+    /// `completion` runs at once when memory decides, else on the Redis thread with its reply.
+    func admit(_ id: String, kafka: KafkaCoordinate? = nil, completion: @escaping @Sendable (Admission) -> Void) {
+        if let held = reserved(id) { return completion(held) }
+        guard let redis else { return completion(.admitted(claimed: false)) }
+        redis.submit([claimCommand(id, kafka: kafka)]) { [self] reply in
+            switch settle(id, reply: reply?.first) {
+            case .settled(let admission):
+                completion(counted(admission))
+            case .committing(let mark):
+                // Rare (a repeat of an event whose flush was committing when its process died or
+                // failed): the database answers, on a thread of our own, not Redis's.
+                let thread = Thread { completion(self.counted(self.resolve(id, mark, kafka: kafka))) }
+                thread.name = "dedup-resolve"
+                thread.start()
+            }
         }
     }
 

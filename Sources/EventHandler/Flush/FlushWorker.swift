@@ -25,7 +25,7 @@ import Synchronization
 /// shards names the first drain certain to hold it (a drain that started earlier may have
 /// missed it); once that drain, or any later one, has committed, so has the event (a drain that
 /// fails gives its entries back, and the next one takes them). `ACK_MODE=durable` answers after
-/// `waitForCommit(ticket)`.
+/// `whenCommitted(ticket)`.
 final class FlushWorker: Sendable {
     struct Configuration: Sendable {
         var interval: Duration
@@ -69,7 +69,7 @@ final class FlushWorker: Sendable {
     /// Callers waiting for a drain to commit (true), or for the worker to stop first (false).
     private let commitWaiters = Mutex<CommitWaiters>(CommitWaiters())
     private struct CommitWaiters {
-        var waiting: [(target: Int, continuation: CheckedContinuation<Bool, Never>)] = []
+        var waiting: [(target: Int, done: @Sendable (Bool) -> Void)] = []
         var stopped = false
     }
     /// Told the event ids of each drain that committed (deduplication records them).
@@ -155,19 +155,18 @@ final class FlushWorker: Sendable {
         drainsStarted.load(ordering: .acquiring) + 1
     }
 
-    /// Waits until drain `ticket` (or a later one) has committed: true; false if the worker
-    /// stopped first (the shutdown deadline passed with entries unwritten, or it was fenced).
-    func waitForCommit(_ ticket: Int) async -> Bool {
-        if drainsCommitted.load(ordering: .acquiring) >= ticket { return true }
-        return await withCheckedContinuation { continuation in
-            let now: Bool? = commitWaiters.withLock { waiters in
-                if drainsCommitted.load(ordering: .acquiring) >= ticket { return true }
-                if waiters.stopped { return false }
-                waiters.waiting.append((ticket, continuation))
-                return nil
-            }
-            if let now { continuation.resume(returning: now) }
+    /// Calls `done(true)` once drain `ticket` (or a later one) has committed, `done(false)` if
+    /// the worker stopped first (the shutdown deadline passed with entries unwritten, or it was
+    /// fenced). At once when already decided; otherwise on this worker's thread: keep it short.
+    func whenCommitted(_ ticket: Int, _ done: @escaping @Sendable (Bool) -> Void) {
+        if drainsCommitted.load(ordering: .acquiring) >= ticket { return done(true) }
+        let now: Bool? = commitWaiters.withLock { waiters in
+            if drainsCommitted.load(ordering: .acquiring) >= ticket { return true }
+            if waiters.stopped { return false }
+            waiters.waiting.append((ticket, done))
+            return nil
         }
+        if let now { done(now) }
     }
 
     private func markCommitted(drain: Int) {
@@ -177,7 +176,7 @@ final class FlushWorker: Sendable {
             waiters.waiting.removeAll { $0.target <= drain }
             return ready
         }
-        for waiter in ready { waiter.continuation.resume(returning: true) }
+        for waiter in ready { waiter.done(true) }
     }
 
     private func resumeWaitersAtStop() {
@@ -186,7 +185,7 @@ final class FlushWorker: Sendable {
             defer { waiters.waiting.removeAll() }
             return waiters.waiting
         }
-        for waiter in left { waiter.continuation.resume(returning: false) }
+        for waiter in left { waiter.done(false) }
     }
 
     // MARK: - The loop

@@ -34,16 +34,11 @@ final class Flusher: Sendable {
         for worker in workers { worker.start() }
     }
 
-    /// Where an event of `userID` added before this call will be committed: its shard's worker
-    /// and that worker's commit ticket (`FlushWorker.commitTicket`).
-    func commitTicket(userID: String) -> (worker: Int, ticket: Int) {
+    /// The receipt for an event of `userID` added before this call: its shard's worker and that
+    /// worker's commit ticket (`FlushWorker.commitTicket`).
+    func receipt(userID: String) -> CommitReceipt {
         let worker = buffer.shardIndex(of: userID) % workers.count
-        return (worker, workers[worker].commitTicket())
-    }
-
-    /// Waits until the event behind `ticket` has committed (false: the service stopped first).
-    func waitForCommit(_ ticket: (worker: Int, ticket: Int)) async -> Bool {
-        await workers[ticket.worker].waitForCommit(ticket.ticket)
+        return CommitReceipt(worker: workers[worker], ticket: workers[worker].commitTicket())
     }
 
     /// The size trigger: wake every worker now.
@@ -73,5 +68,17 @@ final class Flusher: Sendable {
             }
         }
         return left
+    }
+}
+
+/// Where an accepted event will be committed: `ACK_MODE=durable` answers when it is told.
+struct CommitReceipt: Sendable {
+    fileprivate let worker: FlushWorker
+    fileprivate let ticket: Int
+
+    /// `done(true)` once the flush holding the event has committed; `done(false)` if the
+    /// service stopped first. Runs at once, or on a flush worker's thread: keep it short.
+    func whenCommitted(_ done: @escaping @Sendable (Bool) -> Void) {
+        worker.whenCommitted(ticket, done)
     }
 }

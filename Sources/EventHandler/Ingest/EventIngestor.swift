@@ -6,14 +6,16 @@ import Foundation
 /// The ingest path: validate → match goals → deduplicate → merge into the buffer.
 ///
 /// Transport-neutral. Screening and the merge are non-blocking (a mutex held for one
-/// dictionary update per goal), so they run directly on the gRPC handler's task; the one wait,
-/// deduplication's Redis round trip, is awaited (gRPC, `ingest`) or taken by the Kafka path on
-/// its own thread between `screen` and `admit`. Knows nothing of SQL or merge rules.
+/// dictionary update per goal), so they run directly on the gRPC server's event loop; the one
+/// wait, deduplication's Redis round trip, is a callback (gRPC, `ingest`) or taken by the Kafka
+/// path on its own thread between `screen` and `admit`. Knows nothing of SQL or merge rules.
 final class EventIngestor: Sendable {
     private let namespace: String
     private let matcher: GoalMatcher
     private let buffer: EventBuffer
     private let onFlushDue: @Sendable () -> Void
+    /// Where commit receipts come from; nil when calls are answered without waiting for one.
+    private let receipts: Flusher?
     let deduplicator: EventDeduplicator?
     let counters = IngestCounters()
 
@@ -37,8 +39,9 @@ final class EventIngestor: Sendable {
 
     init(
         namespace: String, matcher: GoalMatcher, buffer: EventBuffer, deduplicator: EventDeduplicator? = nil,
-        onFlushDue: @escaping @Sendable () -> Void
+        receipts: Flusher? = nil, onFlushDue: @escaping @Sendable () -> Void
     ) {
+        self.receipts = receipts
         self.namespace = namespace
         self.matcher = matcher
         self.buffer = buffer
@@ -46,21 +49,30 @@ final class EventIngestor: Sendable {
         self.onFlushDue = onFlushDue
     }
 
-    /// One gRPC event, start to finish, counted under `.grpc`.
-    func ingest(_ event: IncomingEvent, receivedAt: UInt64) async -> IngestOutcome {
-        let outcome: IngestOutcome
+    /// One gRPC event, start to finish, counted under `.grpc`. `then` gets the outcome and, when
+    /// the ingestor gives receipts (`ACK_MODE=durable`) and the event is in the buffer (or is a
+    /// repeat of one), the receipt of the flush that commits it. Never blocks: `then` runs before
+    /// this returns, or on the Redis thread with its reply.
+    func ingest(
+        _ event: IncomingEvent, receivedAt: UInt64, then: @escaping @Sendable (IngestOutcome, CommitReceipt?) -> Void
+    ) {
+        let finish: @Sendable (IngestOutcome) -> Void = { [self] outcome in
+            counters.record(.grpc, event.kind, outcome)
+            let receipt = outcome == .accepted || outcome == .ignored(.duplicate) ? receipts?.receipt(userID: event.userID) : nil
+            then(outcome, receipt)
+        }
         switch screen(event) {
         case .decided(let decided):
-            outcome = decided
+            finish(decided)
         case .ready(let screened):
             if let deduplicator, !screened.id.isEmpty {
-                outcome = admit(screened, await deduplicator.admit(screened.id), receivedAt: receivedAt)
+                deduplicator.admit(screened.id) { [self] admission in
+                    finish(admit(screened, admission, receivedAt: receivedAt))
+                }
             } else {
-                outcome = add(screened, receivedAt: receivedAt)
+                finish(add(screened, receivedAt: receivedAt))
             }
         }
-        counters.record(.grpc, event.kind, outcome)
-        return outcome
     }
 
     /// Validation and goal matching: what needs no buffer and no Redis.

@@ -4,6 +4,7 @@ import Kafka
 import Prometheus
 import Storage
 import Synchronization
+import UnaryGRPC
 
 /// Copies what the service keeps in its own atomics into the registry when `/metrics` is
 /// scraped: gauges are set to the current level, counters are advanced to the current total.
@@ -21,6 +22,8 @@ final class MetricsCollector: Sendable {
         var kafka: KafkaSource? = nil
         /// Event-id deduplication.
         var dedup: EventDeduplicator? = nil
+        /// The gRPC server's own series.
+        var grpc: GRPCServerMetrics? = nil
     }
 
     struct KafkaSource: Sendable {
@@ -272,6 +275,8 @@ final class MetricsCollector: Sendable {
     /// The Prometheus text exposition, up to date.
     func exposition() -> [UInt8] {
         collect()
-        return metrics.registry.emitToBuffer()
+        var text = metrics.registry.emitToBuffer()
+        if let grpc = sources.grpc { text += Array(grpc.exposition().utf8) }
+        return text
     }
 }

@@ -6,18 +6,12 @@ import Prometheus
 /// service already keeps (buffer size, pool, event and flush counters) is copied in at scrape
 /// time by `MetricsCollector`, so the event path pays nothing extra for it.
 ///
-/// Label sets are closed: the two gRPC methods, event source and kind, fixed reasons. No user
-/// id, goal id or event id ever becomes a label.
+/// Label sets are closed: event source and kind, fixed reasons. No user id, goal id or event id
+/// ever becomes a label. The gRPC server keeps its own series (`GRPCServerMetrics`, lock-free,
+/// `grpc_server_*` and `grpc_request_duration_seconds`), appended to the same exposition.
 final class ServiceMetrics: Sendable {
-    static let loginMethod = "accelbyte.iam.account.v1.UserAuthenticationUserLoggedInService/OnMessage"
-    static let statMethod = "accelbyte.social.statistic.v1.StatisticStatItemUpdatedService/OnMessage"
-
     let registry = PrometheusCollectorRegistry()
 
-    /// `grpc_request_duration_seconds{method}`: from the handler's start to its answer; in
-    /// `buffered` mode that is validate + match + merge. The guide's event-latency alert reads it.
-    let loginRequestDuration: DurationHistogram
-    let statRequestDuration: DurationHistogram
     /// `event_commit_latency_seconds`: for each row a flush commits, the age of the oldest event
     /// merged into it (the worst latency among that row's events).
     let commitLatency: DurationHistogram
@@ -26,11 +20,6 @@ final class ServiceMetrics: Sendable {
     /// `flush_rows`: rows one flush cycle wrote.
     let flushRows: ValueHistogram
 
-    static let requestBuckets: [Duration] = [
-        .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .microseconds(2500),
-        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
-        .milliseconds(250), .milliseconds(500), .seconds(1), .milliseconds(2500),
-    ]
     static let commitBuckets: [Duration] = [
         .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500),
         .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
@@ -43,13 +32,6 @@ final class ServiceMetrics: Sendable {
     static let rowBuckets: [Double] = [1, 10, 100, 1_000, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000]
 
     init() {
-        let requestHelp = "Time to answer one event call, from the handler's start to its answer"
-        loginRequestDuration = registry.makeDurationHistogram(
-            descriptor: .named("grpc_request_duration_seconds", help: requestHelp),
-            labels: [("method", Self.loginMethod)], buckets: Self.requestBuckets)
-        statRequestDuration = registry.makeDurationHistogram(
-            descriptor: .named("grpc_request_duration_seconds", help: requestHelp),
-            labels: [("method", Self.statMethod)], buckets: Self.requestBuckets)
         commitLatency = registry.makeDurationHistogram(
             descriptor: .named(
                 "event_commit_latency_seconds",

@@ -3,8 +3,6 @@ import Catalog
 import Dispatch
 import EventRules
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2
 import Lifecycle
 import Kafka
 import Logging
@@ -12,6 +10,7 @@ import Metrics
 import Prometheus
 import Redis
 import Storage
+import UnaryGRPC
 
 /// The service, wired: catalog → operations endpoints → database (migrate, warm the pool) →
 /// buffer and flush workers → gRPC. Ready (gRPC health SERVING, `/readyz` 200) only once the
@@ -25,6 +24,7 @@ struct EventHandlerService {
     func run() async throws -> Int32 {
         let signals = SignalWatcher(SIGTERM, SIGINT)
         let catalog = try loadCatalog()
+        FileDescriptorLimit.raiseToHard(logger: logger)
 
         // Everything is built before the database is reached, so `/metrics` and `/healthz`
         // answer from the first moment and `/readyz` says "starting" until the pool is warm.
@@ -61,8 +61,11 @@ struct EventHandlerService {
             beforeCommit: { deduplicator.markCommitting($0, flush: $1) }, logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
-            deduplicator: deduplicator, onFlushDue: { flusher.requestFlush() })
+            deduplicator: deduplicator, receipts: settings.ackMode == .durable ? flusher : nil,
+            onFlushDue: { flusher.requestFlush() })
         let health = HealthState()
+        let methods = EventMethods.methods(ingestor: ingestor) + HealthMethods.methods(state: health)
+        let grpcMetrics = GRPCServerMetrics(methods: methods)
         let kafka = settings.kafka.map { kafkaSettings in
             let ingest = KafkaIngest(
                 ingestor: ingestor, buffer: buffer, positions: positions!, flusher: flusher, pool: pool,
@@ -83,7 +86,7 @@ struct EventHandlerService {
                         lag: { consumer?.lag ?? [:] }, skipped: { kafka.ingest.skippedCount($0) },
                         deadLetters: Self.deadLetterCounts(deadLetters))
                 },
-                dedup: deduplicator))
+                dedup: deduplicator, grpc: grpcMetrics))
         let operations = try await startOperationsServer(collector: collector, health: health)
         defer { operations.close() }
 
@@ -93,68 +96,55 @@ struct EventHandlerService {
         }
         flusher.start()
 
-        let calls = EventCallHandler(ingestor: ingestor, flusher: flusher, mode: settings.ackMode)
-        let server = GRPCServer(
-            transport: .http2NIOPosix(
-                address: .ipv4(host: settings.grpcHost, port: settings.grpcPort),
-                transportSecurity: .plaintext),
-            services: [
-                LoginEventService(handler: calls, metrics: metrics),
-                StatEventService(handler: calls, metrics: metrics),
-                HealthService(state: health),
+        let server = try await UnaryGRPCServer.start(configuration: settings.grpc, methods: methods, metrics: grpcMetrics)
+        if let consumer {
+            try consumer.start()
+            logger.info("kafka consumer started", metadata: ["group": "\(consumer.configuration.groupID)", "topics": "\(consumer.configuration.topics)"])
+        }
+        health.set(.ready)
+        logger.info(
+            "ready",
+            metadata: [
+                "grpc": "\(server.localAddress.map { "\($0)" } ?? "?")", "goals": "\(catalog.goals.count)",
+                "pool_open": "\(pool.stats.idle + pool.stats.active)",
+                "grpc_max_streams": "\(settings.grpc.maxConcurrentStreams)", "grpc_max_connections": "\(settings.grpc.maxConnections)",
             ])
 
-        var unwritten = 0
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await server.serve() }
-            guard let address = try await server.listeningAddress else {
-                throw StartupError("the gRPC server did not start listening")
-            }
+        let signal = await signals.next()
+        logger.info(
+            "draining: stopped taking events, flushing what is buffered",
+            metadata: ["signal": "\(signal)", "buffered_entries": "\(buffer.pendingCount)"])
+        health.set(.draining)
+        // GOAWAY first: the bridge opens no new calls here and goes to another replica; calls in
+        // flight are still answered (durable ones when the final flush commits).
+        await server.quiesce()
+        let deadline = ContinuousClock.now + settings.shutdownTimeout
+        let unwritten = try await onOwnThread("drain") {
+            // Kafka first. Still a member of the group (heartbeating), it stops taking records
+            // and everything read so far is flushed and checkpointed, however long that
+            // takes; only then does it leave, and the revocation finds nothing left to flush.
+            // (Leaving first would let a slow final flush outlast the session, hand the
+            // partitions over, and be fenced.)
             if let consumer {
-                try consumer.start()
-                logger.info("kafka consumer started", metadata: ["group": "\(consumer.configuration.groupID)", "topics": "\(consumer.configuration.topics)"])
-            }
-            health.set(.ready)
-            logger.info(
-                "ready",
-                metadata: [
-                    "grpc": "\(address)", "goals": "\(catalog.goals.count)",
-                    "pool_open": "\(pool.stats.idle + pool.stats.active)",
-                ])
-
-            let signal = await signals.next()
-            logger.info(
-                "draining: stopped taking events, flushing what is buffered",
-                metadata: ["signal": "\(signal)", "buffered_entries": "\(buffer.pendingCount)"])
-            health.set(.draining)
-            let deadline = ContinuousClock.now + settings.shutdownTimeout
-            unwritten = try await onOwnThread("drain") {
-                // Kafka first. Still a member of the group (heartbeating), it stops taking records
-                // and everything read so far is flushed and checkpointed, however long that
-                // takes; only then does it leave, and the revocation finds nothing left to flush.
-                // (Leaving first would let a slow final flush outlast the session, hand the
-                // partitions over, and be fenced.)
-                if let consumer {
-                    if !consumer.quiesce(timeout: .seconds(5)) {
-                        logger.error("the kafka consumer did not pause in time")
-                    }
-                    if !flusher.flushAndWait(deadline: deadline) {
-                        logger.error("the final flush of what was read from kafka did not finish before SHUTDOWN_TIMEOUT")
-                    }
-                    consumer.stop()
-                    if !consumer.waitUntilStopped(timeout: settings.shutdownTimeout) {
-                        logger.error("the kafka consumer did not leave its group in time")
-                    }
+                if !consumer.quiesce(timeout: .seconds(5)) {
+                    logger.error("the kafka consumer did not pause in time")
                 }
-                ingestor.close()
-                let left = flusher.stop(deadline: deadline)
-                deduplicator.stop(timeout: max(.seconds(1), deadline - ContinuousClock.now))
-                return left
+                if !flusher.flushAndWait(deadline: deadline) {
+                    logger.error("the final flush of what was read from kafka did not finish before SHUTDOWN_TIMEOUT")
+                }
+                consumer.stop()
+                if !consumer.waitUntilStopped(timeout: settings.shutdownTimeout) {
+                    logger.error("the kafka consumer did not leave its group in time")
+                }
             }
-            logger.info("final flush done; closing the gRPC server", metadata: ["unwritten_entries": "\(unwritten)"])
-            health.finishAll()
-            server.beginGracefulShutdown()
+            ingestor.close()
+            let left = flusher.stop(deadline: deadline)
+            deduplicator.stop(timeout: max(.seconds(1), deadline - ContinuousClock.now))
+            return left
         }
+        logger.info("final flush done; closing the gRPC server", metadata: ["unwritten_entries": "\(unwritten)"])
+        health.finishAll()
+        await server.shutdown(timeout: .seconds(5))
         deadLetters?.close(timeout: .seconds(1))
         pool.close()
         let events = ingestor.counters.total

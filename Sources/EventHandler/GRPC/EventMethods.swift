@@ -1,0 +1,80 @@
+import EventRules
+import GameEvents
+import NIOCore
+import SwiftProtobuf
+import UnaryGRPC
+
+/// When the event methods answer OK (`ACK_MODE`).
+enum AcknowledgementMode: String, Sendable, CaseIterable {
+    /// Once the event is in the buffer (the incumbent's behaviour; a crash can lose one flush window).
+    case buffered
+    /// Once the flush holding the event has committed (group commit: a flush's callers all wait
+    /// for it together).
+    case durable
+}
+
+/// The platform's two event methods (wire.md), as the gRPC server calls them: decode the
+/// message, hand the event to the ingest pipeline, answer from its outcome: OK for stored or
+/// deliberately ignored events, INVALID_ARGUMENT naming the field for bad input (never retried
+/// usefully), RESOURCE_EXHAUSTED / UNAVAILABLE for "deliver again later". In durable mode an
+/// accepted event (or a repeat of one held here) is answered when its receipt says the flush
+/// holding it committed. Everything runs on the connection's event loop until a Redis reply or a
+/// commit calls back; no task per call.
+enum EventMethods {
+    static let loginService = "accelbyte.iam.account.v1.UserAuthenticationUserLoggedInService"
+    static let statService = "accelbyte.social.statistic.v1.StatisticStatItemUpdatedService"
+
+    static func methods(ingestor: EventIngestor) -> [GRPCMethod] {
+        [
+            GRPCMethod(service: loginService, name: "OnMessage", recordsRequestDuration: true, handler: .unary { call in
+                decode(Accelbyte_Iam_Account_V1_UserLoggedIn.self, call).map { handle(IncomingEvent($0), call, ingestor) }
+            }),
+            GRPCMethod(service: statService, name: "OnMessage", recordsRequestDuration: true, handler: .unary { call in
+                decode(Accelbyte_Social_Statistic_V1_StatItemUpdated.self, call).map { handle(IncomingEvent($0), call, ingestor) }
+            }),
+        ]
+    }
+
+    /// The request as `Message`, or nil after answering INVALID_ARGUMENT.
+    private static func decode<Message: SwiftProtobuf.Message>(_ type: Message.Type, _ call: GRPCCall) -> Message? {
+        do {
+            return try Message(serializedBytes: Array(call.request.readableBytesView))
+        } catch {
+            call.fail(GRPCStatus(.invalidArgument, "the request is not a valid \(Message.protoMessageName): \(error)"))
+            return nil
+        }
+    }
+
+    private static func handle(_ event: IncomingEvent, _ call: GRPCCall, _ ingestor: EventIngestor) {
+        ingestor.ingest(event, receivedAt: call.arrived) { outcome, receipt in
+            guard let receipt else { return answer(call, outcome) }
+            receipt.whenCommitted { committed in
+                if committed {
+                    call.respond(emptyResponse)
+                } else {
+                    call.fail(GRPCStatus(.unavailable, "the service stopped before this event was committed; retry"))
+                }
+            }
+        }
+    }
+
+    private static func answer(_ call: GRPCCall, _ outcome: IngestOutcome) {
+        switch outcome {
+        case .accepted, .ignored:
+            call.respond(emptyResponse)
+        case .rejected(let field, let reason):
+            call.fail(GRPCStatus(.invalidArgument, "\(field.rawValue): \(reason)"))
+        case .overloaded:
+            call.fail(GRPCStatus(.resourceExhausted, "event buffer is full (BUFFER_SIZE_LIMIT); retry later"))
+        case .unavailable:
+            call.fail(GRPCStatus(.unavailable, "the service is shutting down; retry later"))
+        case .deferred(.inFlightElsewhere):
+            call.fail(GRPCStatus(.unavailable, "id: another delivery of this event is being applied; retry later"))
+        case .deferred(.dedupUnavailable):
+            call.fail(GRPCStatus(.unavailable, "id: deduplication store (Redis) unreachable and DEDUP_FAIL_MODE=closed; retry later"))
+        }
+    }
+
+    /// google.protobuf.Empty, serialized: no bytes.
+    static let emptyResponse = ByteBuffer()
+}

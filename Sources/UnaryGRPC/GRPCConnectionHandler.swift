@@ -1,0 +1,397 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// gRPC on one HTTP/2 connection, at the frame level: sits after `NIOHTTP2Handler` (framing,
+/// HPACK, flow-control accounting, the flood limits) with no stream multiplexer, so a call is a
+/// small value in `streams`, not a channel. Everything here runs on the connection's event loop.
+///
+/// A call's life: HEADERS (method, content type, encoding and deadline checked; unknown methods
+/// answered at once) → DATA (the 5-byte prefix read, oversized messages refused before they are
+/// buffered) → END_STREAM: the method's handler runs, here and now → its answer (HEADERS, DATA,
+/// trailers) is written, and flushed once per read burst. Errors are trailers-only responses.
+/// A call the client resets, or whose deadline passes, is forgotten; a late answer is dropped.
+final class GRPCConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    struct Limits {
+        var maxMessageBytes: Int
+        /// The connection-level receive window kept open for the client (bytes).
+        var connectionWindow: Int
+    }
+
+    enum Answer {
+        case message(ByteBuffer)
+        case status(GRPCStatus)
+    }
+
+    private enum Phase {
+        /// Reading the request.
+        case receiving
+        /// Handed to the handler; waiting for its answer.
+        case dispatched
+        /// A server-streaming call with its response headers sent.
+        case streaming
+    }
+
+    private struct Call {
+        var method: Int
+        var arrived: UInt64
+        var deadline: NIODeadline?
+        var phase: Phase = .receiving
+        var body: ByteBuffer?
+        /// The request message's length, once its prefix has arrived.
+        var messageLength: Int?
+        var clientDone = false
+        var timer: Scheduled<Void>?
+        var onCancel: (@Sendable () -> Void)?
+    }
+
+    private let methods: GRPCMethodTable
+    private let metrics: GRPCServerMetrics
+    private let limits: Limits
+    private var context: ChannelHandlerContext?
+    private var calls: [HTTP2StreamID: Call] = [:]
+    private var highestStreamID = HTTP2StreamID(0)
+    private var inReadLoop = false
+    private var flushPending = false
+    private var flushScheduled = false
+    /// DATA bytes received and not yet returned to the client's connection window.
+    private var unreturnedCredit = 0
+
+    init(methods: GRPCMethodTable, metrics: GRPCServerMetrics, limits: Limits) {
+        self.methods = methods
+        self.metrics = metrics
+        self.limits = limits
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // HTTP/2 opens every connection with a 65,535-byte window; many calls in flight need more.
+        let increment = limits.connectionWindow - 65_535
+        if increment > 0 {
+            context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: increment))), promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let open = calls
+        calls.removeAll()
+        for (_, call) in open { end(call) }
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        inReadLoop = true
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .headers(let headers):
+            if calls[frame.streamID] != nil {
+                // Trailers from the client: only their END_STREAM matters to a unary call.
+                if headers.endStream { clientFinished(frame.streamID) }
+            } else if frame.streamID > highestStreamID {
+                highestStreamID = frame.streamID
+                open(frame.streamID, headers: headers.headers, endStream: headers.endStream)
+            }
+        case .data(let data):
+            received(data, on: frame.streamID)
+        case .rstStream:
+            if let call = calls.removeValue(forKey: frame.streamID) { end(call) }
+        default:
+            // SETTINGS, PING, WINDOW_UPDATE, GOAWAY, PRIORITY: NIOHTTP2Handler and the
+            // connection management handler before this one deal with them.
+            break
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadLoop = false
+        if unreturnedCredit > 0 {
+            context.write(wrapOutboundOut(HTTP2Frame(streamID: .rootStream, payload: .windowUpdate(windowSizeIncrement: unreturnedCredit))), promise: nil)
+            unreturnedCredit = 0
+            flushPending = true
+        }
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let closed = event as? StreamClosedEvent, let call = calls.removeValue(forKey: closed.streamID) {
+            end(call)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A stream error has been answered with RST_STREAM by NIOHTTP2Handler; the connection
+        // goes on. Anything else (a bad preface, HTTP/1.1, a protocol violation) ends it: the
+        // handler has sent GOAWAY where HTTP/2 asks for one.
+        if error is NIOHTTP2Errors.StreamError { return }
+        metrics.connectionErrors.add(1)
+        context.close(promise: nil)
+    }
+
+    // MARK: - Requests
+
+    private func open(_ streamID: HTTP2StreamID, headers: HPACKHeaders, endStream: Bool) {
+        var path = ""
+        var method = ""
+        var contentType = ""
+        var encoding: String?
+        var timeout: String?
+        for (name, value, _) in headers {
+            switch name {
+            case ":path": path = value
+            case ":method": method = value
+            case "content-type": contentType = value
+            case "grpc-encoding": encoding = value
+            case "grpc-timeout": timeout = value
+            default: break
+            }
+        }
+        let arrived = NIODeadline.now()
+        guard method == "POST" else {
+            return refuse(streamID, status: GRPCStatus(.unimplemented, "method \(method) is not POST"), httpStatus: "405", clientDone: endStream)
+        }
+        guard Self.isGRPCContentType(contentType) else {
+            return refuse(
+                streamID, status: GRPCStatus(.internal, "invalid gRPC content-type \"\(contentType)\""), httpStatus: "415",
+                clientDone: endStream)
+        }
+        guard let index = methods.index(of: path) else {
+            metrics.unknownMethods.add(1)
+            return refuse(streamID, status: methods.unknown(path), clientDone: endStream)
+        }
+        metrics.started(index)
+        var call = Call(method: index, arrived: arrived.uptimeNanoseconds)
+        call.clientDone = endStream
+        if let encoding, encoding != "identity" {
+            calls[streamID] = call
+            return answer(
+                streamID: streamID.asInt,
+                with: .status(GRPCStatus(.unimplemented, "grpc-encoding \"\(encoding)\" is not supported; send identity")),
+                extraHeaders: [("grpc-accept-encoding", "identity")])
+        }
+        if let timeout {
+            guard let nanoseconds = GRPCTimeout.nanoseconds(timeout) else {
+                calls[streamID] = call
+                return answer(streamID: streamID.asInt, with: .status(GRPCStatus(.internal, "malformed grpc-timeout \"\(timeout)\"")))
+            }
+            call.deadline = nanoseconds >= Int64.max / 2 ? nil : arrived + .nanoseconds(nanoseconds)
+        }
+        calls[streamID] = call
+        if endStream { clientFinished(streamID) }
+    }
+
+    private func received(_ frame: HTTP2Frame.FramePayload.Data, on streamID: HTTP2StreamID) {
+        guard case .byteBuffer(var bytes) = frame.data else { return }
+        // Every DATA byte goes back to the connection window at the end of the read burst: a
+        // call's bytes are bounded by its own window (the initial window) and
+        // GRPC_MAX_MESSAGE_BYTES, not by starving the connection.
+        unreturnedCredit += bytes.readableBytes + (frame.paddingBytes.map { $0 + 1 } ?? 0)
+        guard var call = calls[streamID], case .receiving = call.phase else { return }
+        if call.body == nil {
+            call.body = bytes
+        } else {
+            call.body!.writeBuffer(&bytes)
+        }
+        if call.messageLength == nil, let body = call.body, body.readableBytes >= 5 {
+            let flag = body.getInteger(at: body.readerIndex, as: UInt8.self)!
+            let length = Int(body.getInteger(at: body.readerIndex + 1, as: UInt32.self)!)
+            if flag != 0 {
+                calls[streamID] = call
+                return answer(
+                    streamID: streamID.asInt,
+                    with: .status(GRPCStatus(.internal, "compressed message without a negotiated grpc-encoding")))
+            }
+            if length > limits.maxMessageBytes {
+                metrics.oversizedMessages.add(1)
+                calls[streamID] = call
+                return answer(
+                    streamID: streamID.asInt,
+                    with: .status(GRPCStatus(
+                        .resourceExhausted,
+                        "request message of \(length) bytes is larger than GRPC_MAX_MESSAGE_BYTES (\(limits.maxMessageBytes))")))
+            }
+            call.messageLength = length
+        }
+        if let length = call.messageLength, call.body!.readableBytes > 5 + length {
+            calls[streamID] = call
+            return answer(streamID: streamID.asInt, with: .status(GRPCStatus(.internal, "more than one request message on a unary call")))
+        }
+        calls[streamID] = call
+        if frame.endStream { clientFinished(streamID) }
+    }
+
+    /// The client's side of the stream ended: the request is complete, or it is wrong.
+    private func clientFinished(_ streamID: HTTP2StreamID) {
+        guard var call = calls[streamID] else { return }
+        call.clientDone = true
+        guard case .receiving = call.phase else {
+            calls[streamID] = call
+            return
+        }
+        guard let length = call.messageLength, var body = call.body, body.readableBytes == 5 + length else {
+            calls[streamID] = call
+            return answer(streamID: streamID.asInt, with: .status(GRPCStatus(.internal, "the request ended without a complete message")))
+        }
+        if let deadline = call.deadline, deadline <= .now() {
+            calls[streamID] = call
+            return answer(streamID: streamID.asInt, with: .status(GRPCStatus(.deadlineExceeded, "deadline exceeded before the call was handled")))
+        }
+        body.moveReaderIndex(forwardBy: 5)
+        metrics.received(call.method)
+        let connection = ConnectionReference(self, loop: context!.eventLoop)
+        switch methods.methods[call.method].handler {
+        case .unary(let handler):
+            call.phase = .dispatched
+            call.body = nil
+            calls[streamID] = call
+            handler(GRPCCall(request: body, arrived: call.arrived, connection: connection, streamID: streamID.asInt))
+        case .serverStreaming(let handler):
+            call.phase = .streaming
+            call.body = nil
+            calls[streamID] = call
+            write(streamID, .headers(.init(headers: Self.responseHeaders)))
+            handler(GRPCServerStream(request: body, connection: connection, streamID: streamID.asInt))
+        }
+        // Not answered yet (durable acknowledgement, a Redis round trip): the deadline, if
+        // any, now needs a timer.
+        if let deadline = calls[streamID]?.deadline, calls[streamID]?.phase == .dispatched {
+            let handler = NIOLoopBound(self, eventLoop: context!.eventLoop)
+            calls[streamID]!.timer = context!.eventLoop.scheduleTask(deadline: deadline) {
+                handler.value.answer(streamID: streamID.asInt, with: .status(GRPCStatus(.deadlineExceeded, "deadline exceeded")))
+            }
+        }
+    }
+
+    // MARK: - Answers
+
+    /// Ends call `streamID` with `answer`, if it is still open; counts it.
+    func answer(streamID: Int, with answer: Answer, extraHeaders: [(String, String)] = []) {
+        let id = HTTP2StreamID(streamID)
+        guard let call = calls.removeValue(forKey: id) else { return }
+        call.timer?.cancel()
+        let code: GRPCStatus.Code
+        switch answer {
+        case .message(let message):
+            code = .ok
+            if call.phase != .streaming { write(id, .headers(.init(headers: Self.responseHeaders))) }
+            write(id, .data(.init(data: .byteBuffer(prefixed(message)))))
+            write(id, .headers(.init(headers: Self.okTrailers, endStream: true)))
+            metrics.sent(call.method)
+        case .status(let status):
+            code = status.code
+            var trailers = call.phase == .streaming ? HPACKHeaders() : Self.responseHeaders
+            trailers.add(name: "grpc-status", value: Self.statusValues[status.code.rawValue])
+            if !status.message.isEmpty { trailers.add(name: "grpc-message", value: status.encodedMessage) }
+            for (name, value) in extraHeaders { trailers.add(name: name, value: value) }
+            write(id, .headers(.init(headers: trailers, endStream: true)))
+        }
+        if !call.clientDone {
+            // Answered before the request ended (refused early): ask the client to stop sending.
+            write(id, .rstStream(.noError))
+        }
+        metrics.handled(call.method, code: code, nanoseconds: NIODeadline.now().uptimeNanoseconds &- call.arrived)
+        flushSoon()
+    }
+
+    /// One message of a server-streaming call.
+    func send(streamID: Int, message: ByteBuffer) {
+        let id = HTTP2StreamID(streamID)
+        guard let call = calls[id], call.phase == .streaming else { return }
+        write(id, .data(.init(data: .byteBuffer(prefixed(message)))))
+        metrics.sent(call.method)
+        flushSoon()
+    }
+
+    func setCancelAction(streamID: Int, _ action: @escaping @Sendable () -> Void) {
+        let id = HTTP2StreamID(streamID)
+        if calls[id] != nil {
+            calls[id]!.onCancel = action
+        } else {
+            action()
+        }
+    }
+
+    /// A call that never reached a method: counted apart, answered with `status`.
+    private func refuse(_ streamID: HTTP2StreamID, status: GRPCStatus, httpStatus: String = "200", clientDone: Bool) {
+        var headers = HPACKHeaders()
+        headers.add(name: ":status", value: httpStatus)
+        headers.add(name: "content-type", value: "application/grpc")
+        headers.add(name: "grpc-status", value: Self.statusValues[status.code.rawValue])
+        headers.add(name: "grpc-message", value: status.encodedMessage)
+        write(streamID, .headers(.init(headers: headers, endStream: true)))
+        if !clientDone { write(streamID, .rstStream(.noError)) }
+        flushSoon()
+    }
+
+    /// A call that ended without an answer written.
+    private func end(_ call: Call) {
+        call.timer?.cancel()
+        call.onCancel?()
+        metrics.handled(call.method, code: .cancelled, nanoseconds: NIODeadline.now().uptimeNanoseconds &- call.arrived)
+    }
+
+    private func write(_ streamID: HTTP2StreamID, _ payload: HTTP2Frame.FramePayload) {
+        context?.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: payload)), promise: nil)
+    }
+
+    /// Flushes at the end of the read burst, or (for answers from elsewhere: a commit, a timer)
+    /// once after the burst of answers already queued on the event loop.
+    private func flushSoon() {
+        if inReadLoop {
+            flushPending = true
+            return
+        }
+        guard !flushScheduled, let context else { return }
+        flushScheduled = true
+        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            handler.value.flushScheduled = false
+            handler.value.context?.flush()
+        }
+    }
+
+    private func prefixed(_ message: ByteBuffer) -> ByteBuffer {
+        if message.readableBytes == 0 { return Self.emptyMessage }
+        var buffer = context!.channel.allocator.buffer(capacity: 5 + message.readableBytes)
+        buffer.writeInteger(UInt8(0))
+        buffer.writeInteger(UInt32(message.readableBytes))
+        var message = message
+        buffer.writeBuffer(&message)
+        return buffer
+    }
+
+    // MARK: - Constants
+
+    static func isGRPCContentType(_ value: String) -> Bool {
+        guard value.hasPrefix("application/grpc") else { return false }
+        let rest = value.utf8.dropFirst("application/grpc".utf8.count)
+        return rest.isEmpty || rest.first == UInt8(ascii: "+") || rest.first == UInt8(ascii: ";")
+    }
+
+    private static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
+    private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
+    private static let statusValues = (0...16).map { String($0) }
+    /// An empty message (google.protobuf.Empty) with its prefix: five zero bytes, shared.
+    private static let emptyMessage = ByteBuffer(bytes: [0, 0, 0, 0, 0])
+}
+
+extension HTTP2StreamID {
+    fileprivate var asInt: Int { Int(self) }
+}
