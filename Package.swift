@@ -102,7 +102,11 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        .target(name: "EventRules", dependencies: ["GameEvents", "Catalog", "Buffer"], swiftSettings: strictSwift),
+        .target(
+            name: "EventRules",
+            dependencies: ["GameEvents", "Catalog", "Buffer", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strictSwift
+        ),
         .target(
             name: "Storage",
             dependencies: [
@@ -181,11 +185,8 @@ let package = Package(
         .executableTarget(
             name: "NaivePeer",
             dependencies: [
-                "Catalog", "Storage", "GameEvents", "EventRules", "Buffer", "Lifecycle",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                "Catalog", "Storage", "GameEvents", "EventRules", "Buffer", "Lifecycle", "UnaryGRPC",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSwift

@@ -1,7 +1,6 @@
 import Buffer
 import Catalog
 import EventRules
-import GameEvents
 
 /// What to do with one event.
 enum EventDecision: Sendable {
@@ -26,15 +25,7 @@ struct PeerRules: Sendable {
         self.matcher = GoalMatcher(catalog: catalog)
     }
 
-    func decide(_ login: Accelbyte_Iam_Account_V1_UserLoggedIn) -> EventDecision {
-        decide(IncomingEvent(login))
-    }
-
-    func decide(_ stat: Accelbyte_Social_Statistic_V1_StatItemUpdated) -> EventDecision {
-        decide(IncomingEvent(stat))
-    }
-
-    private func decide(_ event: IncomingEvent) -> EventDecision {
+    func decide(_ event: IncomingEvent) -> EventDecision {
         switch EventValidator.check(event, namespace: namespace) {
         case .otherNamespace:
             return .ignore

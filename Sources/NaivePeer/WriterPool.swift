@@ -20,7 +20,7 @@ final class WriterPool: Sendable {
     private struct Job: Sendable {
         let userID: String
         let changes: [GoalUpdate]
-        let done: CheckedContinuation<Void, any Error>
+        let done: @Sendable ((any Error)?) -> Void
     }
 
     private struct Queue {
@@ -68,20 +68,18 @@ final class WriterPool: Sendable {
         }
     }
 
-    /// Writes one event's rows; returns once all are written. Throws the `PostgresError` that
-    /// stopped it, or `PoolStopped` after `stop`.
-    func write(userID: String, changes: [GoalUpdate]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            let accepted = queue.withLock { queue -> Bool in
-                if queue.stopping { return false }
-                queue.jobs.append(Job(userID: userID, changes: changes, done: continuation))
-                return true
-            }
-            if accepted {
-                ready.signal()
-            } else {
-                continuation.resume(throwing: PoolStopped())
-            }
+    /// Queues one event's rows; `done` runs on a writer thread once all are written, with nil,
+    /// the `PostgresError` that stopped it, or `PoolStopped` after `stop`.
+    func write(userID: String, changes: [GoalUpdate], done: @escaping @Sendable ((any Error)?) -> Void) {
+        let accepted = queue.withLock { queue -> Bool in
+            if queue.stopping { return false }
+            queue.jobs.append(Job(userID: userID, changes: changes, done: done))
+            return true
+        }
+        if accepted {
+            ready.signal()
+        } else {
+            done(PoolStopped())
         }
     }
 
@@ -111,9 +109,9 @@ final class WriterPool: Sendable {
                 let open = try connection ?? openConnection()
                 connection = open
                 try writer.write(userID: job.userID, changes: job.changes, on: open)
-                job.done.resume()
+                job.done(nil)
             } catch {
-                job.done.resume(throwing: error)
+                job.done(error)
                 // A broken connection is replaced at once; a refused statement leaves it usable.
                 if let broken = connection, !broken.isHealthy || (error as? PostgresError)?.isConnectionFailure == true {
                     broken.close()

@@ -1,9 +1,8 @@
 import Catalog
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2
 import Lifecycle
 import Logging
+import UnaryGRPC
 
 // naive-peer: the benchmarks' comparison service. It serves the service's two gRPC event methods
 // the way the incumbent handler worked, without a buffer: each event is validated, matched to its
@@ -60,28 +59,22 @@ func runNaivePeer() async -> Int32 {
     }
 
     let rules = PeerRules(namespace: settings.namespace, catalog: catalog)
-    let handler = PeerCallHandler(pool: pool)
-    let server = GRPCServer(
-        transport: .http2NIOPosix(
-            address: .ipv4(host: settings.grpcHost, port: settings.grpcPort), transportSecurity: .plaintext),
-        services: [PeerLoginService(rules: rules, handler: handler), PeerStatService(rules: rules, handler: handler)])
+    let server: UnaryGRPCServer
     do {
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await server.serve() }
-            guard let address = try await server.listeningAddress?.ipv4 else {
-                throw RPCError(code: .internalError, message: "the gRPC server reports no IPv4 listening address")
-            }
-            // One unbuffered write: the runner reads this line from a file while we keep running.
-            FileHandle.standardOutput.write(
-                Data("naive-peer listening on \(address.host):\(address.port) (\(pool.size) connections)\n".utf8))
-            let signal = await stopSignal.next()
-            logger.info("stopping: no new calls; the calls under way finish", metadata: ["signal": "\(signal)"])
-            server.beginGracefulShutdown()
-        }
+        server = try await UnaryGRPCServer.start(
+            configuration: .init(host: settings.grpcHost, port: settings.grpcPort),
+            methods: PeerMethods.methods(rules: rules, pool: pool))
     } catch {
         logger.critical("gRPC server on \(settings.grpcHost):\(settings.grpcPort) failed: \(error)")
         return 1
     }
+    // One unbuffered write: the runner reads this line from a file while we keep running.
+    let port = server.localAddress?.port ?? settings.grpcPort
+    FileHandle.standardOutput.write(
+        Data("naive-peer listening on \(settings.grpcHost):\(port) (\(pool.size) connections)\n".utf8))
+    let signal = await stopSignal.next()
+    logger.info("stopping: no new calls; the calls under way finish", metadata: ["signal": "\(signal)"])
+    await server.shutdown(timeout: .seconds(30))
     // Every call has been answered; end the writer threads (blocking, so on a thread of its own).
     await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
         Thread {

@@ -1,7 +1,6 @@
 import EventRules
 import GameEvents
 import NIOCore
-import SwiftProtobuf
 import UnaryGRPC
 
 /// When the event methods answer OK (`ACK_MODE`).
@@ -25,23 +24,14 @@ enum EventMethods {
     static let statService = "accelbyte.social.statistic.v1.StatisticStatItemUpdatedService"
 
     static func methods(ingestor: EventIngestor) -> [GRPCMethod] {
-        [
-            GRPCMethod(service: loginService, name: "OnMessage", recordsRequestDuration: true, handler: .unary { call in
-                decode(Accelbyte_Iam_Account_V1_UserLoggedIn.self, call).map { handle(IncomingEvent($0), call, ingestor) }
-            }),
-            GRPCMethod(service: statService, name: "OnMessage", recordsRequestDuration: true, handler: .unary { call in
-                decode(Accelbyte_Social_Statistic_V1_StatItemUpdated.self, call).map { handle(IncomingEvent($0), call, ingestor) }
-            }),
-        ]
-    }
-
-    /// The request as `Message`, or nil after answering INVALID_ARGUMENT.
-    private static func decode<Message: SwiftProtobuf.Message>(_ type: Message.Type, _ call: GRPCCall) -> Message? {
-        do {
-            return try Message(serializedBytes: Array(call.request.readableBytesView))
-        } catch {
-            call.fail(GRPCStatus(.invalidArgument, "the request is not a valid \(Message.protoMessageName): \(error)"))
-            return nil
+        [(loginService, IncomingEvent.MessageKind.login), (statService, .stat)].map { service, kind in
+            GRPCMethod(service: service, name: "OnMessage", recordsRequestDuration: true, handler: .unary { call in
+                do {
+                    handle(try IncomingEvent(serialized: Array(call.request.readableBytesView), as: kind), call, ingestor)
+                } catch {
+                    call.fail(GRPCStatus(.invalidArgument, "the request is not a valid \(kind.messageName): \(error)"))
+                }
+            })
         }
     }
 
