@@ -76,6 +76,15 @@ public final class UnaryGRPCServer: Sendable {
             HTTP2Setting(parameter: .initialWindowSize, value: max(65_535, configuration.maxMessageBytes + 5)),
             HTTP2Setting(parameter: .maxHeaderListSize, value: 16 * 1024),
         ]
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = settings
+        // Rapid-reset protection stays the library's, scaled to the stream limit: a client that
+        // cancels its calls (deadlines, a retry policy) resets streams by the hundred, and a reset
+        // costs this server one dictionary removal. The default (200 per 30 s) would GOAWAY a
+        // bridge that cancels a few hundred calls.
+        var stream = NIOHTTP2Handler.StreamConfiguration()
+        stream.streamResetFrameRateLimit.maximumCount = max(200, 10 * configuration.maxConcurrentStreams)
+        let http2 = (connection: connection, stream: stream)
         let limits = GRPCConnectionHandler.Limits(
             maxMessageBytes: configuration.maxMessageBytes,
             connectionWindow: max(1 << 20, 2 * (configuration.maxMessageBytes + 5)))
@@ -105,7 +114,7 @@ public final class UnaryGRPCServer: Sendable {
                     }
                     return channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations
-                        try pipeline.addHandler(NIOHTTP2Handler(mode: .server, initialSettings: settings))
+                        try pipeline.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: http2.connection, streamConfiguration: http2.stream))
                         try pipeline.addHandler(
                             NIOHTTP2ServerConnectionManagementHandler(eventLoop: channel.eventLoop, configuration: management))
                         try pipeline.addHandler(GRPCConnectionHandler(methods: table, metrics: metrics, limits: limits))

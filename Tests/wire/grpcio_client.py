@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""An independent gRPC client for the wire tests: Python grpcio (gRPC's C core), which shares no
+code with the service. GRPCWireTests runs it against a real service and checks the table.
+
+    grpcio_client.py PORT SCENARIO [ARGS...]
+
+Prints one JSON object on stdout: what each step got back (status code names, counts). The stubs
+are generated from the repository's protos/ by grpcio-tools into a temporary directory, so the
+messages are encoded by the protobuf library, not by hand.
+
+Scenarios:
+  inflight USERS LOGINS     USERS x LOGINS login events (each with its own id) started at once on
+                            one connection, then each answer's code counted
+  edges                     a deadline that expires, a gzip-compressed message, an unknown method
+                            and service, a 2 MiB message, the health service
+  resets COUNT              COUNT calls started and cancelled at once (RST_STREAM), then one call
+  disconnect COUNT          COUNT calls started, the connection closed under them, then one call on
+                            a new connection
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+
+import grpc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+NAMESPACE = "test-ns"
+
+
+def load_stubs():
+    out = tempfile.mkdtemp(prefix="wire-stubs-")
+    import grpc_tools
+
+    includes = os.path.join(os.path.dirname(grpc_tools.__file__), "_proto")
+    protos = ["accelbyte/iam/account/v1/user_logged_in.proto", "accelbyte/social/statistic/v1/stat_item_updated.proto"]
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{ROOT}/protos", f"-I{includes}",
+         f"--python_out={out}", f"--grpc_python_out={out}", *protos],
+        check=True)
+    sys.path.insert(0, out)
+    from accelbyte.iam.account.v1 import user_logged_in_pb2, user_logged_in_pb2_grpc
+    return user_logged_in_pb2, user_logged_in_pb2_grpc
+
+
+def code_of(call):
+    try:
+        call.result()
+        return "OK"
+    except grpc.RpcError as error:
+        return error.code().name
+    except grpc.FutureCancelledError:
+        return "CANCELLED"
+
+
+def login(pb, user, event_id=None):
+    return pb.UserLoggedIn(id=event_id or str(uuid.uuid4()), namespace=NAMESPACE, user_id=user)
+
+
+def inflight(channel, pb, stub, users, logins):
+    names = [f"wire-{i:04d}-{uuid.uuid4().hex[:8]}" for i in range(users)]
+    calls = [stub.OnMessage.future(login(pb, name), timeout=120) for _ in range(logins) for name in names]
+    codes = {}
+    for call in calls:
+        code = code_of(call)
+        codes[code] = codes.get(code, 0) + 1
+    return {"codes": codes, "users": names}
+
+
+def edges(channel, pb, stub):
+    result = {}
+    # A deadline that expires: the service answers DEADLINE_EXCEEDED (in durable mode the call
+    # waits for a flush far longer than 50 ms; in buffered mode the answer comes first and is OK).
+    try:
+        stub.OnMessage(login(pb, "wire-deadline"), timeout=0.05)
+        result["deadline"] = "OK"
+    except grpc.RpcError as error:
+        result["deadline"] = error.code().name
+    try:
+        stub.OnMessage(login(pb, "wire-gzip"), compression=grpc.Compression.Gzip)
+        result["gzip"] = "OK"
+    except grpc.RpcError as error:
+        result["gzip"] = error.code().name
+        result["gzip_accept"] = dict(error.trailing_metadata() or ()).get("grpc-accept-encoding")
+    for name, path in [("unknown_method", "/accelbyte.iam.account.v1.UserAuthenticationUserLoggedInService/Nope"),
+                       ("unknown_service", "/no.such.Service/OnMessage")]:
+        try:
+            channel.unary_unary(path)(b"", timeout=10)
+            result[name] = "OK"
+        except grpc.RpcError as error:
+            result[name] = error.code().name
+            result[name + "_message"] = error.details()
+    try:
+        stub.OnMessage(login(pb, "wire-" + "u" * (2 << 20)), timeout=30)
+        result["two_mib"] = "OK"
+    except grpc.RpcError as error:
+        result["two_mib"] = error.code().name
+        result["two_mib_message"] = error.details()
+    try:
+        stub.OnMessage(pb.UserLoggedIn(id="wire-bad", namespace=NAMESPACE, user_id=""), timeout=10)
+        result["invalid"] = "OK"
+    except grpc.RpcError as error:
+        result["invalid"] = error.code().name
+        result["invalid_message"] = error.details()
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    health = health_pb2_grpc.HealthStub(channel)
+    result["health"] = health_pb2.HealthCheckResponse.ServingStatus.Name(
+        health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10).status)
+    watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
+    result["health_watch"] = health_pb2.HealthCheckResponse.ServingStatus.Name(next(watch).status)
+    watch.cancel()
+    return result
+
+
+def resets(channel, pb, stub, count):
+    calls = [stub.OnMessage.future(login(pb, f"wire-reset-{i}"), timeout=60) for i in range(count)]
+    for call in calls:
+        call.cancel()
+    codes = {}
+    for call in calls:
+        code = code_of(call)
+        codes[code] = codes.get(code, 0) + 1
+    stub.OnMessage(login(pb, "wire-after-resets"), timeout=30)
+    return {"codes": codes, "after": "OK"}
+
+
+def disconnect(port, pb, grpc_stubs, count):
+    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    stub = grpc_stubs.UserAuthenticationUserLoggedInServiceStub(channel)
+    calls = [stub.OnMessage.future(login(pb, f"wire-disconnect-{i}"), timeout=60) for i in range(count)]
+    channel.close()
+    codes = {}
+    for call in calls:
+        code = code_of(call)
+        codes[code] = codes.get(code, 0) + 1
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as fresh:
+        grpc_stubs.UserAuthenticationUserLoggedInServiceStub(fresh).OnMessage(login(pb, "wire-after-disconnect"), timeout=30)
+    return {"codes": codes, "after": "OK"}
+
+
+def main():
+    port, scenario, *args = sys.argv[1:]
+    pb, grpc_stubs = load_stubs()
+    if scenario == "disconnect":
+        print(json.dumps(disconnect(port, pb, grpc_stubs, int(args[0]))))
+        return
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = grpc_stubs.UserAuthenticationUserLoggedInServiceStub(channel)
+        if scenario == "inflight":
+            out = inflight(channel, pb, stub, int(args[0]), int(args[1]))
+        elif scenario == "edges":
+            out = edges(channel, pb, stub)
+        elif scenario == "resets":
+            out = resets(channel, pb, stub, int(args[0]))
+        else:
+            raise SystemExit(f"unknown scenario {scenario}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
