@@ -10,9 +10,18 @@ struct GRPCWireTests {
 
     /// Runs the grpcio client's `scenario` against `port`; its JSON answer.
     static func grpcio(_ port: Int, _ scenario: String...) throws -> [String: Any] {
+        try python("grpcio_client.py", port, scenario)
+    }
+
+    /// Runs Tests/wire/`script` with `port` and `arguments`; the JSON object it prints.
+    static func python(_ script: String, _ port: Int, _ arguments: String...) throws -> [String: Any] {
+        try python(script, port, arguments)
+    }
+
+    static func python(_ script: String, _ port: Int, _ scenario: [String]) throws -> [String: Any] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", PostgresServer.repositoryRoot + "/Tests/wire/grpcio_client.py", String(port)] + scenario
+        process.arguments = ["python3", PostgresServer.repositoryRoot + "/Tests/wire/" + script, String(port)] + scenario
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
@@ -23,7 +32,7 @@ struct GRPCWireTests {
         process.waitUntilExit()
         guard process.terminationStatus == 0, let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ServiceProcessError(
-                "grpcio_client.py \(scenario.joined(separator: " ")) exited with \(process.terminationStatus)",
+                "\(script) \(scenario.joined(separator: " ")) exited with \(process.terminationStatus)",
                 log: String(decoding: data + stderr, as: UTF8.self))
         }
         return json
