@@ -28,6 +28,12 @@ python_tools=()
 if [ "${1:-}" = "--test" ] && ! command -v check-jsonschema >/dev/null 2>&1; then
   python_tools+=("check-jsonschema==0.39.0")
 fi
+# The independent gRPC client of the wire tests (Tests/wire/): grpcio (gRPC's C core) with
+# grpcio-tools to generate its stubs from protos/ at test time, the health service's stubs, and h2
+# (a pure-Python HTTP/2 stack) for the hostile-transport test's hand-made frames.
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import grpc, grpc_tools, grpc_health, h2' >/dev/null 2>&1; then
+  python_tools+=("grpcio==1.85.4" "grpcio-tools==1.85.4" "grpcio-health-checking==1.85.1" "h2==4.4.1")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
