@@ -28,6 +28,8 @@ import PackageDescription
 //                 from each call's intended start
 //   NaivePeer     `naive-peer`: the same two gRPC methods with no buffer, one UPSERT per event and
 //                 goal (the comparison the benchmarks quote)
+//   BenchFloor    `bench-floor`: SwiftNIO's event loop alone, one request per wake-up (the floor
+//                 under the gRPC path's CPU per call; bench/floor/ has the kernel's and the server's)
 //   BenchLoad     `bench-load`: the load-profile runner behind `make bench` (k6 or LoadGenerator
 //                 against the service and the naive peer, sampling, results files)
 let strictSwift: [SwiftSetting] = [
@@ -46,6 +48,7 @@ let package = Package(
         .executable(name: "event-demo", targets: ["EventDemo"]),
         .executable(name: "naive-peer", targets: ["NaivePeer"]),
         .executable(name: "bench-load", targets: ["BenchLoad"]),
+        .executable(name: "bench-floor", targets: ["BenchFloor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -197,6 +200,11 @@ let package = Package(
                 "BenchSupport", "LoadGenerator", "Storage",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: strictSwift
+        ),
+        .executableTarget(
+            name: "BenchFloor",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strictSwift
         ),
         .target(
