@@ -364,10 +364,11 @@ class Report:
                "events per second; latency client side; CPU is the system's own process (\"with PG\": its CPU plus PostgreSQL's); "
                "DB writes are PostgreSQL's rows inserted or updated per second (pg_stat) over the load.")
         self.w()
-        self.w("Summary, our service (details, the naive peer and the ceiling of each run below):")
+        self.w("Summary, our service (details, the naive peer and the ceiling of each run below; a profile's newest run is shown, "
+               "and the commit column says which build it measured, since profiles can be re-run one at a time):")
         self.w()
-        self.w("| profile | tool | target peak | achieved | p50 | p95 | p99 | errors | CPU (mean) | RSS peak | DB writes/s | peak buffer | table |")
-        self.w("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        self.w("| profile | tool | commit | target peak | achieved | p50 | p95 | p99 | errors | CPU (mean) | RSS peak | DB writes/s | peak buffer | table |")
+        self.w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         runs = []
         for name in PROFILE_ORDER:
             for tool in ("k6", "generator"):
@@ -379,7 +380,7 @@ class Report:
             if not run:
                 continue
             l, s = run["load"], run["summary"]
-            self.w(f"| [{name}](#{name}-{tool}) | {tool} | {fmt(s['peak_target_eps'])} | {fmt(l['achieved_eps'])} | {ms(l['latency_ms']['p50'])} | "
+            self.w(f"| [{name}](#{name}-{tool}) | {tool} | `{data.get('commit')}` | {fmt(s['peak_target_eps'])} | {fmt(l['achieved_eps'])} | {ms(l['latency_ms']['p50'])} | "
                    f"{ms(l['latency_ms']['p95'])} | {ms(l['latency_ms']['p99'])} | {fmt(l['failed'])} | {fmt(s['system_cpu_percent_mean'])}% | "
                    f"{fmt(s['rss_peak_mb'])} MB | {fmt(s['db_writes_per_second_mean'])} | {fmt(s['buffer_peak'])} | {check_text(run)} |")
         self.w()
