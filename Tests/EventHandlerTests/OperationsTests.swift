@@ -29,6 +29,13 @@ struct OperationsTests {
         "grpc_request_duration_seconds": "histogram", "event_commit_latency_seconds": "histogram",
         "flush_duration_seconds": "histogram", "flush_rows": "histogram",
         "dedup_ids_held": "gauge", "dedup_duplicates_total": "counter", "dedup_admitted_without_redis_total": "counter",
+        // The gRPC server's, under go-grpc-prometheus's names (the incumbent's dashboards).
+        "grpc_server_started_total": "counter", "grpc_server_handled_total": "counter",
+        "grpc_server_msg_received_total": "counter", "grpc_server_msg_sent_total": "counter",
+        "grpc_server_handling_seconds": "histogram", "grpc_server_connections": "gauge",
+        "grpc_server_connections_accepted_total": "counter", "grpc_server_connections_refused_total": "counter",
+        "grpc_server_connection_errors_total": "counter", "grpc_server_unknown_method_total": "counter",
+        "grpc_server_oversized_messages_total": "counter",
     ]
 
     static func login(_ user: String, id: String, namespace: String = "test-ns") -> Accelbyte_Iam_Account_V1_UserLoggedIn {
@@ -121,6 +128,17 @@ struct OperationsTests {
         #expect(during.sum("events_received_total", matching: ["source": "kafka"]) == 0)
         #expect(during.value("grpc_request_duration_seconds_count", ["method": Self.loginMethod]) == 8)
         #expect(during.value("grpc_request_duration_seconds_count", ["method": Self.statMethod]) == 8)
+        // go-grpc-prometheus's series: every call started, received, handled (by code) and timed.
+        let login: [String: String] = [
+            "grpc_service": "accelbyte.iam.account.v1.UserAuthenticationUserLoggedInService", "grpc_method": "OnMessage",
+            "grpc_type": "unary",
+        ]
+        #expect(during.value("grpc_server_started_total", login) == 8)
+        #expect(during.value("grpc_server_msg_received_total", login) == 8)
+        #expect(during.sum("grpc_server_handled_total", matching: login) == 8)
+        #expect(during.value("grpc_server_handling_seconds_count", login) == 8)
+        #expect(during.value("grpc_server_handled_total", login.merging(["grpc_code": "OK"]) { $1 })
+            == during.value("grpc_server_msg_sent_total", login))
 
         // Two more new users reach the limit: the size trigger flushes everything.
         try await harness.withClients { _, stat in
