@@ -100,23 +100,28 @@ public final class GRPCServerMetrics: Sendable {
                 histogram.write(name: "grpc_request_duration_seconds", labels: labels, into: &text)
             }
         }
-        family("grpc_server_connections", "gauge", "gRPC connections open now") {
-            text += "grpc_server_connections \(connectionsOpen.total)\n"
-        }
-        family("grpc_server_connections_accepted_total", "counter", "gRPC connections accepted") {
-            text += "grpc_server_connections_accepted_total \(connectionsAccepted.total)\n"
-        }
-        family("grpc_server_connections_refused_total", "counter", "gRPC connections closed at once because GRPC_MAX_CONNECTIONS were open") {
-            text += "grpc_server_connections_refused_total \(connectionsRefused.total)\n"
-        }
-        family("grpc_server_connection_errors_total", "counter", "gRPC connections closed for a protocol error (not HTTP/2, bad preface, flood limits)") {
-            text += "grpc_server_connection_errors_total \(connectionErrors.total)\n"
-        }
-        family("grpc_server_unknown_method_total", "counter", "Calls to a method the server does not have (answered UNIMPLEMENTED)") {
-            text += "grpc_server_unknown_method_total \(unknownMethods.total)\n"
-        }
-        family("grpc_server_oversized_messages_total", "counter", "Requests refused for a message over GRPC_MAX_MESSAGE_BYTES") {
-            text += "grpc_server_oversized_messages_total \(oversizedMessages.total)\n"
+        let levels: [(name: String, type: String, help: String, value: Int)] = [
+            ("grpc_server_connections", "gauge", "gRPC connections open now", connectionsOpen.total),
+            ("grpc_server_connections_accepted_total", "counter", "gRPC connections accepted", connectionsAccepted.total),
+            (
+                "grpc_server_connections_refused_total", "counter",
+                "gRPC connections closed at once because GRPC_MAX_CONNECTIONS were open", connectionsRefused.total
+            ),
+            (
+                "grpc_server_connection_errors_total", "counter",
+                "gRPC connections closed for a protocol error (not HTTP/2, bad preface, flood limits)", connectionErrors.total
+            ),
+            (
+                "grpc_server_unknown_method_total", "counter",
+                "Calls to a method the server does not have (answered UNIMPLEMENTED)", unknownMethods.total
+            ),
+            (
+                "grpc_server_oversized_messages_total", "counter",
+                "Requests refused for a message over GRPC_MAX_MESSAGE_BYTES", oversizedMessages.total
+            ),
+        ]
+        for level in levels {
+            family(level.name, level.type, level.help) { text += "\(level.name) \(level.value)\n" }
         }
         return text
     }

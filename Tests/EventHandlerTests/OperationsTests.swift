@@ -146,7 +146,11 @@ struct OperationsTests {
         }
         // 4 logins x 10 default goals + 6 stat users x 20 goals are inserted; the 10 non-default
         // login goals of 4 users have no row: 10 x (3 + 1 + 1 + 1) events are unassigned.
-        let after = try await http.waitForMetrics { $0.sum("rows_written_total") == 160 && $0.value("event_buffer_size") == 0 }
+        // A flush counts its rows batch by batch and its cycle (flushes_total, flush_rows, the log
+        // line) at the end: wait for the end of the cycle, not for the last batch.
+        let after = try await http.waitForMetrics {
+            $0.sum("rows_written_total") == 160 && $0.value("event_buffer_size") == 0 && $0.value("flush_rows_sum") == 160
+        }
         #expect(after.value("rows_written_total", ["operation": "insert"]) == 160)
         #expect(after.value("rows_written_total", ["operation": "update"]) == 0)
         #expect(after.value("events_unassigned_total") == 60)
