@@ -116,14 +116,6 @@ public final class RedisClient: Sendable {
         return result.withLock { $0 }
     }
 
-    /// Sends `commands` and awaits their replies (nil on failure), without blocking the caller's
-    /// thread.
-    public func send(_ commands: [RedisCommand]) async -> [RedisReply]? {
-        await withCheckedContinuation { continuation in
-            submit(commands) { continuation.resume(returning: $0) }
-        }
-    }
-
     /// Fails what is queued, closes the connections and waits (bounded) for the threads.
     public func close() {
         guard !queue.withLock({ _ in closed.exchange(true, ordering: .acquiringAndReleasing) }) else { return }

@@ -60,11 +60,6 @@ public final class GRPCServerMetrics: Sendable {
         series.requestDuration?.record(nanoseconds: nanoseconds)
     }
 
-    /// Calls of method `index` answered with `code` so far (tests, the benchmarks).
-    public func handledCount(method index: Int, code: GRPCStatus.Code) -> Int {
-        methods[index].handled[code.rawValue].total
-    }
-
     /// The Prometheus text exposition of every series.
     public func exposition() -> String {
         var text = ""

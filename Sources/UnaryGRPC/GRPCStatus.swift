@@ -78,40 +78,9 @@ public struct GRPCStatus: Sendable, Equatable, Error {
         return String(decoding: encoded, as: UTF8.self)
     }
 
-    /// Decodes a `grpc-message` value; malformed escapes are kept as they are (the spec asks
-    /// receivers not to fail on them).
-    public static func decodeMessage(_ value: String) -> String {
-        let bytes = Array(value.utf8)
-        guard bytes.contains(UInt8(ascii: "%")) else { return value }
-        var decoded: [UInt8] = []
-        decoded.reserveCapacity(bytes.count)
-        var index = 0
-        while index < bytes.count {
-            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
-                let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2])
-            {
-                decoded.append(high << 4 | low)
-                index += 3
-            } else {
-                decoded.append(bytes[index])
-                index += 1
-            }
-        }
-        return String(decoding: decoded, as: UTF8.self)
-    }
-
     private static let hexDigits = Array("0123456789ABCDEF".utf8)
 
     private static func isUnreserved(_ byte: UInt8) -> Bool {
         byte >= 0x20 && byte <= 0x7e && byte != UInt8(ascii: "%")
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
