@@ -1,7 +1,11 @@
 /// Parses and validates a challenges document (product.md, "Goal semantics"), collecting every
 /// problem before refusing it, so one start-up attempt shows everything to fix.
 ///
-/// Rules, beyond "known keys only, each once, each of the right JSON type":
+/// Keys are matched as the incumbent (Go's `encoding/json`) matches them, so that a file it runs
+/// with starts this service too, and one the two would read differently is refused with a message
+/// saying so: an unknown key, which both ignore, is a warning naming file, location and key; a
+/// case variant of a known key (`GoalId`, which Go reads as `goalId`) and a key given twice (Go
+/// keeps the last) are problems. Known keys must be of the right JSON type, and:
 /// - top level `{"challenges": [...]}` with at least one challenge;
 /// - `challengeId` and `goalId`: 1…100 UTF-8 bytes; challenge ids unique, goal ids unique across
 ///   the file; a challenge has at least one goal;
@@ -15,7 +19,8 @@
 ///   `onExpiry` {`resetProgress`, `allowReselection`}; an enabled rotation needs
 ///   `progressMode: relative`;
 /// - the legacy goal keys `type` (absolute | increment | daily) and `daily` (boolean) are
-///   accepted, ignored, and reported as warnings naming them and the goals that carry them.
+///   accepted, ignored, and reported as warnings naming them and the goals that carry them
+///   (their value is checked, so they count as known keys here: a case variant is refused).
 struct CatalogLoader {
     private static let topKeys = ["challenges"]
     private static let challengeKeys = ["challengeId", "name", "description", "goals"]
@@ -32,6 +37,9 @@ struct CatalogLoader {
 
     let fileName: String
     private(set) var problems: [String] = []
+    /// One line per unknown key, in reading order: keys the incumbent ignores as well, so they
+    /// are worth a look (a typo?) but no reason to refuse a file it runs with.
+    private(set) var unknownKeys: [String] = []
     /// Goal labels per legacy key, for one warning per key.
     private var legacyUses: [String: [String]] = [:]
     /// Every goal id seen (valid goal or not), with its goal's location, for duplicate and
@@ -61,7 +69,17 @@ struct CatalogLoader {
 
     /// Records a problem at `location` (empty: the file as a whole).
     mutating func report(_ location: String, _ message: String) {
-        problems.append(location.isEmpty ? "\(fileName): \(message)" : "\(fileName): \(location): \(message)")
+        problems.append(line(location, message))
+    }
+
+    /// Records an unknown key at `location`, for the warnings.
+    mutating func warn(_ location: String, _ message: String) {
+        unknownKeys.append(line(location, message))
+    }
+
+    /// A self-contained message: the file name, the location when there is one, the message.
+    private func line(_ location: String, _ message: String) -> String {
+        location.isEmpty ? "\(fileName): \(message)" : "\(fileName): \(location): \(message)"
     }
 
     // MARK: - Levels
@@ -276,9 +294,10 @@ struct CatalogLoader {
 
     // MARK: - Helpers
 
-    /// One warning per legacy key, naming it and the goals that carry it.
+    /// One warning per unknown key occurrence, then one per legacy key, naming it and the goals
+    /// that carry it.
     private func warnings() -> [String] {
-        var warnings: [String] = []
+        var warnings = unknownKeys
         if let goals = legacyUses[Self.legacyTypeKey] {
             warnings.append(
                 "\(fileName): legacy goal key \"type\" is ignored (progress follows eventSource and requirement.progressMode); found on \(Self.list(goals))"

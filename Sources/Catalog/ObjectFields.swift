@@ -7,7 +7,9 @@ struct ObjectFields {
     /// The object's dotted path inside that challenge or goal (`requirement`,
     /// `rotation.onExpiry`); empty for the challenge or goal object itself.
     let path: String
-    /// The members by key; of a duplicated key, the first (the duplicate is reported).
+    /// The members by known key, as the incumbent matches keys to fields (a case variant under
+    /// the key it stands for); of a repeated key, the first (the repeat is reported). Unknown
+    /// keys are left out: neither service reads them.
     let values: [String: JSONValue]
 
     /// The dotted name of `key` in messages: `requirement.targetValue`.
@@ -29,8 +31,16 @@ let maxIdentifierBytes = 100
 /// nil when the field is missing or wrong, so reading goes on and every problem gets reported.
 /// A JSON `null` counts as absent for optional fields and as the wrong type for required ones.
 extension CatalogLoader {
-    /// Checks that `value` is an object whose keys are all in `allowed` (or `legacy`, which the
-    /// caller warns about) and appear once; returns its fields.
+    /// Checks that `value` is an object and reads its members as the incumbent's decoder matches
+    /// them to fields, so a file it runs with starts this service too, and one the two would read
+    /// differently is refused rather than read another way:
+    /// - a key neither knows (not in `allowed`, nor in `legacy`, which the caller warns about) is
+    ///   ignored by both: a warning per occurrence;
+    /// - a case variant of a known key (`GoalId`) is the known key to the incumbent and not to
+    ///   this service: a problem (its value is still read under the known key, so the rest of
+    ///   the object is checked as the incumbent would see it);
+    /// - a known key given again, in any case, is a field the incumbent sets twice, keeping the
+    ///   last value: a problem (the first value is read, for the other checks).
     mutating func objectFields(
         _ value: JSONValue, location: String, path: String, allowed: [String], legacy: Set<String> = []
     ) -> ObjectFields? {
@@ -39,22 +49,46 @@ extension CatalogLoader {
             report(location, "\(subject) must be an object, got \(value.described)")
             return nil
         }
+        let known = allowed + legacy.sorted()
+        func dotted(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
         var values: [String: JSONValue] = [:]
+        // Per field read, the key that set it, as written.
+        var setBy: [String: String] = [:]
         for member in members {
-            let dotted = path.isEmpty ? member.key : "\(path).\(member.key)"
-            if values[member.key] != nil {
-                report(location, "duplicate key \(quoted(dotted))")
+            guard let field = IncumbentKeys.field(for: member.key, among: known) else {
+                warn(location, "unknown key \(quoted(dotted(member.key))) ignored (the incumbent ignores it too)")
                 continue
             }
-            values[member.key] = member.value
-            if !allowed.contains(member.key) && !legacy.contains(member.key) {
-                let within = path.isEmpty ? "" : " in \(path)"
+            if let first = setBy[field] {
+                reportRepeated(
+                    location, key: dotted(member.key), field: dotted(field), first: dotted(first), writtenAs: field)
+                continue
+            }
+            setBy[field] = member.key
+            values[field] = member.value
+            if !IncumbentKeys.isExact(member.key, field) {
                 report(
                     location,
-                    "unknown key \(quoted(dotted)) (known keys\(within): \(allowed.joined(separator: ", ")))")
+                    "key \(quoted(dotted(member.key))): the incumbent reads it as \(quoted(dotted(field))), this service would not; write it as \(quoted(field))"
+                )
             }
         }
         return ObjectFields(location: location, path: path, values: values)
+    }
+
+    /// A second key for a field already set by `first`: the incumbent would keep the last value,
+    /// which one to keep is for the file's author to say.
+    private mutating func reportRepeated(
+        _ location: String, key: String, field: String, first: String, writtenAs: String
+    ) {
+        guard IncumbentKeys.isExact(key, first) else {
+            report(
+                location,
+                "duplicate key \(quoted(key)): the incumbent reads it as \(quoted(field)), like \(quoted(first)) before it, and would take the last one; keep one, written as \(quoted(writtenAs))"
+            )
+            return
+        }
+        report(location, "duplicate key \(quoted(key)): the incumbent would take the last one; keep one")
     }
 
     /// The raw value of `key`; reports a missing required field.

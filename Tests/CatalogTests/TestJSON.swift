@@ -71,6 +71,37 @@ enum TestJSON: Sendable, Equatable {
         }
     }
 
+    /// A copy with the key at `path` (as for `setting`) renamed to `key` where it stands, so a
+    /// test can write a known key in another case without moving it.
+    func renaming(_ path: String, to key: String) -> TestJSON {
+        renaming(path.split(separator: ".").map(String.init)[...], to: key)
+    }
+
+    private func renaming(_ path: ArraySlice<String>, to key: String) -> TestJSON {
+        guard let head = path.first else { preconditionFailure("no key to rename") }
+        let rest = path.dropFirst()
+        switch self {
+        case .object(var members):
+            guard let position = members.firstIndex(where: { $0.key == head }) else {
+                preconditionFailure("no key \(head)")
+            }
+            if rest.isEmpty {
+                members[position].key = key
+            } else {
+                members[position].value = members[position].value.renaming(rest, to: key)
+            }
+            return .object(members)
+        case .array(var elements):
+            guard let position = Int(head), elements.indices.contains(position), !rest.isEmpty else {
+                preconditionFailure("no keyed element \(head)")
+            }
+            elements[position] = elements[position].renaming(rest, to: key)
+            return .array(elements)
+        default:
+            preconditionFailure("cannot descend into \(self) at \(head)")
+        }
+    }
+
     private static func encode(_ string: String) -> String {
         var out = "\""
         for scalar in string.unicodeScalars {
