@@ -1,3 +1,4 @@
+-- scope: user_goal_progress
 -- An invariant of goal progress the writer keeps, also enforced by the table, so no writer (ours,
 -- the REST service, a hand-made fix) can store a row that breaks it: a relative goal's baseline
 -- is never negative (shown progress is counted from it). Added without a table rewrite:

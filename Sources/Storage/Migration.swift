@@ -1,6 +1,6 @@
 import Foundation
 
-/// One file of the migrations directory: `NNN_description.sql`.
+/// One migration: a `NNN_description.sql` file, from the binary or a directory.
 public struct Migration: Sendable, Equatable {
     /// NNN, the order of application.
     public let version: Int
@@ -9,6 +9,19 @@ public struct Migration: Sendable, Equatable {
     public let sql: String
     /// FNV-1a 64 of the file's bytes, 16 hex digits: an applied file must not change.
     public let checksum: String
+    /// The table named by a `-- scope: <table>` line among the file's leading comment lines:
+    /// the file migrates a table another tool may own (nil: one of ours).
+    public var scope: String? {
+        for line in sql.split(separator: "\n", omittingEmptySubsequences: false) {
+            guard line.hasPrefix("--") else { return nil }
+            let comment = line.dropFirst(2).trimmingCharacters(in: .whitespaces)
+            if comment.hasPrefix("scope:") {
+                let table = comment.dropFirst("scope:".count).trimmingCharacters(in: .whitespaces)
+                return table.isEmpty ? nil : table
+            }
+        }
+        return nil
+    }
 
     public init(version: Int, name: String, sql: String, checksum: String) {
         self.version = version

@@ -49,6 +49,28 @@ public struct ProgressBatchResult: Sendable, Equatable {
 public struct ProgressWriter: Sendable {
     public static let upsertStatementName = "ugp_upsert_v3"
 
+    /// The table, shared with the incumbent's REST service (which may be the one creating it).
+    public static let table = "user_goal_progress"
+    /// The columns the statements read or write.
+    static let columns = [
+        "user_id", "goal_id", "challenge_id", "namespace", "progress", "status", "completed_at", "claimed_at",
+        "created_at", "updated_at", "is_active", "assigned_at", "expires_at", "baseline_value",
+    ]
+
+    /// Why the table cannot take this writer's statements yet, or nil when it can: it does not
+    /// exist, or lacks columns (the REST service adds `baseline_value` in its second migration).
+    public static func unreadiness(on connection: PostgresConnection) throws -> String? {
+        let present = try connection.execute(
+            """
+            SELECT attname FROM pg_attribute
+            WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
+            """, [.text(table)]
+        ).rows.compactMap { $0[0] }
+        if present.isEmpty { return "table \(table) does not exist yet" }
+        let missing = columns.filter { !present.contains($0) }
+        return missing.isEmpty ? nil : "table \(table) lacks the columns \(missing.joined(separator: ", "))"
+    }
+
     /// The statements a pooled connection prepares once, at warm-up or when it is (re)opened.
     public static let preparedStatements: [PreparedStatement] = [
         PreparedStatement(name: upsertStatementName, sql: upsertSQL)
