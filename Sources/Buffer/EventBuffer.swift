@@ -18,6 +18,11 @@ import Synchronization
 /// - An event may bring its id (the deduplication key): the shard keeps the ids of the events
 ///   merged since its last drain, and a drain hands them over with the entries, so whoever
 ///   commits the entries knows exactly which events that commit applied.
+/// - `deleteUser` (a GDPR deletion) drops the user's entries and leaves a deletion in the shard,
+///   handed over by the next drain before any entry the user gets later: whoever commits it
+///   deletes the user's stored rows in the same transaction as the entries drained with it, so
+///   nothing buffered before the deletion is written after it. `restore` keeps that order: an
+///   entry given back for a user whose deletion arrived after the entry was drained is dropped.
 ///
 /// Cost: one mutex acquisition and one dictionary lookup per goal an event moves. No I/O, no
 /// clock (the caller hands in the arrival time), no allocation beyond dictionary growth and the
@@ -46,6 +51,8 @@ public final class EventBuffer: Sendable {
         var count = 0
         /// Ids of the events merged since the last drain (those that had one), with their users.
         var eventIDs: [BufferedEventID] = []
+        /// Users whose stored rows are to be deleted, asked for since the last drain.
+        var deletions: Set<String> = []
     }
 
     private final class Shard: Sendable {
@@ -115,6 +122,26 @@ public final class EventBuffer: Sendable {
         shards[index].state.withLock { $0.count }
     }
 
+    /// Whether one shard holds nothing to write: no entry and no deletion.
+    public func isEmpty(shard index: Int) -> Bool {
+        shards[index].state.withLock { $0.count == 0 && $0.deletions.isEmpty }
+    }
+
+    /// A GDPR deletion of `userID`: drops the user's pending entries and records the deletion
+    /// for the next drain of its shard (see the type's contract). Events added for the user
+    /// afterwards are kept as usual and written after the deletion. Returns the entries dropped.
+    @discardableResult
+    public func deleteUser(_ userID: String) -> Int {
+        let dropped = shards[shardIndex(of: userID)].state.withLock { state in
+            let dropped = state.users.removeValue(forKey: userID)?.count ?? 0
+            state.count -= dropped
+            state.deletions.insert(userID)
+            return dropped
+        }
+        if dropped > 0 { pending.subtract(dropped, ordering: .relaxed) }
+        return dropped
+    }
+
     /// Removes and returns every pending entry of one shard.
     public func drain(shard index: Int) -> [PendingEntry] {
         var ignored: [BufferedEventID] = []
@@ -122,8 +149,16 @@ public final class EventBuffer: Sendable {
     }
 
     /// Removes and returns every pending entry of one shard, and appends the ids of the events
-    /// merged into them to `eventIDs`.
+    /// merged into them to `eventIDs`. Deletions are dropped: for callers that never delete.
     public func drain(shard index: Int, eventIDs: inout [BufferedEventID]) -> [PendingEntry] {
+        var deletions: [String] = []
+        return drain(shard: index, eventIDs: &eventIDs, deletions: &deletions)
+    }
+
+    /// Removes and returns every pending entry of one shard, appends the ids of the events
+    /// merged into them to `eventIDs`, and the users to delete before writing them to
+    /// `deletions`.
+    public func drain(shard index: Int, eventIDs: inout [BufferedEventID], deletions: inout [String]) -> [PendingEntry] {
         let taken = shards[index].state.withLock { state in
             let taken = state
             state = ShardState()
@@ -131,6 +166,7 @@ public final class EventBuffer: Sendable {
             return taken
         }
         eventIDs.append(contentsOf: taken.eventIDs)
+        deletions.append(contentsOf: taken.deletions)
         if taken.count == 0 { return [] }
         pending.subtract(taken.count, ordering: .relaxed)
         var entries: [PendingEntry] = []
@@ -149,18 +185,26 @@ public final class EventBuffer: Sendable {
     ///
     /// `eventIDs` (the ids drained with them) go back into `idShard`: any shard that is drained
     /// together with the entries' own shards, so the next drain hands them over again.
-    public func restore(_ drained: some Sequence<PendingEntry>, eventIDs: [BufferedEventID] = [], idShard: Int = 0) {
+    ///
+    /// `deletions` (drained with the entries) go back to their shards. An entry whose user has
+    /// a deletion that arrived after the drain is dropped: it is older than that deletion.
+    public func restore(
+        _ drained: some Sequence<PendingEntry>, eventIDs: [BufferedEventID] = [], idShard: Int = 0, deletions: [String] = []
+    ) {
         if !eventIDs.isEmpty {
             shards[idShard].state.withLock { $0.eventIDs.append(contentsOf: eventIDs) }
         }
-        var byShard: [Int: [PendingEntry]] = [:]
+        var byShard: [Int: (entries: [PendingEntry], deletions: [String])] = [:]
         for entry in drained {
-            byShard[shardIndex(of: entry.userID), default: []].append(entry)
+            byShard[shardIndex(of: entry.userID), default: ([], [])].entries.append(entry)
         }
-        for (index, entries) in byShard {
+        for userID in deletions {
+            byShard[shardIndex(of: userID), default: ([], [])].deletions.append(userID)
+        }
+        for (index, restored) in byShard {
             let created = shards[index].state.withLock { state in
                 var created = 0
-                for entry in entries {
+                for entry in restored.entries where !state.deletions.contains(entry.userID) {
                     if var newer = state.users[entry.userID]?[entry.goal] {
                         newer.merge(older: entry.progress)
                         state.users[entry.userID]![entry.goal] = newer
@@ -169,6 +213,7 @@ public final class EventBuffer: Sendable {
                         created += 1
                     }
                 }
+                state.deletions.formUnion(restored.deletions)
                 state.count += created
                 return created
             }

@@ -221,3 +221,63 @@ struct EventBufferConcurrencyTests {
 func drainAll(_ buffer: EventBuffer) -> [PendingEntry] {
     (0..<buffer.shardCount).flatMap { buffer.drain(shard: $0) }
 }
+
+/// GDPR deletions in the buffer: the order between a user's deletion and their entries.
+@Suite("EventBuffer deletions")
+struct EventBufferDeletionTests {
+    /// Drains the shard of `user`: its entries and deletions.
+    func drain(_ buffer: EventBuffer, shardOf user: String) -> (entries: [PendingEntry], deletions: [String], ids: [BufferedEventID]) {
+        var ids: [BufferedEventID] = []
+        var deletions: [String] = []
+        let entries = buffer.drain(shard: buffer.shardIndex(of: user), eventIDs: &ids, deletions: &deletions)
+        return (entries, deletions, ids)
+    }
+
+    @Test("a deletion drops the user's pending entries, not others', and is handed over by the next drain")
+    func dropsAndQueues() {
+        let buffer = EventBuffer(shardCount: 1, limit: 100)
+        _ = buffer.add(userID: "gone", updates: [.increment(goal: 1), .increment(goal: 2)])
+        _ = buffer.add(userID: "kept", updates: [.increment(goal: 1)])
+        #expect(buffer.deleteUser("gone") == 2)
+        #expect(buffer.pendingCount == 1)
+        #expect(!buffer.isEmpty(shard: 0))
+        let drained = drain(buffer, shardOf: "gone")
+        #expect(drained.entries.map(\.userID) == ["kept"])
+        #expect(drained.deletions == ["gone"])
+        #expect(buffer.isEmpty(shard: 0))
+    }
+
+    @Test("events after the deletion are kept and drained with it (written after the delete)")
+    func laterEventsCount() {
+        let buffer = EventBuffer(shardCount: 4, limit: 100)
+        _ = buffer.add(userID: "u", updates: [.increment(goal: 1)])
+        buffer.deleteUser("u")
+        _ = buffer.add(userID: "u", updates: [.increment(goal: 1, by: 5)])
+        let drained = drain(buffer, shardOf: "u")
+        #expect(drained.deletions == ["u"])
+        #expect(drained.entries.map(\.progress.value) == [5])
+    }
+
+    @Test("restore: entries drained before a deletion that came meanwhile are dropped; a restored deletion keeps its later entries")
+    func restoreKeepsTheOrder() {
+        let buffer = EventBuffer(shardCount: 1, limit: 100)
+        // A flush drained u's entry, then a deletion of u came, then the flush failed.
+        _ = buffer.add(userID: "u", updates: [.increment(goal: 1, by: 7)])
+        _ = buffer.add(userID: "v", updates: [.increment(goal: 1, by: 3)])
+        let first = drain(buffer, shardOf: "u")
+        buffer.deleteUser("u")
+        buffer.restore(first.entries, deletions: first.deletions)
+        let second = drain(buffer, shardOf: "u")
+        #expect(second.deletions == ["u"])
+        #expect(second.entries.map(\.userID) == ["v"], "u's older entry must not be written after its deletion")
+
+        // That flush (deletion and a later event of u) fails too: both come back, in order.
+        _ = buffer.add(userID: "u", updates: [.increment(goal: 2, by: 1)])
+        let third = drain(buffer, shardOf: "u")
+        buffer.restore(second.entries + third.entries, deletions: second.deletions + third.deletions)
+        let fourth = drain(buffer, shardOf: "u")
+        #expect(fourth.deletions == ["u"])
+        #expect(Set(fourth.entries.map { "\($0.userID)/\($0.goal)" }) == ["v/1", "u/2"])
+        #expect(buffer.pendingCount == 0)
+    }
+}
