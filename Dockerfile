@@ -27,10 +27,8 @@ RUN apt-get update -qq \
 WORKDIR /app
 COPY --from=build /out/event-handler /usr/local/bin/event-handler
 COPY config/challenges.json config/challenges.json
-COPY migrations migrations
 USER eventhandler
 ENV CONFIG_PATH=/app/config/challenges.json \
-    MIGRATIONS_PATH=/app/migrations \
     GRPC_HOST=0.0.0.0 GRPC_PORT=6565 \
     METRICS_HOST=0.0.0.0 METRICS_PORT=8080
 # gRPC (the event bridge) and HTTP (/metrics, /healthz, /readyz).

@@ -11,7 +11,7 @@ BENCH_SCALE ?= 0.05
 BENCH_TOOL  ?= k6
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy bench bench-core bench-drain protos migrate pg-start pg-stop redis-start redis-stop clean
+.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy bench bench-core bench-drain protos migrations-bundle migrate pg-start pg-stop redis-start redis-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL, Redis and dev-kafka"
@@ -24,7 +24,8 @@ help:
 	@echo "                 (PROFILE=smoke|baseline|scale|target|endurance|stress|spike|soak for one; BENCH_SCALE=0.05)"
 	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
 	@echo "make bench-drain the service draining 1,000,000 Kafka events, against the same ceiling"
-	@echo "make migrate     apply migrations/ to the database in .env"
+	@echo "make migrate     apply the migrations to the database in .env"
+	@echo "make migrations-bundle  rebuild the built-in migrations from migrations/*.sql (after changing one)"
 	@echo "make protos      regenerate Sources/GameEvents from protos/"
 
 deps:
@@ -99,6 +100,9 @@ bench-drain: deps
 
 protos:
 	scripts/generate-protos.sh
+
+migrations-bundle:
+	scripts/bundle-migrations.py
 
 clean: pg-stop
 	rm -rf .build $(LOCAL)

@@ -39,7 +39,6 @@ for needle, why in [
     ("scripts/build-release.sh", "the build stage must use scripts/build-release.sh"),
     ("HEALTHCHECK", "a HEALTHCHECK on /healthz"),
     ("EXPOSE 6565 8080", "both ports exposed"),
-    ("COPY migrations", "migrations/ inside the image"),
     ("COPY config/challenges.json", "the default challenges.json inside the image"),
 ]:
     if needle not in dockerfile:

@@ -81,7 +81,7 @@ public final class BenchPostgres: Sendable {
     public func prepareTable(catalog: Catalog, users: Int, logger: Logger) throws {
         let connection = try PostgresConnection(settings: settings)
         defer { connection.close() }
-        _ = try Migrator(directory: "migrations", logger: logger).migrate(on: connection)
+        _ = try Migrator(logger: logger).migrate(on: connection)
         _ = try connection.execute("TRUNCATE user_goal_progress")
         var ids = BinaryArray(.text, capacity: users * 40)
         for i in 0..<users { ids.append(BenchCatalog.userID(i)) }

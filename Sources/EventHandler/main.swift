@@ -41,9 +41,16 @@ do {
 }
 
 LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = settings.logLevel
-    return handler
+    switch settings.logFormat {
+    case .text:
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = settings.logLevel
+        return handler
+    case .json:
+        var handler = JSONLogHandler(label: label)
+        handler.logLevel = settings.logLevel
+        return handler
+    }
 }
 let logger = Logger(label: "event-handler")
 
@@ -52,8 +59,9 @@ case "migrate":
     do {
         let connection = try PostgresConnection(settings: settings.database)
         defer { connection.close() }
-        let applied = try Migrator(directory: settings.migrationsPath, logger: logger).migrate(on: connection)
-        logger.info("migrations done", metadata: ["applied": "\(applied)"])
+        let migrator = settings.migrator(logger: logger)
+        let applied = try migrator.migrate(on: connection)
+        logger.info("migrations done", metadata: ["applied": "\(applied)", "from": "\(migrator.source)"])
         exit(0)
     } catch {
         fail("migrate: \(error)")

@@ -211,6 +211,25 @@ struct ConfigurationTests {
         #expect(log.contains("progressMode"), "an enabled rotation on an absolute goal is named too: \(log)")
     }
 
+    @Test("LOG_FORMAT=json: one JSON object per line with time, level, logger and message; control characters escaped")
+    func jsonLogs() throws {
+        let path = NSTemporaryDirectory() + "json-log-\(UUID()).json"
+        // An unknown key holding a newline: logged in a warning, it must not break the line.
+        try #"{"challenges": [{"challengeId": "c", "name": "C", "goals": [{"goalId": "g", "name": "G", "eventSource": "login", "defaultAssigned": true, "requirement": {"operator": ">=", "targetValue": 3}, "reward": {"type": "ITEM", "rewardId": "r", "quantity": 1}, "prerequisites": [], "odd\nkey": 1}]}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, log) = try checkConfig(["CONFIG_PATH": path, "LOG_FORMAT": "json"])
+        #expect(status == 0, "\(log)")
+        let lines = log.split(separator: "\n").filter { $0.hasPrefix("{") }
+        #expect(lines.count == 1, "\(log)")
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object?["level"] as? String == "warning")
+            #expect((object?["time"] as? String)?.hasSuffix("Z") == true)
+            #expect((object?["message"] as? String)?.contains("unknown key \"odd\nkey\"") == true, "\(line)")
+        }
+    }
+
     @Test("a bad value stops start-up with a message naming the variable", arguments: [
         ("AB_NAMESPACE", ""),
         ("BUFFER_FLUSH_INTERVAL", "soon"),
@@ -231,6 +250,10 @@ struct ConfigurationTests {
         ("LOG_LEVEL", "loud"),
         ("MIGRATE_ON_START", "perhaps"),
         ("DB_CONN_MAX_LIFETIME", "30 minutes"),
+        ("DEDUP_TTL", "3000000h"),  // past what a Duration holds: crashed before
+        ("BUFFER_FLUSH_INTERVAL", "9000h"),
+        ("LOG_FORMAT", "xml"),
+        ("MIGRATE_PROGRESS_TABLE", "maybe"),
     ])
     func badValue(variable: String, value: String) throws {
         let (status, log) = try checkConfig([variable: value])
@@ -246,6 +269,22 @@ struct ConfigurationTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let (status, log) = try checkConfig(["CONFIG_PATH": path])
         #expect(status == 2)
-        #expect(log.contains(path) && log.contains("targetValue") && log.contains("colour"), "\(log)")
+        #expect(log.contains(path) && log.contains("targetValue"), "\(log)")
+    }
+
+    @Test("a challenges file with keys the incumbent ignores, at every level, starts with one warning per key")
+    func unknownKeysAtEveryLevel() throws {
+        let path = NSTemporaryDirectory() + "unknown-keys-\(UUID()).json"
+        try #"{"version": 2, "challenges": [{"challengeId": "c", "name": "C", "theme": "dark", "goals": [{"goalId": "g", "challengeId": "c", "name": "G", "eventSource": "statistic", "defaultAssigned": true, "requirement": {"statCode": "s", "operator": ">=", "targetValue": 3, "unit": "kills"}, "reward": {"type": "ITEM", "rewardId": "r", "quantity": 1, "rarity": "epic"}, "prerequisites": [], "icon": "g.png"}]}]}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (status, log) = try checkConfig(["CONFIG_PATH": path])
+        #expect(status == 0, "\(log)")
+        for key in ["version", "theme", "challengeId", "requirement.unit", "reward.rarity", "icon"] {
+            #expect(log.components(separatedBy: "unknown key \"\(key)\" ignored").count == 2, "one warning for \(key): \(log)")
+        }
+        #expect(log.contains("configuration OK"))
+        let (_, sample) = try checkConfig([:])
+        #expect(!sample.contains("warning"), "the project's sample loads with no warning: \(sample)")
     }
 }

@@ -323,6 +323,36 @@ struct KafkaIngestionTests {
         #expect(try Kcat.consume(topic: deadLetters, bootstrap: broker.bootstrap).isEmpty)
     }
 
+    @Test("GDPR deletions on KAFKA_GDPR_TOPIC: the user's rows deleted, checkpointed with them; a deletion without a user is skipped and logged", .timeLimit(.minutes(5)))
+    func gdprDeletions() async throws {
+        let gdprTopic = "test-ns.iam.account.v1.gdprRequestDataDeletionResponse"
+        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic, gdprTopic + ":2"], partitions: 2)
+        defer { broker.stop() }
+        let catalog = TestCatalog()
+        let (users, events) = makeWorkload(users: 20, count: 200, seed: 6_006)
+        var model = ExpectedState(catalog: catalog)
+        for event in events { model.apply(event) }
+        try Self.produce(events, to: broker)
+        var environment = Self.environment(broker, group: "gdpr")
+        environment["KAFKA_GDPR_TOPIC"] = gdprTopic
+        let harness = try ServiceHarness(server: .shared, catalogJSON: catalog.json, environment: environment)
+        try await Self.waitCommitted(harness, records: events.count, group: "gdpr")
+        try Self.compare(harness, model)
+
+        let gone = users.first { user in model.rows.keys.contains { $0.hasPrefix("\(user)|") } }!
+        let deletion = "\(gone)\t{\"id\":\"gdpr-1\",\"namespace\":\"test-ns\",\"payload\":{\"deletionGDPR\":{\"userId\":\(Self.json(gone)),\"namespace\":\"test-ns\"}}}"
+        let nobody = "x\t{\"id\":\"gdpr-2\",\"namespace\":\"test-ns\",\"payload\":{\"deletionGDPR\":{}}}"
+        try Kcat.produce([deletion, nobody], topic: gdprTopic, bootstrap: broker.bootstrap)
+        try await Self.waitCommitted(harness, records: events.count + 2, group: "gdpr")
+        model.rows = model.rows.filter { !$0.key.hasPrefix("\(gone)|") }
+        try Self.compare(harness, model)
+        let sample = try await harness.http.metrics()
+        #expect(sample.value("gdpr_deletions_total") == 1)
+        #expect(harness.process.log.contains("kafka GDPR deletion refused as bad input"), "\(harness.process.log.suffix(2_000))")
+        #expect(harness.process.log.contains("audit: GDPR deletion committed"))
+        #expect(try harness.stop() == 0)
+    }
+
     @Test("SIGTERM while the database is away for longer than the session: the member stays in the group until its final flush lands, then hands over; exact", .timeLimit(.minutes(5)))
     func drainOutlastsTheSession() async throws {
         let server = try PostgresServer()

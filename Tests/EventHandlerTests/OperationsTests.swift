@@ -23,6 +23,7 @@ struct OperationsTests {
         "events_unassigned_total": "counter", "buffer_backpressure_activations_total": "counter",
         "flushes_total": "counter", "flush_failures_total": "counter", "flush_batches_total": "counter",
         "flush_dead_lettered_entries_total": "counter",
+        "gdpr_deletions_total": "counter", "gdpr_rows_deleted_total": "counter",
         "rows_written_total": "counter",
         "db_pool_waits_total": "counter", "db_pool_wait_seconds_total": "counter",
         "db_connections_opened_total": "counter", "db_connections_closed_total": "counter",
@@ -36,6 +37,9 @@ struct OperationsTests {
         "grpc_server_connections_accepted_total": "counter", "grpc_server_connections_refused_total": "counter",
         "grpc_server_connection_errors_total": "counter", "grpc_server_unknown_method_total": "counter",
         "grpc_server_oversized_messages_total": "counter",
+        "process_cpu_seconds_total": "counter", "process_resident_memory_bytes": "gauge",
+        "process_virtual_memory_bytes": "gauge", "process_open_fds": "gauge", "process_max_fds": "gauge",
+        "process_start_time_seconds": "gauge",
     ]
 
     static func login(_ user: String, id: String, namespace: String = "test-ns") -> Accelbyte_Iam_Account_V1_UserLoggedIn {
@@ -164,6 +168,13 @@ struct OperationsTests {
         #expect(after.sum("events_processed_total") == 12)
         #expect(after.value("buffer_backpressure_activations_total") == 0)
         #expect(try harness.tableRows().count == 160)
+        // The process families read /proc: plausible values, not zeros.
+        #expect((after.value("process_resident_memory_bytes") ?? 0) > 1_000_000)
+        #expect((after.value("process_open_fds") ?? 0) >= 3)
+        #expect((after.value("process_max_fds") ?? 0) >= (after.value("process_open_fds") ?? .infinity))
+        #expect((after.value("process_cpu_seconds_total") ?? 0) > 0)
+        let started = after.value("process_start_time_seconds") ?? 0
+        #expect(abs(started - Date().timeIntervalSince1970) < 600, "start time \(started)")
 
         // Exactly the families, labels and label values of deploy/prometheus/metrics.txt, the
         // list the alert rules and the dashboard are checked against.

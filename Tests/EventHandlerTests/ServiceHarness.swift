@@ -24,13 +24,15 @@ final class ServiceHarness: Sendable {
     /// The environment the service runs with (another instance can be started from it).
     let environment: [String: String]
 
-    /// Writes `catalogJSON`, migrates (through `event-handler migrate`), runs `prepare` on the
-    /// fresh table, then starts `executable arguments` (the service by default) and (unless
-    /// `waitForReady` is false) waits until it logs `readyLine`.
+    /// Writes `catalogJSON`, runs `beforeMigrate` on the empty database, migrates (through
+    /// `event-handler migrate`, run in an empty directory: the built-in migrations), runs
+    /// `prepare` on the fresh table, then starts `executable arguments` (the service by
+    /// default) and (unless `waitForReady` is false) waits until it logs `readyLine`.
     init(
         server: PostgresServer, catalogJSON: String, namespace: String = "test-ns",
         environment extra: [String: String] = [:], waitForReady: Bool = true,
         executable: String = "event-handler", arguments: [String] = ["serve"], readyLine: String = "] ready",
+        beforeMigrate: (PostgresConnection) throws -> Void = { _ in },
         prepare: (PostgresConnection) throws -> Void = { _ in }
     ) throws {
         self.server = server
@@ -47,7 +49,6 @@ final class ServiceHarness: Sendable {
         var environment = [
             "AB_NAMESPACE": namespace,
             "CONFIG_PATH": workDirectory + "/challenges.json",
-            "MIGRATIONS_PATH": PostgresServer.repositoryRoot + "/migrations",
             "DB_HOST": "127.0.0.1", "DB_PORT": String(server.port), "DB_NAME": database, "DB_USER": "postgres",
             "GRPC_HOST": "127.0.0.1", "GRPC_PORT": String(grpcPort),
             "METRICS_HOST": "127.0.0.1", "METRICS_PORT": String(metricsPort),
@@ -56,12 +57,14 @@ final class ServiceHarness: Sendable {
         environment.merge(extra) { $1 }
         self.environment = environment
 
-        let migrate = try ServiceProcess(arguments: ["migrate"], environment: environment)
-        let status = try migrate.waitForExit(timeout: .seconds(60))
-        guard status == 0 else { throw ServiceProcessError("migrate exited with \(status)", log: migrate.log) }
-
         let connection = try PostgresConnection(settings: server.settings(database: database))
         defer { connection.close() }
+        try beforeMigrate(connection)
+        let empty = workDirectory + "/empty"
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        let migrate = try ServiceProcess(arguments: ["migrate"], environment: environment, directory: empty)
+        let status = try migrate.waitForExit(timeout: .seconds(60))
+        guard status == 0 else { throw ServiceProcessError("migrate exited with \(status)", log: migrate.log) }
         try prepare(connection)
 
         process = try ServiceProcess(executable: executable, arguments: arguments, environment: environment)

@@ -1,7 +1,12 @@
 import Foundation
 
+/// The longest duration a setting takes: a year. Anything longer is a mistake (and past about
+/// 292 years it cannot even be held in nanoseconds).
+let maximumSettingDuration = Duration.seconds(366 * 86_400)
+
 /// Parses durations the way the incumbent's `.env` writes them: a number and a unit, units
 /// `ms`, `s`, `m`, `h`, and Go-style sums such as `1m30s` or `1.5s`. A bare `0` is zero.
+/// nil for text that is not a duration, and for one longer than `maximumSettingDuration`.
 func parseDuration(_ text: String) -> Duration? {
     let text = text.trimmingCharacters(in: .whitespaces)
     if text == "0" { return .zero }
@@ -24,6 +29,7 @@ func parseDuration(_ text: String) -> Duration? {
         }
         total += seconds
     }
+    guard total.isFinite, total <= maximumSettingDuration.seconds else { return nil }
     return .nanoseconds(Int64((total * 1e9).rounded()))
 }
 

@@ -11,8 +11,12 @@ struct Settings: Sendable {
     var namespace: String
     /// `CONFIG_PATH`: the challenges file.
     var challengesPath = "config/challenges.json"
-    /// `MIGRATIONS_PATH`: the numbered SQL files.
-    var migrationsPath = "migrations"
+    /// `MIGRATIONS_PATH`: a directory of numbered SQL files to apply instead of the ones built
+    /// into the binary (unset: built in).
+    var migrationsPath: String?
+    /// `MIGRATE_PROGRESS_TABLE`: whether this service creates and migrates `user_goal_progress`
+    /// (true), or leaves it to the incumbent's REST service and waits for it (false).
+    var migrateProgressTable = true
     /// `MIGRATE_ON_START`: apply pending migrations at start-up (otherwise refuse to start with
     /// pending ones and ask for `event-handler migrate`).
     var migrateOnStart = true
@@ -41,6 +45,13 @@ struct Settings: Sendable {
     var shutdownTimeout: Duration = .seconds(30)
     /// `LOG_LEVEL`.
     var logLevel: Logger.Level = .info
+    /// `LOG_FORMAT`: `text` (one readable line per message) or `json` (one JSON object per line).
+    var logFormat: LogFormat = .text
+
+    enum LogFormat: String, Sendable, CaseIterable {
+        case text
+        case json
+    }
     /// Kafka ingestion; nil when `KAFKA_BROKERS` is empty (gRPC only).
     var kafka: KafkaSettings?
     /// `ACK_MODE`: when a gRPC call is answered OK.
@@ -74,6 +85,11 @@ struct Settings: Sendable {
         /// `KAFKA_DLQ_TOPIC`: where records that cannot be applied are copied; nil: skipped
         /// (counted and logged) only.
         var deadLetterTopic: String?
+        /// `KAFKA_GDPR_TOPIC`: the topic of the platform's GDPR data-deletion events; nil: off.
+        var gdprTopic: String?
+
+        /// Every topic the consumer subscribes to.
+        var subscribed: [String] { topics + (gdprTopic.map { [$0] } ?? []) }
     }
 
     /// Reads `.env` (at `ENV_FILE`, default `./.env`) and the environment; the environment wins.
@@ -96,7 +112,8 @@ struct Settings: Sendable {
         }
         self.namespace = namespace
         challengesPath = try reader.string("CONFIG_PATH") ?? challengesPath
-        migrationsPath = try reader.string("MIGRATIONS_PATH") ?? migrationsPath
+        migrationsPath = try reader.string("MIGRATIONS_PATH")
+        migrateProgressTable = try reader.bool("MIGRATE_PROGRESS_TABLE") ?? migrateProgressTable
         migrateOnStart = try reader.bool("MIGRATE_ON_START") ?? migrateOnStart
         grpc.host = try reader.string("GRPC_HOST") ?? grpc.host
         grpc.port = try reader.int("GRPC_PORT", in: 1...65_535) ?? grpc.port
@@ -206,9 +223,14 @@ struct Settings: Sendable {
                 throw ConfigurationError(
                     variable: "KAFKA_DLQ_TOPIC", message: "\"\(deadLetterTopic)\" is also in KAFKA_TOPICS: its records would come back")
             }
+            let gdprTopic = try reader.string("KAFKA_GDPR_TOPIC")
+            if let gdprTopic, topics.contains(gdprTopic) || gdprTopic == deadLetterTopic {
+                throw ConfigurationError(
+                    variable: "KAFKA_GDPR_TOPIC", message: "\"\(gdprTopic)\" is also in KAFKA_TOPICS or KAFKA_DLQ_TOPIC")
+            }
             kafka = KafkaSettings(
                 brokers: brokers, groupID: try reader.string("KAFKA_GROUP_ID") ?? "event-handler", topics: topics,
-                sessionTimeout: session, deadLetterTopic: deadLetterTopic)
+                sessionTimeout: session, deadLetterTopic: deadLetterTopic, gdprTopic: gdprTopic)
         }
         if let level = try reader.string("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) ?? (level.lowercased() == "warn" ? .warning : nil) else {
@@ -216,6 +238,19 @@ struct Settings: Sendable {
             }
             logLevel = parsed
         }
+        if let format = try reader.string("LOG_FORMAT") {
+            guard let parsed = LogFormat(rawValue: format.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_FORMAT", message: "must be text or json, got \"\(format)\"")
+            }
+            logFormat = parsed
+        }
+    }
+
+    /// The migrations this service applies, from `MIGRATIONS_PATH` and `MIGRATE_PROGRESS_TABLE`.
+    func migrator(logger: Logger) -> Migrator {
+        Migrator(
+            source: migrationsPath.map { .directory($0) } ?? .bundled,
+            externalTables: migrateProgressTable ? [] : [ProgressWriter.table], logger: logger)
     }
 
     /// A one-line summary for the start-up log (no secrets).
@@ -223,7 +258,7 @@ struct Settings: Sendable {
         "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort)(streams=\(grpc.maxConcurrentStreams) max_message=\(grpc.maxMessageBytes) max_conns=\(grpc.maxConnections)) http=\(metricsHost):\(metricsPort) db=\(database.redactedDescription) "
             + "pool(open=\(pool.maxOpen) idle=\(pool.maxIdle)) flush(interval=\(flushInterval.seconds)s "
             + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
-            + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ","))\($0.deadLetterTopic.map { " dlq=\($0)" } ?? ""))" } ?? " kafka=off")
+            + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ","))\($0.deadLetterTopic.map { " dlq=\($0)" } ?? "")\($0.gdprTopic.map { " gdpr=\($0)" } ?? ""))" } ?? " kafka=off")
             + " ack=\(ackMode.rawValue) dedup(redis=\(dedup.redis.map { "\($0)" } ?? "off") ttl=\(dedup.ttl.seconds)s fail=\(dedup.failMode.rawValue))"
     }
 }
@@ -265,7 +300,9 @@ private struct SettingsReader {
     func duration(_ key: String, positive: Bool) throws -> Duration? {
         guard let value = source[key], !value.text.isEmpty else { return nil }
         guard let duration = parseDuration(value.text), !positive || duration > .zero else {
-            throw ConfigurationError(variable: key, message: "must be a \(positive ? "positive " : "")duration such as 500ms, 1s, 30m or 1h30m, got \"\(value.text)\" (from \(value.origin))")
+            throw ConfigurationError(
+                variable: key,
+                message: "must be a \(positive ? "positive " : "")duration such as 500ms, 1s, 30m or 1h30m, at most 8784h (a year), got \"\(value.text)\" (from \(value.origin))")
         }
         return duration
     }

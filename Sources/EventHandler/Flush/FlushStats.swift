@@ -13,6 +13,9 @@ final class FlushStats: Sendable {
         var failures = 0
         var consecutiveFailures = 0
         var entriesSetAside = 0
+        /// GDPR deletions committed (users), and the progress rows they deleted.
+        var usersDeleted = 0
+        var rowsDeleted = 0
     }
 
     private let flushes = Atomic<Int>(0)
@@ -24,6 +27,8 @@ final class FlushStats: Sendable {
     private let failures = Atomic<Int>(0)
     private let consecutiveFailures = Atomic<Int>(0)
     private let entriesSetAside = Atomic<Int>(0)
+    private let usersDeleted = Atomic<Int>(0)
+    private let rowsDeleted = Atomic<Int>(0)
 
     func recordBatch(entries: Int, result: ProgressBatchResult) {
         batches.add(1, ordering: .relaxed)
@@ -43,6 +48,12 @@ final class FlushStats: Sendable {
         entriesSetAside.add(count, ordering: .relaxed)
     }
 
+    /// GDPR deletions that committed: `users` users, `rows` progress rows.
+    func recordDeletions(users: Int, rows: Int) {
+        usersDeleted.add(users, ordering: .relaxed)
+        rowsDeleted.add(rows, ordering: .relaxed)
+    }
+
     func recordFailure() {
         failures.add(1, ordering: .relaxed)
         consecutiveFailures.add(1, ordering: .relaxed)
@@ -55,6 +66,7 @@ final class FlushStats: Sendable {
             rowsUpdated: rowsUpdated.load(ordering: .relaxed), rowsInserted: rowsInserted.load(ordering: .relaxed),
             unassignedEvents: unassignedEvents.load(ordering: .relaxed), failures: failures.load(ordering: .relaxed),
             consecutiveFailures: consecutiveFailures.load(ordering: .relaxed),
-            entriesSetAside: entriesSetAside.load(ordering: .relaxed))
+            entriesSetAside: entriesSetAside.load(ordering: .relaxed),
+            usersDeleted: usersDeleted.load(ordering: .relaxed), rowsDeleted: rowsDeleted.load(ordering: .relaxed))
     }
 }

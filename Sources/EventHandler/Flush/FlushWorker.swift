@@ -12,7 +12,8 @@ import Synchronization
 /// Threading: everything here that blocks (libpq through the pool) runs on this worker's own
 /// `Thread`, never on the Swift cooperative pool. Other threads only signal it.
 ///
-/// A cycle drains the worker's shards, writes the entries in batches of `batchSize` on one pooled
+/// A cycle drains the worker's shards, deletes the rows of the users whose GDPR deletion it
+/// drained (`EventBuffer.deleteUser`), writes the entries in batches of `batchSize` on one pooled
 /// connection, and on a failure gives the unwritten entries back to the buffer (where newer
 /// events merge on top of them) and retries after an exponential backoff with jitter.
 ///
@@ -227,7 +228,7 @@ final class FlushWorker: Sendable {
                 }
                 backoff = configuration.initialBackoff
                 if index == 0 { pool.reapIdle() }
-                if let stopping, shards.allSatisfy({ buffer.entryCount(shard: $0) == 0 }) || ContinuousClock.now >= stopping {
+                if let stopping, shards.allSatisfy({ buffer.isEmpty(shard: $0) }) || ContinuousClock.now >= stopping {
                     let left = shards.reduce(0) { $0 + buffer.entryCount(shard: $1) }
                     abandonedEntries.store(left, ordering: .releasing)
                     return
@@ -312,6 +313,22 @@ final class FlushWorker: Sendable {
         }
     }
 
+    // MARK: - GDPR deletions
+
+    /// Counts committed deletions and writes the audit line of each: the user, the namespace,
+    /// what was deleted, the flush; no other personal data.
+    private func recordDeletions(_ deleted: [String: UserDataDeletion.Deleted], flushID: Int64) {
+        stats.recordDeletions(users: deleted.count, rows: deleted.values.reduce(0) { $0 + $1.progressRows })
+        for (user, rows) in deleted.sorted(by: { $0.key < $1.key }) {
+            logger.notice(
+                "audit: GDPR deletion committed, every stored row of the user deleted",
+                metadata: [
+                    "audit": "gdpr_deletion", "user_id": "\(user)", "namespace": "\(writer.namespace)",
+                    "progress_rows": "\(rows.progressRows)", "dead_letters": "\(rows.deadLetters)", "flush_id": "\(flushID)",
+                ])
+        }
+    }
+
     // MARK: - Commit records
 
     /// The COMMIT of a flush got no answer: the connection broke while committing.
@@ -391,6 +408,7 @@ final class FlushWorker: Sendable {
     private func flushOnce(lastCheckpoint: inout [TopicPartition: KafkaPositions.Position]) -> Outcome {
         var entries: [PendingEntry] = []
         var eventIDs: [BufferedEventID] = []
+        var deletions: [String] = []
         var snapshot: [TopicPartition: KafkaPositions.Position] = [:]
         // Numbered before any shard is drained: see `commitTicket`.
         let drain = drainsStarted.add(1, ordering: .acquiringAndReleasing).newValue
@@ -398,14 +416,18 @@ final class FlushWorker: Sendable {
             // Drain and snapshot under the ingest lock: see KafkaPositions for why this makes
             // the checkpoint exact.
             positions.withIngestLock(worker: index) {
-                for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard, eventIDs: &eventIDs)) }
+                for shard in shards {
+                    entries.append(contentsOf: buffer.drain(shard: shard, eventIDs: &eventIDs, deletions: &deletions))
+                }
                 snapshot = positions.snapshot(worker: index)
             }
         } else {
-            for shard in shards { entries.append(contentsOf: buffer.drain(shard: shard, eventIDs: &eventIDs)) }
+            for shard in shards {
+                entries.append(contentsOf: buffer.drain(shard: shard, eventIDs: &eventIDs, deletions: &deletions))
+            }
         }
         let checkpointing = positions != nil && snapshot != lastCheckpoint
-        if entries.isEmpty && !checkpointing {
+        if entries.isEmpty && deletions.isEmpty && !checkpointing {
             markCommitted(drain: drain)
             return .success(rows: 0)
         }
@@ -422,6 +444,7 @@ final class FlushWorker: Sendable {
         var total = ProgressBatchResult()
         var results: [(entries: Int, result: ProgressBatchResult)] = []
         var setAside = 0
+        var deleted: [String: UserDataDeletion.Deleted] = [:]
         do {
             if checkpointing { try positions!.awaitDeadLetters() }
             try pool.withConnection { connection in
@@ -431,6 +454,8 @@ final class FlushWorker: Sendable {
                 while true {
                     try connection.execute("BEGIN")
                     do {
+                        // Deletions first: every entry drained with them arrived after them.
+                        deleted = try UserDataDeletion.delete(deletions, namespace: writer.namespace, on: connection)
                         while written < entries.count {
                             let end = min(written + configuration.batchSize, entries.count)
                             let batch = entries[written..<end]
@@ -479,7 +504,7 @@ final class FlushWorker: Sendable {
         } catch let fenced as KafkaFencedError {
             // Another member owns a partition these entries came from: committing them would
             // apply its events twice. Nothing was written; the service must not go on.
-            buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0])
+            buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0], deletions: deletions)
             stats.recordFailure()
             onFenced(fenced)
             return .failure(fenced, kept: entries.count)
@@ -489,17 +514,18 @@ final class FlushWorker: Sendable {
             // database (its commit record) before doing either.
             committed = resolveCommit(flushID, unknown)
             if !committed {
-                buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0])
+                buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0], deletions: deletions)
                 stats.recordFailure()
                 return .failure(unknown.cause, kept: entries.count)
             }
         } catch {
             // The transaction wrote nothing: everything goes back.
-            buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0])
+            buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0], deletions: deletions)
             stats.recordFailure()
             return .failure(error, kept: entries.count)
         }
         if setAside > 0 { stats.recordSetAside(setAside) }
+        if !deletions.isEmpty { recordDeletions(deleted, flushID: flushID) }
         recordCommitted(results, entries: entries, into: &total)
         if checkpointing {
             positions!.committed(snapshot, worker: index)

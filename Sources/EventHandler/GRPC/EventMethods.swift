@@ -48,7 +48,7 @@ enum EventMethods {
         }
     }
 
-    private static func answer(_ call: GRPCCall, _ outcome: IngestOutcome) {
+    static func answer(_ call: GRPCCall, _ outcome: IngestOutcome) {
         switch outcome {
         case .accepted, .ignored:
             call.respond(emptyResponse)

@@ -12,6 +12,9 @@ final class HealthState: Sendable {
     enum Phase: String, Sendable {
         /// Loading, migrating, warming the pool: not ready yet.
         case starting
+        /// `MIGRATE_PROGRESS_TABLE=false` and the REST service has not created the progress
+        /// table (with every column the writer uses) yet.
+        case waitingForTable = "waiting for table user_goal_progress (MIGRATE_PROGRESS_TABLE=false: the REST service creates it)"
         /// Migrations checked, pool warm, gRPC listening.
         case ready
         /// Stopped taking events, flushing for shutdown.

@@ -14,8 +14,10 @@ final class EventIngestor: Sendable {
     private let matcher: GoalMatcher
     private let buffer: EventBuffer
     private let onFlushDue: @Sendable () -> Void
-    /// Where commit receipts come from; nil when calls are answered without waiting for one.
-    private let receipts: Flusher?
+    /// Where commit receipts come from.
+    private let flusher: Flusher
+    /// `ACK_MODE=durable`: accepted events come with a receipt (deletions always do).
+    private let durable: Bool
     let deduplicator: EventDeduplicator?
     let counters = IngestCounters()
 
@@ -39,9 +41,10 @@ final class EventIngestor: Sendable {
 
     init(
         namespace: String, matcher: GoalMatcher, buffer: EventBuffer, deduplicator: EventDeduplicator? = nil,
-        receipts: Flusher? = nil, onFlushDue: @escaping @Sendable () -> Void
+        flusher: Flusher, durable: Bool, onFlushDue: @escaping @Sendable () -> Void
     ) {
-        self.receipts = receipts
+        self.flusher = flusher
+        self.durable = durable
         self.namespace = namespace
         self.matcher = matcher
         self.buffer = buffer
@@ -58,7 +61,8 @@ final class EventIngestor: Sendable {
     ) {
         let finish: @Sendable (IngestOutcome) -> Void = { [self] outcome in
             counters.record(.grpc, event.kind, outcome)
-            let receipt = outcome == .accepted || outcome == .ignored(.duplicate) ? receipts?.receipt(userID: event.userID) : nil
+            let receipt =
+                durable && (outcome == .accepted || outcome == .ignored(.duplicate)) ? flusher.receipt(userID: event.userID) : nil
             then(outcome, receipt)
         }
         switch screen(event) {
@@ -126,6 +130,30 @@ final class EventIngestor: Sendable {
             if flushDue { onFlushDue() }
             return .accepted
         }
+    }
+
+    /// A GDPR deletion (wire.md): the user's buffered entries are dropped and the deletion is
+    /// queued in their shard, to be committed by its next flush before anything the user sends
+    /// afterwards (`EventBuffer.deleteUser`). Returns the outcome and, when accepted, the receipt
+    /// of that flush, whatever `ACK_MODE` is: a deletion is answered OK only once committed.
+    /// Never blocks; not deduplicated (a deletion is idempotent).
+    func deleteUser(_ request: UserDeletionRequest) -> (IngestOutcome, CommitReceipt?) {
+        switch request.check(namespace: namespace) {
+        case .otherNamespace: return (.ignored(.otherNamespace), nil)
+        case .invalid(let field, let reason): return (.rejected(field: field, reason: reason), nil)
+        case .valid: break
+        }
+        inFlight.add(1, ordering: .sequentiallyConsistent)
+        defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
+        guard open.load(ordering: .sequentiallyConsistent) else { return (.unavailable, nil) }
+        buffer.deleteUser(request.userID)
+        // The receipt first: it names the first drain certain to hold the deletion, and the
+        // wake-up below starts such a drain even if one is running now (a receipt taken after
+        // the wake-up could name the drain after the one it started, a whole interval later).
+        let receipt = flusher.receipt(userID: request.userID)
+        // Deletions are rare and asked for "at once": flush now rather than at the interval.
+        onFlushDue()
+        return (.accepted, receipt)
     }
 
     /// Counts an outcome decided outside `ingest` (the Kafka path's own sequence).

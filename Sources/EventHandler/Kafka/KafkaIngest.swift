@@ -18,6 +18,10 @@ import Synchronization
 /// logged once per kind, and skipped, or copied to the dead-letter topic when there is one
 /// (`KafkaDeadLetters`): a bad record never stalls its partition. A full buffer pauses
 /// consumption.
+///
+/// Records of the GDPR topic (`KAFKA_GDPR_TOPIC`) are deletions (`EventIngestor.deleteUser`),
+/// positioned like events: the flush that commits a deletion records its partition's position,
+/// so a crash before the commit reads it again and one after does not.
 final class KafkaIngest: KafkaConsumerDelegate {
     enum SkipReason: String, Sendable, CaseIterable {
         /// Not a known topic: neither `*.iam.account.v1.userLoggedIn` nor `*.social.statistic.v1.statItemUpdated`.
@@ -39,6 +43,8 @@ final class KafkaIngest: KafkaConsumerDelegate {
     private let skipped: [SkipReason: Count]
     /// Names this member in `kafka_partition_owners`.
     private let owner: String
+    /// `KAFKA_GDPR_TOPIC`: its records are deletions.
+    private let gdprTopic: String?
 
     private final class Count: Sendable {
         let value = Atomic<Int>(0)
@@ -53,8 +59,9 @@ final class KafkaIngest: KafkaConsumerDelegate {
 
     init(
         ingestor: EventIngestor, buffer: EventBuffer, positions: KafkaPositions, flusher: Flusher, pool: ConnectionPool,
-        revokeTimeout: Duration, logger: Logger
+        gdprTopic: String? = nil, revokeTimeout: Duration, logger: Logger
     ) {
+        self.gdprTopic = gdprTopic
         self.ingestor = ingestor
         self.buffer = buffer
         self.positions = positions
@@ -115,6 +122,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
     }
 
     func consume(_ record: KafkaRecord) -> KafkaConsumeDecision {
+        if let gdprTopic, record.topic == gdprTopic { return consumeDeletion(record) }
         let partition = record.topicPartition
         let event: IncomingEvent
         switch decode(record) {
@@ -168,6 +176,53 @@ final class KafkaIngest: KafkaConsumerDelegate {
             return .later
         case .rejected(let field, let reason):
             logOnce("invalid:\(field.rawValue)", "kafka record refused as bad input, skipped", record, ["field": "\(field.rawValue)", "reason": "\(reason)"])
+            return .taken
+        case .accepted, .ignored:
+            return .taken
+        }
+    }
+
+    /// A record of the GDPR topic: the user's rows deleted by the next flush of their shard,
+    /// under the owning worker's ingest lock with the position move (as for events).
+    private func consumeDeletion(_ record: KafkaRecord) -> KafkaConsumeDecision {
+        let partition = record.topicPartition
+        let request: UserDeletionRequest
+        do {
+            let message =
+                record.contentType == "application/x-protobuf"
+                ? try Accelbyte_Iam_Account_V1_GdprRequestDataDeletionResponse(serializedBytes: record.value)
+                : try Accelbyte_Iam_Account_V1_GdprRequestDataDeletionResponse(jsonUTF8Bytes: record.value, options: Self.jsonOptions)
+            request = UserDeletionRequest(message)
+        } catch {
+            skip(record, reason: .malformed)
+            positions.deadLetters?.send(record, reason: SkipReason.malformed.rawValue)
+            positions.markConsumed(partition, offset: record.offset)
+            return .taken
+        }
+        let shard = buffer.shardIndex(of: request.userID)
+        if positions.isCommitted(partition, offset: record.offset, shard: shard) {
+            skipped[.alreadyApplied]!.value.add(1, ordering: .relaxed)
+            positions.markConsumed(partition, offset: record.offset)
+            return .taken
+        }
+        let outcome = positions.withIngestLock(worker: positions.worker(ofShard: shard)) {
+            let (outcome, _) = ingestor.deleteUser(request)
+            switch outcome {
+            case .rejected(let field, let reason):
+                positions.deadLetters?.send(record, reason: "invalid \(field.rawValue): \(reason)")
+                positions.markConsumed(partition, offset: record.offset)
+            case .accepted, .ignored:
+                positions.markConsumed(partition, offset: record.offset)
+            case .overloaded, .unavailable, .deferred:
+                break
+            }
+            return outcome
+        }
+        switch outcome {
+        case .overloaded, .unavailable, .deferred:
+            return .later
+        case .rejected(let field, let reason):
+            logOnce("gdpr-invalid:\(field.rawValue)", "kafka GDPR deletion refused as bad input, skipped", record, ["field": "\(field.rawValue)", "reason": "\(reason)"])
             return .taken
         case .accepted, .ignored:
             return .taken

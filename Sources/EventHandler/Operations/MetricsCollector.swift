@@ -64,6 +64,8 @@ final class MetricsCollector: Sendable {
         var flushFailures: Mirror
         var flushBatches: Mirror
         var setAside: Mirror
+        var usersDeleted: Mirror
+        var rowsDeleted: Mirror
         var rowsUpdated: Mirror
         var rowsInserted: Mirror
         var poolWaits: Mirror
@@ -153,6 +155,9 @@ final class MetricsCollector: Sendable {
                 setAside: mirror(
                     "flush_dead_lettered_entries_total",
                     "Entries the database refused for their data (SQLSTATE 22/23), stored in progress_dead_letters"),
+                usersDeleted: mirror(
+                    "gdpr_deletions_total", "GDPR data deletions committed (users whose stored rows were deleted)"),
+                rowsDeleted: mirror("gdpr_rows_deleted_total", "Progress rows deleted by GDPR data deletions"),
                 rowsUpdated: mirror("rows_written_total", "Rows written", [("operation", "update")]),
                 rowsInserted: mirror("rows_written_total", "Rows written", [("operation", "insert")]),
                 poolWaits: mirror("db_pool_waits_total", "Checkouts that found every connection in use and waited"),
@@ -223,6 +228,8 @@ final class MetricsCollector: Sendable {
             state.flushFailures.advance(to: flush.failures)
             state.flushBatches.advance(to: flush.batches)
             state.setAside.advance(to: flush.entriesSetAside)
+            state.usersDeleted.advance(to: flush.usersDeleted)
+            state.rowsDeleted.advance(to: flush.rowsDeleted)
             state.rowsUpdated.advance(to: flush.rowsUpdated)
             state.rowsInserted.advance(to: flush.rowsInserted)
             state.poolWaits.advance(to: pool.waitCount)
@@ -277,6 +284,7 @@ final class MetricsCollector: Sendable {
         collect()
         var text = metrics.registry.emitToBuffer()
         if let grpc = sources.grpc { text += Array(grpc.exposition().utf8) }
+        text += Array(ProcessMetrics.exposition().utf8)
         return text
     }
 }

@@ -61,17 +61,20 @@ struct EventHandlerService {
             beforeCommit: { deduplicator.markCommitting($0, flush: $1) }, logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
-            deduplicator: deduplicator, receipts: settings.ackMode == .durable ? flusher : nil,
+            deduplicator: deduplicator, flusher: flusher, durable: settings.ackMode == .durable,
             onFlushDue: { flusher.requestFlush() })
         let health = HealthState()
-        let methods = EventMethods.methods(ingestor: ingestor) + HealthMethods.methods(state: health)
+        let methods =
+            EventMethods.methods(ingestor: ingestor) + [UserDeletionMethod.method(ingestor: ingestor)]
+            + HealthMethods.methods(state: health)
         let grpcMetrics = GRPCServerMetrics(methods: methods)
         let kafka = settings.kafka.map { kafkaSettings in
             let ingest = KafkaIngest(
                 ingestor: ingestor, buffer: buffer, positions: positions!, flusher: flusher, pool: pool,
+                gdprTopic: kafkaSettings.gdprTopic,
                 revokeTimeout: settings.shutdownTimeout, logger: logger)
             var configuration = KafkaConsumerConfiguration(
-                bootstrapServers: kafkaSettings.brokers, groupID: kafkaSettings.groupID, topics: kafkaSettings.topics)
+                bootstrapServers: kafkaSettings.brokers, groupID: kafkaSettings.groupID, topics: kafkaSettings.subscribed)
             configuration.sessionTimeout = kafkaSettings.sessionTimeout
             configuration.logger = logger
             return (ingest: ingest, configuration: configuration)
@@ -90,7 +93,7 @@ struct EventHandlerService {
         let operations = try await startOperationsServer(collector: collector, health: health)
         defer { operations.close() }
 
-        guard try await prepareDatabase(pool: pool, signals: signals) else {
+        guard try await prepareDatabase(pool: pool, health: health, signals: signals) else {
             logger.info("stopped before the database was ready")
             return 0
         }
@@ -258,29 +261,27 @@ struct EventHandlerService {
         return loaded.catalog
     }
 
-    /// Migrates (or checks migrations) and warms the pool, retrying with backoff while the
-    /// database is unreachable. Returns false if a signal arrived first.
-    private func prepareDatabase(pool: ConnectionPool, signals: SignalWatcher) async throws -> Bool {
+    /// Migrates (or checks migrations), waits for the progress table when the REST service owns
+    /// it, and warms the pool, retrying with backoff while the database is unreachable. Returns
+    /// false if a signal arrived first.
+    private func prepareDatabase(pool: ConnectionPool, health: HealthState, signals: SignalWatcher) async throws -> Bool {
         let settings = settings
         let logger = logger
         var backoff = Duration.milliseconds(250)
         var attempts = 0
+        var migrated = false
         while true {
             attempts += 1
             do {
-                try await onOwnThread("db-startup") {
-                    let migrator = Migrator(directory: settings.migrationsPath, logger: logger)
+                let alreadyMigrated = migrated
+                let waitingFor: String? = try await onOwnThread("db-startup") {
                     let connection = try PostgresConnection(settings: settings.database)
                     defer { connection.close() }
-                    if settings.migrateOnStart {
-                        let applied = try migrator.migrate(on: connection)
-                        if !applied.isEmpty { logger.info("migrations applied", metadata: ["versions": "\(applied)"]) }
-                    } else {
-                        let pending = try migrator.pending(on: connection)
-                        guard pending.isEmpty else {
-                            throw StartupError(
-                                "migrations \(pending) are pending and MIGRATE_ON_START=false: run `event-handler migrate` first")
-                        }
+                    if !alreadyMigrated {
+                        try Self.migrate(settings.migrator(logger: logger), on: connection, apply: settings.migrateOnStart, logger: logger)
+                    }
+                    if !settings.migrateProgressTable, let reason = try ProgressWriter.unreadiness(on: connection) {
+                        return reason
                     }
                     let started = ContinuousClock.now
                     try pool.warmUp()
@@ -290,6 +291,19 @@ struct EventHandlerService {
                             "connections": "\(pool.stats.idle)",
                             "duration_ms": "\(Int((ContinuousClock.now - started).seconds * 1000))",
                         ])
+                    return nil
+                }
+                migrated = true
+                if let waitingFor {
+                    // The REST service migrates at its start; poll until it has.
+                    if health.phase != .waitingForTable {
+                        logger.warning(
+                            "not ready: waiting for the REST service to create the progress table (MIGRATE_PROGRESS_TABLE=false)",
+                            metadata: ["reason": "\(waitingFor)"])
+                        health.set(.waitingForTable)
+                    }
+                    if await signals.wait(for: .seconds(1)) { return false }
+                    continue
                 }
                 if attempts > 1 { logger.info("database reachable", metadata: ["attempts": "\(attempts)"]) }
                 return true
@@ -300,6 +314,29 @@ struct EventHandlerService {
                 if await signals.wait(for: backoff) { return false }
                 backoff = min(backoff * 2, .seconds(5))
             }
+        }
+    }
+}
+
+extension EventHandlerService {
+    /// Applies the pending migrations, or (`apply` false) refuses to go on while any is pending.
+    static func migrate(_ migrator: Migrator, on connection: PostgresConnection, apply: Bool, logger: Logger) throws {
+        if apply {
+            let applied = try migrator.migrate(on: connection)
+            if !applied.isEmpty {
+                logger.info("migrations applied", metadata: ["versions": "\(applied)", "from": "\(migrator.source)"])
+            }
+        } else {
+            let pending = try migrator.pending(on: connection)
+            guard pending.isEmpty else {
+                throw StartupError(
+                    "migrations \(pending) are pending and MIGRATE_ON_START=false: run `event-handler migrate` first")
+            }
+        }
+        if !migrator.externalTables.isEmpty {
+            logger.info(
+                "leaving tables to another service's migrations (MIGRATE_PROGRESS_TABLE=false)",
+                metadata: ["tables": "\(migrator.externalTables.sorted())"])
         }
     }
 }
