@@ -49,6 +49,15 @@ public struct GRPCCall: Sendable {
         let streamID = streamID
         connection.run { $0.answer(streamID: streamID, with: .status(status)) }
     }
+
+    /// `action` runs once, on the event loop, if the call ends without the method's answer: the
+    /// client reset it or went away, its deadline passed (answered DEADLINE_EXCEEDED by the
+    /// server), or the connection closed. At once if the call is already over. For a method
+    /// that waits (a commit, a reply), so that its wait can stop with the call.
+    public func onCancel(_ action: @escaping @Sendable () -> Void) {
+        let streamID = streamID
+        connection.run { $0.setCancelAction(streamID: streamID, action) }
+    }
 }
 
 /// One server-streaming call: its request, messages sent as they come, then a status.

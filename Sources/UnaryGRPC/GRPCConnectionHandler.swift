@@ -277,12 +277,20 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         if let deadline = calls[streamID]?.deadline, calls[streamID]?.phase == .dispatched {
             let handler = NIOLoopBound(self, eventLoop: context!.eventLoop)
             calls[streamID]!.timer = context!.eventLoop.scheduleTask(deadline: deadline) {
-                handler.value.answer(streamID: streamID.asInt, with: .status(GRPCStatus(.deadlineExceeded, "deadline exceeded")))
+                handler.value.expire(streamID)
             }
         }
     }
 
     // MARK: - Answers
+
+    /// The deadline of a call still waiting for its answer passed: DEADLINE_EXCEEDED, then its
+    /// cancel action (the method's wait stops with the call).
+    private func expire(_ streamID: HTTP2StreamID) {
+        let action = calls[streamID]?.onCancel
+        answer(streamID: streamID.asInt, with: .status(GRPCStatus(.deadlineExceeded, "deadline exceeded")))
+        action?()
+    }
 
     /// Ends call `streamID` with `answer`, if it is still open; counts it.
     func answer(streamID: Int, with answer: Answer, extraHeaders: [(String, String)] = []) {

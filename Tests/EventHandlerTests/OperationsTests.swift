@@ -23,7 +23,7 @@ struct OperationsTests {
         "events_unassigned_total": "counter", "buffer_backpressure_activations_total": "counter",
         "flushes_total": "counter", "flush_failures_total": "counter", "flush_batches_total": "counter",
         "flush_dead_lettered_entries_total": "counter",
-        "gdpr_deletions_total": "counter", "gdpr_rows_deleted_total": "counter",
+        "gdpr_deletions_total": "counter", "gdpr_rows_deleted_total": "counter", "commit_waiters": "gauge",
         "rows_written_total": "counter",
         "db_pool_waits_total": "counter", "db_pool_wait_seconds_total": "counter",
         "db_connections_opened_total": "counter", "db_connections_closed_total": "counter",

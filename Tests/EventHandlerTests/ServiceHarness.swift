@@ -32,8 +32,9 @@ final class ServiceHarness: Sendable {
         server: PostgresServer, catalogJSON: String, namespace: String = "test-ns",
         environment extra: [String: String] = [:], waitForReady: Bool = true,
         executable: String = "event-handler", arguments: [String] = ["serve"], readyLine: String = "] ready",
-        beforeMigrate: (PostgresConnection) throws -> Void = { _ in },
-        prepare: (PostgresConnection) throws -> Void = { _ in }
+        prepare: (PostgresConnection) throws -> Void = { _ in },
+        // After `prepare`, so a trailing closure still means `prepare`.
+        beforeMigrate: (PostgresConnection) throws -> Void = { _ in }
     ) throws {
         self.server = server
         self.namespace = namespace

@@ -156,17 +156,17 @@ struct UserDeletionTests {
         #expect(try harness.stop() == 0)
     }
 
-    /// The database refuses every connection: a call with a deadline ends DEADLINE_EXCEEDED, one
-    /// without keeps waiting, and is answered OK only after the database is back and the delete
-    /// committed.
-    @Test("a deletion while the database is away: never OK before the delete committed", .timeLimit(.minutes(3)))
+    /// The database refuses every connection: a call with a deadline ends DEADLINE_EXCEEDED and
+    /// stops waiting (as do durable events'), one without keeps waiting, and is answered OK only
+    /// after the database is back and the delete committed.
+    @Test("a deletion while the database is away: never OK before the delete committed; expired calls stop waiting", .timeLimit(.minutes(3)))
     func whileTheDatabaseIsAway() async throws {
         let catalog = TestCatalog()
         var model = ExpectedState(catalog: catalog)
         let seeded = EndToEndTests.seedRows(users: ["away", "stays"], catalog: catalog, into: &model)
         let harness = try ServiceHarness(
             server: .shared, catalogJSON: catalog.json,
-            environment: ["BUFFER_FLUSH_INTERVAL": "200ms", "FLUSH_WORKERS": "1", "DB_CONNECT_TIMEOUT": "2s"],
+            environment: ["BUFFER_FLUSH_INTERVAL": "200ms", "FLUSH_WORKERS": "1", "DB_CONNECT_TIMEOUT": "2s", "ACK_MODE": "durable"],
             prepare: { try EndToEndTests.insert(seeded, namespace: "test-ns", on: $0) })
         let server = harness.server
         let before = try Self.rowCount(harness, user: "away")
@@ -191,12 +191,33 @@ struct UserDeletionTests {
                 _ = try await client.onMessage(Self.deletion(user: "away"), options: options)
             }
             #expect(expired?.code == .deadlineExceeded)
+            // Durable events with a deadline: each expires, and none is left waiting for the commit.
+            let expiring = options
+            try await harness.withClients { login, _ in
+                try await withThrowingTaskGroup(of: RPCError.Code?.self) { group in
+                    for n in 0..<20 {
+                        group.addTask {
+                            do {
+                                _ = try await login.onMessage(
+                                    TestEvent.login(id: "durable-\(n)", user: "stays").loginMessage!, options: expiring)
+                                return nil
+                            } catch let error as RPCError {
+                                return error.code
+                            }
+                        }
+                    }
+                    for try await code in group { #expect(code == .deadlineExceeded) }
+                }
+            }
+            // (The client may reset its call a moment before the server's own timer fires.)
+            try await harness.http.waitForMetrics(timeout: .seconds(10)) { $0.value("commit_waiters") == 0 }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     _ = try await client.onMessage(Self.deletion(user: "away"))
                     answered.set()
                 }
-                try await Task.sleep(for: .seconds(2))
+                try await harness.http.waitForMetrics { $0.value("commit_waiters") == 1 }
+                try await Task.sleep(for: .seconds(1))
                 #expect(!answered.isSet, "answered OK while the database was away")
                 try setAllowConnections(true)
                 allowed = true

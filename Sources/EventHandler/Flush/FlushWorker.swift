@@ -70,9 +70,14 @@ final class FlushWorker: Sendable {
     /// Callers waiting for a drain to commit (true), or for the worker to stop first (false).
     private let commitWaiters = Mutex<CommitWaiters>(CommitWaiters())
     private struct CommitWaiters {
-        var waiting: [(target: Int, done: @Sendable (Bool) -> Void)] = []
+        /// By registration number, so a waiter whose call ended can be removed.
+        var waiting: [Int: (target: Int, done: @Sendable (Bool) -> Void)] = [:]
+        var nextNumber = 0
         var stopped = false
     }
+
+    /// Callers waiting for a drain to commit now (the `commit_waiters` gauge).
+    var waiterCount: Int { commitWaiters.withLock { $0.waiting.count } }
     /// Told the event ids of each drain that committed (deduplication records them).
     private let onCommitted: @Sendable ([String]) -> Void
     /// Told a drain's event ids and flush id just before its COMMIT (deduplication marks them as
@@ -159,23 +164,36 @@ final class FlushWorker: Sendable {
     /// Calls `done(true)` once drain `ticket` (or a later one) has committed, `done(false)` if
     /// the worker stopped first (the shutdown deadline passed with entries unwritten, or it was
     /// fenced). At once when already decided; otherwise on this worker's thread: keep it short.
-    func whenCommitted(_ ticket: Int, _ done: @escaping @Sendable (Bool) -> Void) {
-        if drainsCommitted.load(ordering: .acquiring) >= ticket { return done(true) }
-        let now: Bool? = commitWaiters.withLock { waiters in
-            if drainsCommitted.load(ordering: .acquiring) >= ticket { return true }
-            if waiters.stopped { return false }
-            waiters.waiting.append((ticket, done))
+    /// Returns the registration's number for `cancelWait` (nil when `done` already ran).
+    @discardableResult
+    func whenCommitted(_ ticket: Int, _ done: @escaping @Sendable (Bool) -> Void) -> Int? {
+        if drainsCommitted.load(ordering: .acquiring) >= ticket {
+            done(true)
             return nil
         }
-        if let now { done(now) }
+        let decided: (now: Bool?, number: Int?) = commitWaiters.withLock { waiters in
+            if drainsCommitted.load(ordering: .acquiring) >= ticket { return (true, nil) }
+            if waiters.stopped { return (false, nil) }
+            waiters.nextNumber += 1
+            waiters.waiting[waiters.nextNumber] = (ticket, done)
+            return (nil, waiters.nextNumber)
+        }
+        if let now = decided.now { done(now) }
+        return decided.number
+    }
+
+    /// Forgets waiter `number` without calling it: its call ended (deadline, reset, disconnect),
+    /// so nothing is left waiting for a commit that may be far off (a database outage).
+    func cancelWait(_ number: Int) {
+        _ = commitWaiters.withLock { $0.waiting.removeValue(forKey: number) }
     }
 
     private func markCommitted(drain: Int) {
         let ready = commitWaiters.withLock { waiters in
             drainsCommitted.store(drain, ordering: .releasing)
-            let ready = waiters.waiting.filter { $0.target <= drain }
-            waiters.waiting.removeAll { $0.target <= drain }
-            return ready
+            let ready = waiters.waiting.filter { $0.value.target <= drain }
+            for number in ready.keys { waiters.waiting.removeValue(forKey: number) }
+            return ready.sorted { $0.key < $1.key }.map(\.value)
         }
         for waiter in ready { waiter.done(true) }
     }
@@ -184,7 +202,7 @@ final class FlushWorker: Sendable {
         let left = commitWaiters.withLock { waiters in
             waiters.stopped = true
             defer { waiters.waiting.removeAll() }
-            return waiters.waiting
+            return waiters.waiting.values
         }
         for waiter in left { waiter.done(false) }
     }

@@ -41,6 +41,9 @@ final class Flusher: Sendable {
         return CommitReceipt(worker: workers[worker], ticket: workers[worker].commitTicket())
     }
 
+    /// Calls waiting for a commit, over all workers (the `commit_waiters` gauge).
+    var waiterCount: Int { workers.reduce(0) { $0 + $1.waiterCount } }
+
     /// The size trigger: wake every worker now.
     func requestFlush() {
         for worker in workers { worker.requestFlush() }
@@ -78,7 +81,19 @@ struct CommitReceipt: Sendable {
 
     /// `done(true)` once the flush holding the event has committed; `done(false)` if the
     /// service stopped first. Runs at once, or on a flush worker's thread: keep it short.
-    func whenCommitted(_ done: @escaping @Sendable (Bool) -> Void) {
-        worker.whenCommitted(ticket, done)
+    /// `cancel()` on the returned wait forgets it (`done` is then never called).
+    @discardableResult
+    func whenCommitted(_ done: @escaping @Sendable (Bool) -> Void) -> CommitWait {
+        CommitWait(worker: worker, number: worker.whenCommitted(ticket, done))
+    }
+}
+
+/// A registered wait for a commit, cancelled when the call that waits ends first.
+struct CommitWait: Sendable {
+    fileprivate let worker: FlushWorker
+    fileprivate let number: Int?
+
+    func cancel() {
+        if let number { worker.cancelWait(number) }
     }
 }

@@ -38,13 +38,15 @@ enum EventMethods {
     private static func handle(_ event: IncomingEvent, _ call: GRPCCall, _ ingestor: EventIngestor) {
         ingestor.ingest(event, receivedAt: call.arrived) { outcome, receipt in
             guard let receipt else { return answer(call, outcome) }
-            receipt.whenCommitted { committed in
+            let wait = receipt.whenCommitted { committed in
                 if committed {
                     call.respond(emptyResponse)
                 } else {
                     call.fail(GRPCStatus(.unavailable, "the service stopped before this event was committed; retry"))
                 }
             }
+            // A call whose deadline passes (or that the client gives up) stops waiting at once.
+            call.onCancel { wait.cancel() }
         }
     }
 

@@ -21,13 +21,14 @@ enum UserDeletionMethod {
             }
             let (outcome, receipt) = ingestor.deleteUser(request)
             guard let receipt else { return EventMethods.answer(call, outcome) }
-            receipt.whenCommitted { committed in
+            let wait = receipt.whenCommitted { committed in
                 if committed {
                     call.respond(EventMethods.emptyResponse)
                 } else {
                     call.fail(GRPCStatus(.unavailable, "the service stopped before this deletion was committed; retry"))
                 }
             }
+            call.onCancel { wait.cancel() }
         })
     }
 }

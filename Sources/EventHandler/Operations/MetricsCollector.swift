@@ -16,6 +16,8 @@ final class MetricsCollector: Sendable {
         var buffer: EventBuffer
         var pool: ConnectionPool
         var flush: FlushStats
+        /// Calls waiting for their flush to commit.
+        var commitWaiters: @Sendable () -> Int = { 0 }
         var ingest: IngestCounters
         var health: HealthState
         /// Kafka ingestion, when it is on.
@@ -87,6 +89,7 @@ final class MetricsCollector: Sendable {
     private let poolIdle: Gauge
     private let poolMax: Gauge
     private let consecutiveFailures: Gauge
+    private let commitWaiters: Gauge
     private let ready: Gauge
     private let heldClaimed: Gauge
     private let heldCommitted: Gauge
@@ -103,6 +106,9 @@ final class MetricsCollector: Sendable {
         poolIdle = r.makeGauge(descriptor: .named("db_connections_idle", help: "Pool connections open and idle"))
         poolMax = r.makeGauge(descriptor: .named("db_connections_max", help: "DB_MAX_OPEN_CONNS"))
         consecutiveFailures = r.makeGauge(descriptor: .named("flush_consecutive_failures", help: "Flush cycles failed in a row (0 after a success)"))
+        commitWaiters = r.makeGauge(
+            descriptor: .named(
+                "commit_waiters", help: "Calls waiting for their flush to commit (ACK_MODE=durable events, GDPR deletions)"))
         ready = r.makeGauge(descriptor: .named("service_ready", help: "1 when ready (migrations checked, pool warm), 0 while starting or draining"))
         let heldHelp = "Event ids held in memory: claimed (admitted, not yet committed), committed (not yet recorded in Redis), recorded (in Redis too, kept for in-process deduplication)"
         heldClaimed = r.makeGauge(descriptor: .named("dedup_ids_held", help: heldHelp), labels: [("state", "claimed")])
@@ -206,6 +212,7 @@ final class MetricsCollector: Sendable {
         poolIdle.set(Int64(pool.idle))
         poolMax.set(Int64(pool.max))
         consecutiveFailures.set(Int64(flush.consecutiveFailures))
+        commitWaiters.set(Int64(sources.commitWaiters()))
         ready.set(Int64(sources.health.status == .serving ? 1 : 0))
         if let dedup = sources.dedup {
             heldClaimed.set(Int64(dedup.held.claimed))

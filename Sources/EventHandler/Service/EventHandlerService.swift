@@ -83,7 +83,8 @@ struct EventHandlerService {
         let collector = MetricsCollector(
             metrics: metrics,
             sources: .init(
-                buffer: buffer, pool: pool, flush: flusher.stats, ingest: ingestor.counters, health: health,
+                buffer: buffer, pool: pool, flush: flusher.stats, commitWaiters: { flusher.waiterCount },
+                ingest: ingestor.counters, health: health,
                 kafka: kafka.map { kafka in
                     .init(
                         lag: { consumer?.lag ?? [:] }, skipped: { kafka.ingest.skippedCount($0) },
