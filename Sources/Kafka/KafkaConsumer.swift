@@ -15,6 +15,11 @@ public protocol KafkaConsumerDelegate: AnyObject, Sendable {
     /// One record, in partition order. `.later` means "no room now": the consumer pauses every
     /// partition and offers this record again, first, once `hasRoom()` says yes.
     func consume(_ record: KafkaRecord) -> KafkaConsumeDecision
+    /// The records one poll found already fetched (at most `maxBatchSize`), in partition order,
+    /// so that per-record waits (a Redis round trip) can be made once for all of them. Returns
+    /// how many, from the first, were taken; the rest are offered again like a `.later` record
+    /// (consumption pauses until `hasRoom()`). The default takes them one by one.
+    func consume(batch: [KafkaRecord]) -> Int
     /// Polled while paused for back-pressure.
     func hasRoom() -> Bool
     /// A client-level problem (broker unreachable, group errors): for logs and counters.
@@ -24,6 +29,17 @@ public protocol KafkaConsumerDelegate: AnyObject, Sendable {
 public enum KafkaConsumeDecision: Sendable {
     case taken
     case later
+}
+
+extension KafkaConsumerDelegate {
+    public func consume(batch: [KafkaRecord]) -> Int {
+        var taken = 0
+        for record in batch {
+            guard consume(record) == .taken else { break }
+            taken += 1
+        }
+        return taken
+    }
 }
 
 /// A member of a Kafka consumer group, over librdkafka: the one type that touches its consumer
@@ -130,17 +146,15 @@ public final class KafkaConsumer: Sendable {
                 replayStash()
             }
             if let message = rd_kafka_consumer_poll(rk, 100) {
-                if pausedForQuiesce {
-                    // Fetched before the pause took hold: not taken, read again by the next owner.
-                } else if let record = record(from: message) {
-                    if pausedForRoom.load(ordering: .relaxed) {
-                        // Fetched before the pause took hold: kept, in order, for after it.
-                        callbacks.stash.withLock { $0.append(record) }
-                    } else {
-                        deliver(record)
-                    }
+                take(message, pausedForQuiesce: pausedForQuiesce)
+                // What is already fetched joins the batch, without waiting for more. A rebalance
+                // inside these polls drops the batch's records of the partitions it revokes.
+                var count = 1
+                while count < configuration.maxBatchSize, let more = rd_kafka_consumer_poll(rk, 0) {
+                    take(more, pausedForQuiesce: pausedForQuiesce)
+                    count += 1
                 }
-                rd_kafka_message_destroy(message)
+                deliverBatch()
             }
             if ContinuousClock.now - lastLag >= .seconds(1) {
                 updateLag()
@@ -157,9 +171,30 @@ public final class KafkaConsumer: Sendable {
     /// and once there is room the kept records are offered again, in order, before consumption
     /// resumes. librdkafka's position is past them, so resuming neither skips nor repeats one;
     /// a revocation drops the kept records of the partitions it takes.
-    private func deliver(_ record: KafkaRecord) {
-        if callbacks.delegate.consume(record) == .later {
-            callbacks.stash.withLock { $0 = [record] }
+    /// One fetched message: into the batch, or the stash while paused for room, or dropped while
+    /// quiescing (fetched before the pause took hold: read again by the next owner).
+    private func take(_ message: UnsafeMutablePointer<rd_kafka_message_t>, pausedForQuiesce: Bool) {
+        defer { rd_kafka_message_destroy(message) }
+        guard !pausedForQuiesce, let record = record(from: message) else { return }
+        if pausedForRoom.load(ordering: .relaxed) {
+            // Fetched before the pause took hold: kept, in order, for after it.
+            callbacks.stash.withLock { $0.append(record) }
+        } else {
+            callbacks.batch.withLock { $0.append(record) }
+        }
+    }
+
+    /// Hands the batch to the delegate; what it does not take is kept, in order, and every
+    /// partition paused, until there is room.
+    private func deliverBatch() {
+        let batch = callbacks.batch.withLock { batch in
+            defer { batch.removeAll(keepingCapacity: true) }
+            return batch
+        }
+        guard !batch.isEmpty else { return }
+        let taken = callbacks.delegate.consume(batch: batch)
+        if taken < batch.count {
+            callbacks.stash.withLock { $0 = Array(batch[taken...]) + $0 }
             setPaused(true)
         }
     }
@@ -260,8 +295,10 @@ fileprivate final class ConsumerCallbacks: Sendable, KafkaLogDestination {
     let delegate: any KafkaConsumerDelegate
     let logger: Logger
     let assignment = Mutex<[TopicPartition]>([])
-    /// Records held back by back-pressure (see `KafkaConsumer.deliver`).
+    /// Records held back by back-pressure (see `KafkaConsumer.deliverBatch`).
     let stash = Mutex<[KafkaRecord]>([])
+    /// Records fetched by the current poll, not yet handed to the delegate.
+    let batch = Mutex<[KafkaRecord]>([])
     /// Where each assigned partition was started: its position until a first record is fetched
     /// (librdkafka reports none before that, e.g. for a partition assigned at its end).
     let startOffsets = Mutex<[TopicPartition: Int64]>([:])
@@ -303,6 +340,7 @@ fileprivate final class ConsumerCallbacks: Sendable, KafkaLogDestination {
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             let revoked = Set(partitions)
             stash.withLock { $0.removeAll { revoked.contains($0.topicPartition) } }
+            batch.withLock { $0.removeAll { revoked.contains($0.topicPartition) } }
             delegate.partitionsRevoked(partitions)
             assignment.withLock { $0.removeAll { revoked.contains($0) } }
             startOffsets.withLock { offsets in for partition in revoked { offsets[partition] = nil } }
@@ -316,6 +354,7 @@ fileprivate final class ConsumerCallbacks: Sendable, KafkaLogDestination {
             delegate.consumerError("rebalance: \(KafkaError.message(code))")
             let lost = Set(partitions)
             stash.withLock { $0.removeAll { lost.contains($0.topicPartition) } }
+            batch.withLock { $0.removeAll { lost.contains($0.topicPartition) } }
             delegate.partitionsRevoked(partitions)
             assignment.withLock { $0.removeAll { lost.contains($0) } }
             startOffsets.withLock { offsets in for partition in lost { offsets[partition] = nil } }

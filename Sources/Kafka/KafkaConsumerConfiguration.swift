@@ -10,6 +10,9 @@ public struct KafkaConsumerConfiguration: Sendable {
     /// `session.timeout.ms`: how long a member that stopped answering holds its partitions.
     public var sessionTimeout: Duration = .seconds(10)
     public var clientID = "event-handler"
+    /// The most records handed to the delegate at once (`consume(batch:)`): what one poll finds
+    /// already fetched, without waiting for more.
+    public var maxBatchSize = 500
     /// Where librdkafka's own log lines go.
     public var logger = Logger(label: "kafka")
     /// More librdkafka properties (name → value), applied last.

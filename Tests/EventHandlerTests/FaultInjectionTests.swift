@@ -72,8 +72,13 @@ struct FaultInjectionTests {
         defer { server.shutdown() }
         let broker = try DevKafkaProcess(topics: [KafkaIngestionTests.loginTopic, KafkaIngestionTests.statTopic], partitions: 4)
         defer { broker.stop() }
+        // Redis on: a poll's claims are made in one pipeline, and those of the records after the
+        // first one the full buffer refuses are let go (issue 21's batch admission).
+        let redis = try RedisServer()
+        defer { redis.shutdown() }
         let (_, events) = makeWorkload(users: 300, count: 8_000, seed: 92)
         var environment = KafkaIngestionTests.environment(broker, group: "pg-down")
+        environment["REDIS_URL"] = redis.url
         environment["DB_CONNECT_TIMEOUT"] = "1s"
         environment["BUFFER_SIZE_LIMIT"] = "5000"
         let harness = try ServiceHarness(server: server, catalogJSON: TestCatalog().json, environment: environment)
@@ -99,7 +104,7 @@ struct FaultInjectionTests {
         let model = Self.model(events)
         let actual = try await Self.settledTable(harness, model)
         let report = FaultReport(
-            fault: "PostgreSQL stopped 20 s (Kafka)", load: "Kafka \(Int(Self.rate)) records/s produced, 4+4 partitions",
+            fault: "PostgreSQL stopped 20 s (Kafka)", load: "Kafka \(Int(Self.rate)) records/s produced, 4+4 partitions, REDIS_URL set",
             eventsSent: events.count, model: model, actual: actual, recovery: recovery,
             recoveredWhen: "first flush committed after `pg_ctl start`", duration: ContinuousClock.now - started)
         report.publish()

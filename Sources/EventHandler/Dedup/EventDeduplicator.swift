@@ -162,6 +162,35 @@ final class EventDeduplicator: Sendable {
         }
     }
 
+    /// Admits the ids of a batch of Kafka records, blocking (the consumer's thread), with one
+    /// pipelined Redis round trip for every claim that memory does not decide: the same answers,
+    /// in order, as `admitBlocking` one by one, without a round trip per record. The ids must
+    /// differ (a repeat within the batch is admitted after the first is buffered).
+    func admitBatchBlocking(_ items: [(id: String, kafka: KafkaCoordinate)]) -> [Admission] {
+        var answers = [Admission?](repeating: nil, count: items.count)
+        var asking: [Int] = []
+        for (index, item) in items.enumerated() {
+            if let held = reserved(item.id) {
+                answers[index] = held
+            } else if redis == nil {
+                answers[index] = .admitted(claimed: false)
+            } else {
+                asking.append(index)
+            }
+        }
+        if let redis, !asking.isEmpty {
+            let replies = redis.execute(asking.map { claimCommand(items[$0].id, kafka: items[$0].kafka) })
+            for (position, index) in asking.enumerated() {
+                let reply = replies.flatMap { position < $0.count ? $0[position] : nil }
+                switch settle(items[index].id, reply: reply) {
+                case .settled(let admission): answers[index] = counted(admission)
+                case .committing(let mark): answers[index] = counted(resolve(items[index].id, mark, kafka: items[index].kafka))
+                }
+            }
+        }
+        return answers.map { $0! }
+    }
+
     /// Holds `id` in memory as admitting; nil when that worked, else the answer: a duplicate
     /// (held in the buffer or committed) or "later" (another delivery of it is being admitted).
     private func reserved(_ id: String) -> Admission? {

@@ -59,22 +59,27 @@ final class EventIngestor: Sendable {
     func ingest(
         _ event: IncomingEvent, receivedAt: UInt64, then: @escaping @Sendable (IngestOutcome, CommitReceipt?) -> Void
     ) {
-        let finish: @Sendable (IngestOutcome) -> Void = { [self] outcome in
-            counters.record(.grpc, event.kind, outcome)
+        // The receipt is taken before the size trigger wakes the flusher: it names the first
+        // drain certain to hold the event, and the wake-up then starts such a drain even if one
+        // is running (taken after, it could name the drain after the one the wake-up started).
+        let finish: @Sendable (Added) -> Void = { [self] added in
+            counters.record(.grpc, event.kind, added.outcome)
             let receipt =
-                durable && (outcome == .accepted || outcome == .ignored(.duplicate)) ? flusher.receipt(userID: event.userID) : nil
-            then(outcome, receipt)
+                durable && (added.outcome == .accepted || added.outcome == .ignored(.duplicate))
+                ? flusher.receipt(userID: event.userID) : nil
+            if added.flushDue { onFlushDue() }
+            then(added.outcome, receipt)
         }
         switch screen(event) {
         case .decided(let decided):
-            finish(decided)
+            finish(Added(outcome: decided))
         case .ready(let screened):
             if let deduplicator, !screened.id.isEmpty {
                 deduplicator.admit(screened.id) { [self] admission in
-                    finish(admit(screened, admission, receivedAt: receivedAt))
+                    finish(admitted(screened, admission, receivedAt: receivedAt))
                 }
             } else {
-                finish(add(screened, receivedAt: receivedAt))
+                finish(insert(screened, receivedAt: receivedAt))
             }
         }
     }
@@ -97,38 +102,56 @@ final class EventIngestor: Sendable {
     /// Acts on deduplication's answer for a screened event: adds it when admitted (and lets go
     /// of its id if the buffer then refuses it).
     func admit(_ screened: Screened, _ admission: EventDeduplicator.Admission, receivedAt: UInt64) -> IngestOutcome {
-        switch admission {
-        case .duplicate:
-            return .ignored(.duplicate)
-        case .heldElsewhere:
-            return .deferred(.inFlightElsewhere)
-        case .unavailable:
-            return .deferred(.dedupUnavailable)
-        case .admitted(let claimed):
-            let outcome = add(screened, receivedAt: receivedAt, eventID: screened.id)
-            if outcome == .accepted {
-                deduplicator?.buffered(screened.id)
-            } else {
-                deduplicator?.release(screened.id, claimed: claimed)
-            }
-            return outcome
-        }
+        let added = admitted(screened, admission, receivedAt: receivedAt)
+        if added.flushDue { onFlushDue() }
+        return added.outcome
     }
 
     /// Merges a screened event into the buffer, unless the gate is closed or the buffer full.
     func add(_ screened: Screened, receivedAt: UInt64, eventID: String? = nil) -> IngestOutcome {
+        let added = insert(screened, receivedAt: receivedAt, eventID: eventID)
+        if added.flushDue { onFlushDue() }
+        return added.outcome
+    }
+
+    /// What became of an event, and whether the buffer reached its flush threshold with it (the
+    /// caller then wakes the flusher: `admit` and `add` at once, `ingest` after its receipt).
+    private struct Added: Sendable {
+        var outcome: IngestOutcome
+        var flushDue = false
+    }
+
+    private func admitted(_ screened: Screened, _ admission: EventDeduplicator.Admission, receivedAt: UInt64) -> Added {
+        switch admission {
+        case .duplicate:
+            return Added(outcome: .ignored(.duplicate))
+        case .heldElsewhere:
+            return Added(outcome: .deferred(.inFlightElsewhere))
+        case .unavailable:
+            return Added(outcome: .deferred(.dedupUnavailable))
+        case .admitted(let claimed):
+            let added = insert(screened, receivedAt: receivedAt, eventID: screened.id)
+            if added.outcome == .accepted {
+                deduplicator?.buffered(screened.id)
+            } else {
+                deduplicator?.release(screened.id, claimed: claimed)
+            }
+            return added
+        }
+    }
+
+    private func insert(_ screened: Screened, receivedAt: UInt64, eventID: String? = nil) -> Added {
         inFlight.add(1, ordering: .sequentiallyConsistent)
         defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
         // Sequentially consistent on both sides (a Dekker pair with `close`): either this call sees
         // the gate closed, or `close` sees it in flight and waits for it.
-        guard open.load(ordering: .sequentiallyConsistent) else { return .unavailable }
+        guard open.load(ordering: .sequentiallyConsistent) else { return Added(outcome: .unavailable) }
         switch buffer.add(userID: screened.userID, updates: screened.updates, receivedAt: receivedAt, eventID: eventID) {
         case .full:
-            return .overloaded
+            return Added(outcome: .overloaded)
         case .accepted(let created, let flushDue):
             if created > 0 { counters.noteRoom() }
-            if flushDue { onFlushDue() }
-            return .accepted
+            return Added(outcome: .accepted, flushDue: flushDue)
         }
     }
 

@@ -123,31 +123,129 @@ final class KafkaIngest: KafkaConsumerDelegate {
 
     func consume(_ record: KafkaRecord) -> KafkaConsumeDecision {
         if let gdprTopic, record.topic == gdprTopic { return consumeDeletion(record) }
+        switch prepare(record) {
+        case .done(let decision): return decision
+        case .ready(let ready): return apply(ready, admission: admitted(ready))
+        }
+    }
+
+    /// A poll's records: the event ids of those that reach deduplication are claimed in Redis
+    /// in one pipelined round trip (`EventDeduplicator.admitBatchBlocking`), then each record
+    /// goes on as `consume` would take it. On the first record with no room, the claims made
+    /// for the records after it are let go (they are offered again later).
+    func consume(batch records: [KafkaRecord]) -> Int {
+        guard records.count > 1, let deduplicator = ingestor.deduplicator, deduplicator.usesRedis else {
+            var taken = 0
+            for record in records {
+                guard consume(record) == .taken else { break }
+                taken += 1
+            }
+            return taken
+        }
+        // Prepared in order: a record's decoding, position check and screening read no state
+        // that the records before it change (positions move only for records already applied).
+        var prepared: [Prepared?] = []
+        var items: [(id: String, kafka: EventDeduplicator.KafkaCoordinate)] = []
+        var itemOf: [Int: Int] = [:]
+        var ids = Set<String>()
+        for (index, record) in records.enumerated() {
+            if let gdprTopic, record.topic == gdprTopic {
+                prepared.append(nil)
+                continue
+            }
+            let preparation = prepare(record, defer: true)
+            guard case .ready(let ready) = preparation else {
+                prepared.append(nil)
+                continue
+            }
+            prepared.append(preparation)
+            // A repeat of an id earlier in the batch is admitted on its own, after that one.
+            if case .ready(let screened) = ready.screening, !screened.id.isEmpty, ids.insert(screened.id).inserted {
+                itemOf[index] = items.count
+                items.append((screened.id, Self.coordinate(of: record)))
+            }
+        }
+        let admissions = items.isEmpty ? [] : deduplicator.admitBatchBlocking(items)
+        for (index, record) in records.enumerated() {
+            let decision: KafkaConsumeDecision
+            if case .ready(let ready)? = prepared[index] {
+                let admission = itemOf[index].map { held(admissions[$0], ready, deduplicator: deduplicator) } ?? admitted(ready)
+                decision = apply(ready, admission: admission)
+            } else {
+                decision = consume(record)
+            }
+            if decision == .later {
+                for later in (index + 1)..<records.count {
+                    guard let item = itemOf[later], case .admitted(let claimed) = admissions[item] else { continue }
+                    deduplicator.release(items[item].id, claimed: claimed)
+                }
+                return index
+            }
+        }
+        return records.count
+    }
+
+    /// A decoded record on its way: its event, shard, arrival and screening.
+    struct Ready {
+        let record: KafkaRecord
+        let event: IncomingEvent
+        let shard: Int
+        let arrived: UInt64
+        let screening: EventIngestor.Screening
+    }
+
+    enum Prepared {
+        /// Decided without the ingest path (undecodable, already applied).
+        case done(KafkaConsumeDecision)
+        case ready(Ready)
+    }
+
+    /// Decodes, skips what is already applied for the user's shard, and screens. With `defer`,
+    /// a record that would be decided here is left to `consume` (nothing is done to it yet).
+    private func prepare(_ record: KafkaRecord, defer deferring: Bool = false) -> Prepared {
         let partition = record.topicPartition
         let event: IncomingEvent
         switch decode(record) {
         case .success(let decoded):
             event = decoded
         case .failure(let reason):
+            if deferring { return .done(.later) }
             skip(record, reason: reason)
             positions.deadLetters?.send(record, reason: reason.rawValue)
             positions.markConsumed(partition, offset: record.offset)
-            return .taken
+            return .done(.taken)
         }
         let shard = buffer.shardIndex(of: event.userID)
         if positions.isCommitted(partition, offset: record.offset, shard: shard) {
+            if deferring { return .done(.later) }
             skipped[.alreadyApplied]!.value.add(1, ordering: .relaxed)
             positions.markConsumed(partition, offset: record.offset)
-            return .taken
+            return .done(.taken)
         }
-        let arrived = MonotonicTime.now
         // Screening and deduplication come first, outside the ingest lock (deduplication may
         // wait on Redis, and the lock holds up that worker's drain).
-        let screening = ingestor.screen(event)
-        var admission: EventDeduplicator.Admission?
-        if case .ready(let screened) = screening, let deduplicator = ingestor.deduplicator, !screened.id.isEmpty {
-            admission = admit(screened.id, record: record, shard: shard, deduplicator: deduplicator)
-        }
+        return .ready(Ready(record: record, event: event, shard: shard, arrived: MonotonicTime.now, screening: ingestor.screen(event)))
+    }
+
+    /// Deduplication for one prepared record on its own (a round trip when Redis decides).
+    private func admitted(_ ready: Ready) -> EventDeduplicator.Admission? {
+        guard case .ready(let screened) = ready.screening, let deduplicator = ingestor.deduplicator, !screened.id.isEmpty
+        else { return nil }
+        return admit(screened.id, record: ready.record, shard: ready.shard, deduplicator: deduplicator)
+    }
+
+    private static func coordinate(of record: KafkaRecord) -> EventDeduplicator.KafkaCoordinate {
+        EventDeduplicator.KafkaCoordinate(topic: record.topic, partition: record.partition, offset: record.offset)
+    }
+
+    /// Applies a record's screening and admission under the owning worker's ingest lock.
+    private func apply(_ ready: Ready, admission: EventDeduplicator.Admission?) -> KafkaConsumeDecision {
+        let record = ready.record
+        let partition = record.topicPartition
+        let event = ready.event
+        let shard = ready.shard
+        let arrived = ready.arrived
+        let screening = ready.screening
         // The add and the position move happen under the owning worker's ingest lock together:
         // its drain sees both or neither, so an entry never commits without its position (a
         // crash in between would otherwise re-read and re-apply the event).
@@ -237,15 +335,29 @@ final class KafkaIngest: KafkaConsumerDelegate {
     private func admit(
         _ id: String, record: KafkaRecord, shard: Int, deduplicator: EventDeduplicator
     ) -> EventDeduplicator.Admission {
-        let coordinate = EventDeduplicator.KafkaCoordinate(topic: record.topic, partition: record.partition, offset: record.offset)
-        let admission = deduplicator.admitBlocking(id, kafka: coordinate)
+        let admission = deduplicator.admitBlocking(id, kafka: Self.coordinate(of: record))
+        return held(admission, id: id, record: record, shard: shard, deduplicator: deduplicator)
+    }
+
+    private func held(
+        _ admission: EventDeduplicator.Admission, _ ready: Ready, deduplicator: EventDeduplicator
+    ) -> EventDeduplicator.Admission {
+        guard case .ready(let screened) = ready.screening else { return admission }
+        return held(admission, id: screened.id, record: ready.record, shard: ready.shard, deduplicator: deduplicator)
+    }
+
+    /// A claim held by a record of this same partition (see `admit`) is resolved from the
+    /// partition's stored position; any other answer stands.
+    private func held(
+        _ admission: EventDeduplicator.Admission, id: String, record: KafkaRecord, shard: Int, deduplicator: EventDeduplicator
+    ) -> EventDeduplicator.Admission {
         guard case .heldElsewhere(let holder) = admission, let claimed = holder.kafka,
             claimed.topic == record.topic, claimed.partition == record.partition
         else { return admission }
         if positions.isCommitted(record.topicPartition, offset: claimed.offset, shard: shard) {
             return deduplicator.counted(.duplicate(.redis))
         }
-        return deduplicator.takeOver(id, kafka: coordinate)
+        return deduplicator.takeOver(id, kafka: Self.coordinate(of: record))
     }
 
     func hasRoom() -> Bool {
