@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI: the two commands of the quick start work on this clean clone. `make run` (release build,
-# local PostgreSQL, dev-kafka, the service) must come up ready (/readyz 200), `make demo` must
-# change rows through gRPC and Kafka, and Ctrl-C (SIGINT) must stop it all cleanly.
+# local PostgreSQL, dev-kafka, the service) must come up ready (/readyz 200), `make demo` (twice)
+# must see its events committed through gRPC and Kafka, and Ctrl-C (SIGINT) must stop it all cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
@@ -29,6 +29,8 @@ done
   || { echo "make run never became ready:" >&2; tail -n 40 "$log" >&2; exit 1; }
 echo "make run: ready (/readyz 200 on port ${port:-8080})"
 
+make demo
+# Again: the rows now exist from the first run, and the demo must still wait for this run's.
 make demo
 
 kill -INT -- "-$run_pid"
