@@ -123,9 +123,9 @@ final class KafkaIngest: KafkaConsumerDelegate {
 
     func consume(_ record: KafkaRecord) -> KafkaConsumeDecision {
         if let gdprTopic, record.topic == gdprTopic { return consumeDeletion(record) }
-        switch prepare(record) {
-        case .done(let decision): return decision
+        switch inspect(record) {
         case .ready(let ready): return apply(ready, admission: admitted(ready))
+        case let inspection: return skipUnapplied(record, inspection)
         }
     }
 
@@ -142,23 +142,21 @@ final class KafkaIngest: KafkaConsumerDelegate {
             }
             return taken
         }
-        // Prepared in order: a record's decoding, position check and screening read no state
-        // that the records before it change (positions move only for records already applied).
-        var prepared: [Prepared?] = []
+        // Inspected in order, nothing done yet: a record's decoding, position check and screening
+        // read no state that the records before it change (positions move only for records
+        // already applied). nil: a GDPR deletion.
+        var inspections: [Inspection?] = []
         var items: [(id: String, kafka: EventDeduplicator.KafkaCoordinate)] = []
         var itemOf: [Int: Int] = [:]
         var ids = Set<String>()
         for (index, record) in records.enumerated() {
             if let gdprTopic, record.topic == gdprTopic {
-                prepared.append(nil)
+                inspections.append(nil)
                 continue
             }
-            let preparation = prepare(record, defer: true)
-            guard case .ready(let ready) = preparation else {
-                prepared.append(nil)
-                continue
-            }
-            prepared.append(preparation)
+            let inspection = inspect(record)
+            inspections.append(inspection)
+            guard case .ready(let ready) = inspection else { continue }
             // A repeat of an id earlier in the batch is admitted on its own, after that one.
             if case .ready(let screened) = ready.screening, !screened.id.isEmpty, ids.insert(screened.id).inserted {
                 itemOf[index] = items.count
@@ -168,11 +166,14 @@ final class KafkaIngest: KafkaConsumerDelegate {
         let admissions = items.isEmpty ? [] : deduplicator.admitBatchBlocking(items)
         for (index, record) in records.enumerated() {
             let decision: KafkaConsumeDecision
-            if case .ready(let ready)? = prepared[index] {
+            switch inspections[index] {
+            case nil:
+                decision = consumeDeletion(record)
+            case .ready(let ready)?:
                 let admission = itemOf[index].map { held(admissions[$0], ready, deduplicator: deduplicator) } ?? admitted(ready)
                 decision = apply(ready, admission: admission)
-            } else {
-                decision = consume(record)
+            case let inspection?:
+                decision = skipUnapplied(record, inspection)
             }
             if decision == .later {
                 for later in (index + 1)..<records.count {
@@ -194,37 +195,44 @@ final class KafkaIngest: KafkaConsumerDelegate {
         let screening: EventIngestor.Screening
     }
 
-    enum Prepared {
-        /// Decided without the ingest path (undecodable, already applied).
-        case done(KafkaConsumeDecision)
+    /// What a record is, before anything is done with it.
+    enum Inspection {
+        /// Not one of the platform's messages (or not on one of its topics).
+        case undecodable(SkipReason)
+        /// Already in committed rows for its user's shard (read again after a restart or rebalance).
+        case alreadyApplied
+        /// On its way to the ingest path.
         case ready(Ready)
     }
 
-    /// Decodes, skips what is already applied for the user's shard, and screens. With `defer`,
-    /// a record that would be decided here is left to `consume` (nothing is done to it yet).
-    private func prepare(_ record: KafkaRecord, defer deferring: Bool = false) -> Prepared {
-        let partition = record.topicPartition
+    /// Decodes, checks the stored position for the user's shard, and screens; changes nothing.
+    /// Screening and deduplication come first, outside the ingest lock (deduplication may wait
+    /// on Redis, and the lock holds up that worker's drain).
+    private func inspect(_ record: KafkaRecord) -> Inspection {
         let event: IncomingEvent
         switch decode(record) {
-        case .success(let decoded):
-            event = decoded
-        case .failure(let reason):
-            if deferring { return .done(.later) }
-            skip(record, reason: reason)
-            positions.deadLetters?.send(record, reason: reason.rawValue)
-            positions.markConsumed(partition, offset: record.offset)
-            return .done(.taken)
+        case .success(let decoded): event = decoded
+        case .failure(let reason): return .undecodable(reason)
         }
         let shard = buffer.shardIndex(of: event.userID)
-        if positions.isCommitted(partition, offset: record.offset, shard: shard) {
-            if deferring { return .done(.later) }
-            skipped[.alreadyApplied]!.value.add(1, ordering: .relaxed)
-            positions.markConsumed(partition, offset: record.offset)
-            return .done(.taken)
-        }
-        // Screening and deduplication come first, outside the ingest lock (deduplication may
-        // wait on Redis, and the lock holds up that worker's drain).
+        if positions.isCommitted(record.topicPartition, offset: record.offset, shard: shard) { return .alreadyApplied }
         return .ready(Ready(record: record, event: event, shard: shard, arrived: MonotonicTime.now, screening: ingestor.screen(event)))
+    }
+
+    /// A record that does not reach the ingest path: counted, dead-lettered when undecodable,
+    /// and its position moved past.
+    private func skipUnapplied(_ record: KafkaRecord, _ inspection: Inspection) -> KafkaConsumeDecision {
+        switch inspection {
+        case .undecodable(let reason):
+            skip(record, reason: reason)
+            positions.deadLetters?.send(record, reason: reason.rawValue)
+        case .alreadyApplied:
+            skipped[.alreadyApplied]!.value.add(1, ordering: .relaxed)
+        case .ready:
+            preconditionFailure("a record on its way to the ingest path is applied, not skipped")
+        }
+        positions.markConsumed(record.topicPartition, offset: record.offset)
+        return .taken
     }
 
     /// Deduplication for one prepared record on its own (a round trip when Redis decides).
