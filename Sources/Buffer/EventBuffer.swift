@@ -87,10 +87,13 @@ public final class EventBuffer: Sendable {
     /// Takes an array, not a generic collection: called from another module, a generic parameter
     /// is not specialized, and callgrind showed its iteration at ~10% of the instructions.
     /// `eventID`, when given, is kept with the shard's entries until they are drained.
-    public func add(userID: String, updates: [GoalUpdate], receivedAt: UInt64 = 0, eventID: String? = nil) -> AddResult {
+    /// `shard`: the user's `shardIndex(of:)` when the caller has it already (hashed once per event).
+    public func add(
+        userID: String, updates: [GoalUpdate], receivedAt: UInt64 = 0, eventID: String? = nil, shard index: Int? = nil
+    ) -> AddResult {
         let n = updates.count
         if n == 0 { return .accepted(newEntries: 0, flushDue: false) }
-        let shard = shards[shardIndex(of: userID)]
+        let shard = shards[index ?? shardIndex(of: userID)]
         let created: Int? = shard.state.withLock { state in
             // Reserve room for the worst case (every update a new entry) and give back what was
             // not used; this keeps the limit exact with a single lookup per update.

@@ -20,3 +20,21 @@ public func fnv1a32<Bytes: Sequence>(bytes: Bytes) -> UInt32 where Bytes.Element
     }
     return hash
 }
+
+/// 64-bit FNV-1a over the UTF-8 bytes of a string (the held-id table's key hash: 32 bits would
+/// collide often among millions of ids).
+@inlinable
+public func fnv1a64(_ string: String) -> UInt64 {
+    string.utf8.withContiguousStorageIfAvailable { fnv1a64(bytes: $0) } ?? fnv1a64(bytes: string.utf8)
+}
+
+/// 64-bit FNV-1a over bytes.
+@inlinable
+public func fnv1a64<Bytes: Sequence>(bytes: Bytes) -> UInt64 where Bytes.Element == UInt8 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in bytes {
+        hash ^= UInt64(byte)
+        hash &*= 0x0000_0100_0000_01B3
+    }
+    return hash
+}

@@ -53,4 +53,31 @@ struct HeldEventIDsTests {
         #expect(held.reserve("c5", now: 500) != .reserved, "claimed ids are never dropped")
         #expect(held.reserve("late", now: 500) == .reserved, "the oldest committed id went first")
     }
+
+    @Test("an id that expired and came back is kept until its new commit expires, not dropped by its old one")
+    func recommitted() {
+        let held = HeldEventIDs(capacity: 100, shardCount: 2)
+        _ = held.reserve("a", now: 1)
+        held.markCommitted(["a"], now: 10)
+        held.expire(committedBefore: 11)
+        #expect(held.committed == 0)
+        #expect(held.reserve("a", now: 20) == .reserved, "expired: free again")
+        held.markCommitted(["a"], now: 30)
+        // Both commits are queued; the first no longer matches and goes without touching the id.
+        held.expire(committedBefore: 25)
+        #expect(held.committed == 1 && held.reserve("a", now: 31) == .held)
+        held.markRecorded(["a"])
+        held.expire(committedBefore: 31)
+        #expect(held.committed == 0 && held.recorded == 0 && held.reserve("a", now: 40) == .reserved)
+    }
+
+    @Test("ids that differ only in their bytes, not their length, are told apart (hash first, then bytes)")
+    func distinctKeys() {
+        let held = HeldEventIDs(capacity: 100_000, shardCount: 4)
+        let ids = (0..<20_000).map { String(format: "%08d-0000-0000-0000-000000000000", $0) }
+        for id in ids { #expect(held.reserve(id, now: 1) == .reserved) }
+        for id in ids { #expect(held.reserve(id, now: 2) == .admitting) }
+        held.markCommitted(ids, now: 3)
+        #expect(held.committed == ids.count && held.claimed == 0)
+    }
 }

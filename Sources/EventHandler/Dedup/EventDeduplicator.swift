@@ -92,6 +92,10 @@ final class EventDeduplicator: Sendable {
     /// lease), so others can tell a dead holder's marks from a live one's.
     private let livePrefix: String
     private let stopping = Atomic<Bool>(false)
+    /// Set when committed ids may be left unrecorded in Redis (it was away at their commit, or
+    /// their record failed): the maintenance thread then looks for them. Not on every pass: the
+    /// look walks every held id, and the ids of a record in flight are not left over.
+    private let unrecordedLeft = Atomic<Bool>(false)
     private let maintenanceDone = DispatchSemaphore(value: 0)
 
     /// Events admitted on the in-memory check alone because Redis was unreachable (open mode).
@@ -339,7 +343,10 @@ final class EventDeduplicator: Sendable {
     }
 
     private func record(_ ids: [String], then done: @escaping @Sendable () -> Void = {}) {
-        guard let redis, redis.isUp else { return done() }
+        guard let redis, redis.isUp else {
+            unrecordedLeft.store(true, ordering: .relaxed)
+            return done()
+        }
         let ttl = "\(configuration.ttl.milliseconds)"
         let commands = ids.map { id -> RedisCommand in
             var command = RedisCommand("SET")
@@ -349,13 +356,18 @@ final class EventDeduplicator: Sendable {
             command.append(ttl)
             return command
         }
-        redis.submit(commands) { [held] replies in
+        redis.submit(commands) { [self] replies in
             defer { done() }
-            guard let replies else { return }  // kept in memory; the maintenance thread retries
+            guard let replies else {
+                // Kept in memory; the maintenance thread retries.
+                unrecordedLeft.store(true, ordering: .relaxed)
+                return
+            }
             let recorded = zip(ids, replies).compactMap { id, reply -> String? in
                 if case .status = reply { return id }
                 return nil
             }
+            if recorded.count < ids.count { unrecordedLeft.store(true, ordering: .relaxed) }
             held.markRecorded(recorded)
         }
     }
@@ -429,21 +441,20 @@ final class EventDeduplicator: Sendable {
     /// down, and expires what memory keeps, every third of the lease (at most every 5 s).
     private func maintain() {
         let period = min(configuration.lease / 3, .seconds(5))
-        var lastExpiry = MonotonicTime.now
         while !stopping.load(ordering: .acquiring) {
             Thread.sleep(forTimeInterval: min(period.seconds, 0.5))
             let now = MonotonicTime.now
             if let redis, redis.isUp {
                 renewLeases(now: now, period: period)
                 // Back after an outage, or leftovers from a failed record: record them now.
-                if held.committed > 0 {
+                if unrecordedLeft.exchange(false, ordering: .relaxed), held.committed > 0 {
                     let unrecorded = held.committedIDs(limit: 10_000)
+                    if unrecorded.count == 10_000 { unrecordedLeft.store(true, ordering: .relaxed) }
                     if !unrecorded.isEmpty { record(unrecorded) }
                 }
             }
-            // Expiry walks every held id: every 5 s is plenty for a TTL of minutes or hours.
-            if held.committed + held.recorded > 0, now - lastExpiry >= 5_000_000_000 {
-                lastExpiry = now
+            // Expiry takes the oldest commits from the front of a queue: its cost is what expires.
+            if held.committed + held.recorded > 0 {
                 let ttl = UInt64(configuration.ttl.nanoseconds)
                 held.expire(committedBefore: now > ttl ? now - ttl : 0)
             }

@@ -18,8 +18,11 @@ import Synchronization
 ///   dropped as soon as Redis held it, a repeat arriving while Redis is unreachable would find
 ///   nothing anywhere and be applied again (found by the Redis fault scenario).
 ///
-/// 64 mutex-guarded shards by FNV-1a of the id: the gRPC handlers and the Kafka thread reserve
-/// concurrently without one lock between them.
+/// 64 mutex-guarded shards by the id's 64-bit FNV-1a hash, computed once per call (`HeldID`):
+/// the gRPC handlers and the Kafka thread reserve concurrently without one lock between them,
+/// and a lookup compares the stored hashes before it compares two ids' bytes. Committed ids are
+/// also queued in the order they committed, so expiry and the capacity take the oldest from the
+/// front instead of walking (and rebuilding) every shard.
 final class HeldEventIDs: Sendable {
     enum State: Sendable, Equatable {
         case admitting(since: UInt64)
@@ -55,9 +58,12 @@ final class HeldEventIDs: Sendable {
     private let claimedCount = Atomic<Int>(0)
     private let committedCount = Atomic<Int>(0)
     private let recordedCount = Atomic<Int>(0)
+    /// Every id marked committed, oldest first (an id committed twice, after it expired and came
+    /// back, is queued twice; the older entry no longer matches its state and is skipped).
+    private let committedOrder = Mutex(CommitQueue())
 
     private final class Shard: Sendable {
-        let ids = Mutex<[String: State]>([:])
+        let ids = Mutex<[HeldID: State]>([:])
     }
 
     init(capacity: Int, shardCount: Int = 64) {
@@ -65,8 +71,8 @@ final class HeldEventIDs: Sendable {
         shards = (0..<shardCount).map { _ in Shard() }
     }
 
-    private func shard(_ id: String) -> Shard {
-        shards[Int(fnv1a32(id) % UInt32(shards.count))]
+    private func shard(_ key: HeldID) -> Shard {
+        shards[Int(truncatingIfNeeded: (key.hash >> 32) % UInt64(shards.count))]
     }
 
     var claimed: Int { claimedCount.load(ordering: .relaxed) }
@@ -77,10 +83,11 @@ final class HeldEventIDs: Sendable {
 
     /// Holds `id` as admitting at `now`, unless it is held already (see `Reservation`).
     func reserve(_ id: String, now: UInt64) -> Reservation {
-        let reservation = shard(id).ids.withLock { ids -> Reservation in
-            switch ids[id] {
+        let key = HeldID(id)
+        let reservation = shard(key).ids.withLock { ids -> Reservation in
+            switch ids[key] {
             case nil:
-                ids[id] = .admitting(since: now)
+                ids[key] = .admitting(since: now)
                 return .reserved
             case .admitting?: return .admitting
             case .claimed?, .committed?: return .held
@@ -92,16 +99,18 @@ final class HeldEventIDs: Sendable {
 
     /// An admitting id's event is in the buffer now: a repeat is a duplicate from here on.
     func buffered(_ id: String) {
-        shard(id).ids.withLock { ids in
-            if case .admitting(let since)? = ids[id] { ids[id] = .claimed(since: since) }
+        let key = HeldID(id)
+        shard(key).ids.withLock { ids in
+            if case .admitting(let since)? = ids[key] { ids[key] = .claimed(since: since) }
         }
     }
 
     /// Lets go of an id whose event was not admitted after all.
     func release(_ id: String) {
-        let removed = shard(id).ids.withLock { ids -> Bool in
-            guard ids[id]?.since != nil else { return false }
-            ids[id] = nil
+        let key = HeldID(id)
+        let removed = shard(key).ids.withLock { ids -> Bool in
+            guard ids[key]?.since != nil else { return false }
+            ids[key] = nil
             return true
         }
         if removed { claimedCount.subtract(1, ordering: .relaxed) }
@@ -110,32 +119,42 @@ final class HeldEventIDs: Sendable {
     /// Marks ids whose flush committed (an id still marked admitting too: its flush can drain
     /// it in the instant between the buffer taking it and `buffered`).
     func markCommitted(_ committedIDs: [String], now: UInt64) {
-        var moved = 0
-        for id in committedIDs {
-            let wasClaimed = shard(id).ids.withLock { ids -> Bool in
-                guard ids[id]?.since != nil else { return false }
-                ids[id] = .committed(at: now, recorded: false)
-                return true
-            }
-            if wasClaimed { moved += 1 }
+        var moved: [HeldID] = []
+        moved.reserveCapacity(committedIDs.count)
+        forEachShard(of: committedIDs) { ids, key in
+            guard ids[key]?.since != nil else { return }
+            ids[key] = .committed(at: now, recorded: false)
+            moved.append(key)
         }
-        claimedCount.subtract(moved, ordering: .relaxed)
-        committedCount.add(moved, ordering: .relaxed)
+        committedOrder.withLock { $0.append(moved, at: now) }
+        claimedCount.subtract(moved.count, ordering: .relaxed)
+        committedCount.add(moved.count, ordering: .relaxed)
     }
 
     /// Committed ids that Redis now records (kept, as recorded).
     func markRecorded(_ recordedIDs: [String]) {
         var moved = 0
-        for id in recordedIDs {
-            let was = shard(id).ids.withLock { ids -> Bool in
-                guard case .committed(let at, false)? = ids[id] else { return false }
-                ids[id] = .committed(at: at, recorded: true)
-                return true
-            }
-            if was { moved += 1 }
+        forEachShard(of: recordedIDs) { ids, key in
+            guard case .committed(let at, false)? = ids[key] else { return }
+            ids[key] = .committed(at: at, recorded: true)
+            moved += 1
         }
         committedCount.subtract(moved, ordering: .relaxed)
         recordedCount.add(moved, ordering: .relaxed)
+    }
+
+    /// Runs `body` for each of `ids` under its shard's lock, taking each shard's lock once.
+    private func forEachShard(of ids: [String], _ body: (inout [HeldID: State], HeldID) -> Void) {
+        var byShard = [[HeldID]](repeating: [], count: shards.count)
+        for id in ids {
+            let key = HeldID(id)
+            byShard[Int(truncatingIfNeeded: (key.hash >> 32) % UInt64(shards.count))].append(key)
+        }
+        for (index, keys) in byShard.enumerated() where !keys.isEmpty {
+            shards[index].ids.withLock { ids in
+                for key in keys { body(&ids, key) }
+            }
+        }
     }
 
     /// Claimed ids held since before `cutoff` (their Redis leases need renewing).
@@ -143,21 +162,22 @@ final class HeldEventIDs: Sendable {
         var result: [String] = []
         for shard in shards {
             shard.ids.withLock { ids in
-                for (id, state) in ids {
-                    if let since = state.since, since <= cutoff { result.append(id) }
+                for (key, state) in ids {
+                    if let since = state.since, since <= cutoff { result.append(key.id) }
                 }
             }
         }
         return result
     }
 
-    /// Committed ids not yet known to be in Redis, at most `limit`.
+    /// Committed ids not yet known to be in Redis, at most `limit`. Walks every shard: for the
+    /// rare times a record failed (Redis away) and at shutdown.
     func committedIDs(limit: Int) -> [String] {
         var result: [String] = []
         for shard in shards where result.count < limit {
             shard.ids.withLock { ids in
-                for (id, state) in ids where result.count < limit {
-                    if case .committed(_, false) = state { result.append(id) }
+                for (key, state) in ids where result.count < limit {
+                    if case .committed(_, false) = state { result.append(key.id) }
                 }
             }
         }
@@ -169,44 +189,76 @@ final class HeldEventIDs: Sendable {
     /// caught in-process).
     @discardableResult
     func expire(committedBefore cutoff: UInt64) -> Int {
-        var removed = (unrecorded: 0, recorded: 0)
-        for shard in shards {
-            let gone = shard.ids.withLock { ids -> (Int, Int) in
-                var gone = (0, 0)
-                ids = ids.filter { _, state in
-                    guard case .committed(let at, let recorded) = state, at < cutoff else { return true }
-                    if recorded { gone.1 += 1 } else { gone.0 += 1 }
-                    return false
-                }
-                return gone
+        var droppedForCapacity = 0
+        while true {
+            let overCapacity = committed + recorded > capacity
+            let next = committedOrder.withLock { queue -> CommitQueue.Entry? in
+                guard let oldest = queue.first, overCapacity || oldest.at < cutoff else { return nil }
+                return queue.removeFirst()
             }
-            removed.unrecorded += gone.0
-            removed.recorded += gone.1
-        }
-        committedCount.subtract(removed.unrecorded, ordering: .relaxed)
-        recordedCount.subtract(removed.recorded, ordering: .relaxed)
-        let excess = committed + recorded - capacity
-        guard excess > 0 else { return 0 }
-        // Over capacity: drop the oldest committed ids, shard by shard, in proportion.
-        var dropped = (unrecorded: 0, recorded: 0)
-        let perShard = excess / shards.count + 1
-        for shard in shards {
-            let gone = shard.ids.withLock { ids -> (Int, Int) in
-                let oldest = ids.compactMap { id, state -> (String, UInt64)? in
-                    state.committedAt.map { (id, $0) }
-                }.sorted { $0.1 < $1.1 }.prefix(perShard)
-                var gone = (0, 0)
-                for (id, _) in oldest {
-                    if case .committed(_, true)? = ids[id] { gone.1 += 1 } else { gone.0 += 1 }
-                    ids[id] = nil
-                }
-                return gone
+            guard let next else { break }
+            let removed = shard(next.key).ids.withLock { ids -> Bool? in
+                // Still the commit queued (not released and admitted again since).
+                guard case .committed(let at, let recorded)? = ids[next.key], at == next.at else { return nil }
+                ids[next.key] = nil
+                return recorded
             }
-            dropped.unrecorded += gone.0
-            dropped.recorded += gone.1
+            guard let recorded = removed else { continue }
+            if recorded {
+                recordedCount.subtract(1, ordering: .relaxed)
+            } else {
+                committedCount.subtract(1, ordering: .relaxed)
+            }
+            if next.at >= cutoff { droppedForCapacity += 1 }
         }
-        committedCount.subtract(dropped.unrecorded, ordering: .relaxed)
-        recordedCount.subtract(dropped.recorded, ordering: .relaxed)
-        return dropped.unrecorded + dropped.recorded
+        return droppedForCapacity
+    }
+}
+
+/// An event id with its 64-bit FNV-1a hash, computed once: the held-id table's key. Equal
+/// hashes are compared first, so a probe past another id costs no byte comparison.
+struct HeldID: Hashable, Sendable {
+    let id: String
+    let hash: UInt64
+
+    init(_ id: String) {
+        self.id = id
+        hash = fnv1a64(id)
+    }
+
+    static func == (lhs: HeldID, rhs: HeldID) -> Bool {
+        lhs.hash == rhs.hash && lhs.id == rhs.id
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(hash)
+    }
+}
+
+/// Committed ids in commit order: a growing array read from `head`, compacted as it drains.
+private struct CommitQueue: Sendable {
+    struct Entry: Sendable {
+        var key: HeldID
+        var at: UInt64
+    }
+
+    private var entries: [Entry] = []
+    private var head = 0
+
+    var first: Entry? { head < entries.count ? entries[head] : nil }
+
+    mutating func append(_ keys: [HeldID], at: UInt64) {
+        entries.reserveCapacity(entries.count + keys.count)
+        for key in keys { entries.append(Entry(key: key, at: at)) }
+    }
+
+    mutating func removeFirst() -> Entry {
+        let entry = entries[head]
+        head += 1
+        if head >= 4_096 && head * 2 >= entries.count {
+            entries.removeFirst(head)
+            head = 0
+        }
+        return entry
     }
 }

@@ -37,7 +37,12 @@ final class Flusher: Sendable {
     /// The receipt for an event of `userID` added before this call: its shard's worker and that
     /// worker's commit ticket (`FlushWorker.commitTicket`).
     func receipt(userID: String) -> CommitReceipt {
-        let worker = buffer.shardIndex(of: userID) % workers.count
+        receipt(shard: buffer.shardIndex(of: userID))
+    }
+
+    /// The receipt for an event of the user in buffer shard `shard`.
+    func receipt(shard: Int) -> CommitReceipt {
+        let worker = shard % workers.count
         return CommitReceipt(worker: workers[worker], ticket: workers[worker].commitTicket())
     }
 

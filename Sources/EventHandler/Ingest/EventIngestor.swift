@@ -32,6 +32,8 @@ final class EventIngestor: Sendable {
         let updates: [GoalUpdate]
         /// The deduplication key; empty when the event has none.
         let id: String
+        /// The user's buffer shard (hashed once per event).
+        let shard: Int
     }
 
     enum Screening: Sendable {
@@ -66,7 +68,7 @@ final class EventIngestor: Sendable {
             counters.record(.grpc, event.kind, added.outcome)
             let receipt =
                 durable && (added.outcome == .accepted || added.outcome == .ignored(.duplicate))
-                ? flusher.receipt(userID: event.userID) : nil
+                ? flusher.receipt(shard: added.shard ?? buffer.shardIndex(of: event.userID)) : nil
             if added.flushDue { onFlushDue() }
             then(added.outcome, receipt)
         }
@@ -85,7 +87,8 @@ final class EventIngestor: Sendable {
     }
 
     /// Validation and goal matching: what needs no buffer and no Redis.
-    func screen(_ event: IncomingEvent) -> Screening {
+    /// `shard`: the user's buffer shard, when the caller has hashed it already.
+    func screen(_ event: IncomingEvent, shard: Int? = nil) -> Screening {
         switch EventValidator.check(event, namespace: namespace) {
         case .otherNamespace:
             return .decided(.ignored(.otherNamespace))
@@ -96,7 +99,8 @@ final class EventIngestor: Sendable {
         }
         let updates = matcher.updates(for: event)
         if updates.isEmpty { return .decided(.ignored(.noMatchingGoal)) }
-        return .ready(Screened(userID: event.userID, updates: updates, id: event.id))
+        return .ready(
+            Screened(userID: event.userID, updates: updates, id: event.id, shard: shard ?? buffer.shardIndex(of: event.userID)))
     }
 
     /// Acts on deduplication's answer for a screened event: adds it when admitted (and lets go
@@ -119,12 +123,14 @@ final class EventIngestor: Sendable {
     private struct Added: Sendable {
         var outcome: IngestOutcome
         var flushDue = false
+        /// The user's shard, when screening found it.
+        var shard: Int? = nil
     }
 
     private func admitted(_ screened: Screened, _ admission: EventDeduplicator.Admission, receivedAt: UInt64) -> Added {
         switch admission {
         case .duplicate:
-            return Added(outcome: .ignored(.duplicate))
+            return Added(outcome: .ignored(.duplicate), shard: screened.shard)
         case .heldElsewhere:
             return Added(outcome: .deferred(.inFlightElsewhere))
         case .unavailable:
@@ -146,12 +152,14 @@ final class EventIngestor: Sendable {
         // Sequentially consistent on both sides (a Dekker pair with `close`): either this call sees
         // the gate closed, or `close` sees it in flight and waits for it.
         guard open.load(ordering: .sequentiallyConsistent) else { return Added(outcome: .unavailable) }
-        switch buffer.add(userID: screened.userID, updates: screened.updates, receivedAt: receivedAt, eventID: eventID) {
+        switch buffer.add(
+            userID: screened.userID, updates: screened.updates, receivedAt: receivedAt, eventID: eventID, shard: screened.shard)
+        {
         case .full:
-            return Added(outcome: .overloaded)
+            return Added(outcome: .overloaded, shard: screened.shard)
         case .accepted(let created, let flushDue):
             if created > 0 { counters.noteRoom() }
-            return Added(outcome: .accepted, flushDue: flushDue)
+            return Added(outcome: .accepted, flushDue: flushDue, shard: screened.shard)
         }
     }
 

@@ -216,7 +216,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
         }
         let shard = buffer.shardIndex(of: event.userID)
         if positions.isCommitted(record.topicPartition, offset: record.offset, shard: shard) { return .alreadyApplied }
-        return .ready(Ready(record: record, event: event, shard: shard, arrived: MonotonicTime.now, screening: ingestor.screen(event)))
+        return .ready(Ready(record: record, event: event, shard: shard, arrived: MonotonicTime.now, screening: ingestor.screen(event, shard: shard)))
     }
 
     /// A record that does not reach the ingest path: counted, dead-lettered when undecodable,
