@@ -47,9 +47,13 @@ public final class RedisConnection {
     /// Sends every command in one write, then reads their replies in order: one round trip for
     /// the lot. A reply that is a Redis error comes back as `.error`; a broken connection throws.
     public func pipeline(_ commands: [RedisCommand]) throws -> [RedisReply] {
-        for command in commands {
-            try append(command)
+        var request: [UInt8] = []
+        request.reserveCapacity(commands.reduce(0) { $0 + $1.encodedArguments.count + 8 })
+        for command in commands { command.encode(into: &request) }
+        let status = request.withUnsafeBufferPointer { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(context, $0.baseAddress, $0.count) }
         }
+        guard status == REDIS_OK else { throw RedisError(Self.errorText(context)) }
         var replies: [RedisReply] = []
         replies.reserveCapacity(commands.count)
         for _ in commands {
@@ -62,24 +66,6 @@ public final class RedisConnection {
             freeReplyObject(raw)
         }
         return replies
-    }
-
-    private func append(_ command: RedisCommand) throws {
-        let count = command.argumentCount
-        let status: Int32 = command.bytes.withUnsafeBufferPointer { bytes in
-            command.lengths.withUnsafeBufferPointer { lengths in
-                withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: max(count, 1)) { pointers in
-                    var offset = 0
-                    let base = bytes.baseAddress.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(bitPattern: 1)!
-                    for i in 0..<count {
-                        pointers[i] = (base + offset).assumingMemoryBound(to: CChar.self)
-                        offset += lengths[i]
-                    }
-                    return redisAppendCommandArgv(context, Int32(count), pointers.baseAddress, lengths.baseAddress)
-                }
-            }
-        }
-        guard status == REDIS_OK else { throw RedisError(Self.errorText(context)) }
     }
 
     private static func copy(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {

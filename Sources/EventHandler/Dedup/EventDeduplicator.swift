@@ -88,6 +88,9 @@ final class EventDeduplicator: Sendable {
     let instance: String
     private let logger: Logger
     private let keyPrefix: String
+    /// `DEDUP_TTL` and `DEDUP_LEASE` in milliseconds, as command arguments.
+    private let ttlArgument: String
+    private let leaseArgument: String
     /// `eh:live:{ns}:{instance}`: present while the instance runs (renewed every third of the
     /// lease), so others can tell a dead holder's marks from a live one's.
     private let livePrefix: String
@@ -121,6 +124,8 @@ final class EventDeduplicator: Sendable {
         self.logger = logger
         held = HeldEventIDs(capacity: configuration.localCapacity)
         keyPrefix = "eh:dedup:\(configuration.namespace):"
+        ttlArgument = "\(configuration.ttl.milliseconds)"
+        leaseArgument = "\(configuration.lease.milliseconds)"
         livePrefix = "eh:live:\(configuration.namespace):"
         instance = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         let thread = Thread { [self] in
@@ -240,10 +245,10 @@ final class EventDeduplicator: Sendable {
         }
         if committed {
             var upgrade = RedisCommand("SET")
-            upgrade.append(key(id))
+            upgrade.append(keyPrefix, id)
             upgrade.append("c")
             upgrade.append("PX")
-            upgrade.append("\(configuration.ttl.milliseconds)")
+            upgrade.append(ttlArgument)
             upgrade.append("XX")
             redis.submit([upgrade]) { _ in }
             return .duplicate(.redis)
@@ -258,10 +263,10 @@ final class EventDeduplicator: Sendable {
         takeOver.append(
             "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0")
         takeOver.append("1")
-        takeOver.append(key(id))
+        takeOver.append(keyPrefix, id)
         takeOver.append(mark.value)
         takeOver.append(claimValue(kafka))
-        takeOver.append("\(configuration.lease.milliseconds)")
+        takeOver.append(leaseArgument)
         guard case .integer(1)? = redis.execute([takeOver])?.first else {
             held.release(id)
             return .heldElsewhere(holder)
@@ -290,10 +295,10 @@ final class EventDeduplicator: Sendable {
         if let held = reserved(id) { return held }
         guard let redis else { return .admitted(claimed: false) }
         var command = RedisCommand("SET")
-        command.append(key(id))
+        command.append(keyPrefix, id)
         command.append(claimValue(kafka))
         command.append("PX")
-        command.append("\(configuration.lease.milliseconds)")
+        command.append(leaseArgument)
         guard case .status = redis.execute([command])?.first else {
             return fallback(id)
         }
@@ -309,7 +314,7 @@ final class EventDeduplicator: Sendable {
         var command = RedisCommand("EVAL")
         command.append("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
         command.append("1")
-        command.append(key(id))
+        command.append(keyPrefix, id)
         command.append(claimValue(nil))
         redis.submit([command]) { _ in }
     }
@@ -322,10 +327,10 @@ final class EventDeduplicator: Sendable {
     func markCommitting(_ ids: [String], flush id: Int64) {
         guard let redis, redis.isUp, !ids.isEmpty else { return }
         let value = "k\t\(instance)\t\(id)"
-        let ttl = "\(configuration.ttl.milliseconds)"
+        let ttl = ttlArgument
         let commands = ids.map { eventID -> RedisCommand in
             var command = RedisCommand("SET")
-            command.append(key(eventID))
+            command.append(keyPrefix, eventID)
             command.append(value)
             command.append("PX")
             command.append(ttl)
@@ -347,10 +352,10 @@ final class EventDeduplicator: Sendable {
             unrecordedLeft.store(true, ordering: .relaxed)
             return done()
         }
-        let ttl = "\(configuration.ttl.milliseconds)"
+        let ttl = ttlArgument
         let commands = ids.map { id -> RedisCommand in
             var command = RedisCommand("SET")
-            command.append(key(id))
+            command.append(keyPrefix, id)
             command.append("c")
             command.append("PX")
             command.append(ttl)
@@ -401,15 +406,14 @@ final class EventDeduplicator: Sendable {
 
     // MARK: - Keys and values
 
-    private func key(_ id: String) -> String { keyPrefix + id }
 
     private func claimCommand(_ id: String, kafka: KafkaCoordinate?) -> RedisCommand {
         var command = RedisCommand("SET")
-        command.append(key(id))
+        command.append(keyPrefix, id)
         command.append(claimValue(kafka))
         command.append("NX")
         command.append("PX")
-        command.append("\(configuration.lease.milliseconds)")
+        command.append(leaseArgument)
         command.append("GET")
         return command
     }
@@ -482,7 +486,7 @@ final class EventDeduplicator: Sendable {
         }
         guard due, let redis else { return }
         let ids = held.claimedIDs(since: now > periodNanos ? now - periodNanos : 0)
-        let lease = "\(configuration.lease.milliseconds)"
+        let lease = leaseArgument
         var commands: [RedisCommand] = []
         commands.reserveCapacity(ids.count / 500 + 2)
         var live = RedisCommand("SET")
@@ -499,7 +503,7 @@ final class EventDeduplicator: Sendable {
             var renew = RedisCommand("EVAL")
             renew.append(Self.renewScript)
             renew.append("\(chunk.count)")
-            for id in chunk { renew.append(key(id)) }
+            for id in chunk { renew.append(keyPrefix, id) }
             renew.append(claimValue(nil))
             renew.append(lease)
             commands.append(renew)
