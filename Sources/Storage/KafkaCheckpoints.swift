@@ -1,5 +1,7 @@
-/// The `kafka_checkpoints` table: per (consumer group, topic, partition, buffer shard), the
-/// offset below which that shard's events of the partition are applied (migration 003); and
+/// The `kafka_checkpoints` table: per (consumer group, topic, partition, set of buffer shards),
+/// the offset below which those shards' events of the partition are applied (migrations 003 and
+/// 007: a set is the shards s with s % `shardModulus` = `shard`, a flush worker's shards; read
+/// per shard through the view `kafka_shard_positions`); and
 /// `kafka_partition_owners`, the owner epoch of each partition that fences a member which lost
 /// a partition from committing it (migration 004).
 public enum KafkaCheckpoints {
@@ -24,30 +26,33 @@ public enum KafkaCheckpoints {
         public var positions: [String: [Int32: [Int16: Int64]]]
     }
 
-    /// One position to record.
+    /// One position to record, for the shards s with s % `shardModulus` = `shard` (a flush
+    /// worker's shards: its index and the number of workers).
     public struct Position: Sendable, Equatable {
         public var topic: String
         public var partition: Int32
         public var shard: Int16
+        public var shardModulus: Int16
         public var nextOffset: Int64
 
-        public init(topic: String, partition: Int32, shard: Int16, nextOffset: Int64) {
+        public init(topic: String, partition: Int32, shard: Int16, shardModulus: Int16, nextOffset: Int64) {
             self.topic = topic
             self.partition = partition
             self.shard = shard
+            self.shardModulus = shardModulus
             self.nextOffset = nextOffset
         }
     }
 
-    public static let upsertStatementName = "kafka_checkpoints_upsert_v1"
+    public static let upsertStatementName = "kafka_checkpoints_upsert_v2"
 
     /// Records positions (never moving one backwards). Meant to run inside the transaction that
     /// writes the rows the positions account for.
     public static let upsertSQL = """
-        INSERT INTO kafka_checkpoints AS c (consumer_group, topic, kafka_partition, shard, next_offset, updated_at)
-        SELECT $1::text, t.topic, t.kafka_partition, t.shard, t.next_offset, NOW() AT TIME ZONE 'UTC'
-        FROM unnest($2::text[], $3::int4[], $4::int4[], $5::int8[]) AS t(topic, kafka_partition, shard, next_offset)
-        ON CONFLICT (consumer_group, topic, kafka_partition, shard) DO UPDATE
+        INSERT INTO kafka_checkpoints AS c (consumer_group, topic, kafka_partition, shard_modulus, shard, next_offset, updated_at)
+        SELECT $1::text, t.topic, t.kafka_partition, t.shard_modulus, t.shard, t.next_offset, NOW() AT TIME ZONE 'UTC'
+        FROM unnest($2::text[], $3::int4[], $4::int4[], $5::int4[], $6::int8[]) AS t(topic, kafka_partition, shard_modulus, shard, next_offset)
+        ON CONFLICT (consumer_group, topic, kafka_partition, shard_modulus, shard) DO UPDATE
             SET next_offset = GREATEST(c.next_offset, EXCLUDED.next_offset), updated_at = EXCLUDED.updated_at
         """
 
@@ -144,17 +149,19 @@ public enum KafkaCheckpoints {
         if positions.isEmpty { return }
         var topics = BinaryArray(.text, capacity: positions.count * 48)
         var partitions = BinaryArray(.int4, capacity: positions.count * 8)
+        var moduli = BinaryArray(.int4, capacity: positions.count * 8)
         var shards = BinaryArray(.int4, capacity: positions.count * 8)
         var offsets = BinaryArray(.int8, capacity: positions.count * 12)
         for position in positions {
             topics.append(position.topic)
             partitions.append(int4: position.partition)
+            moduli.append(int4: Int32(position.shardModulus))
             shards.append(int4: Int32(position.shard))
             offsets.append(int8: position.nextOffset)
         }
         try connection.executePrepared(
             upsertStatementName,
-            [.text(group), topics.parameter(), partitions.parameter(), shards.parameter(), offsets.parameter()])
+            [.text(group), topics.parameter(), partitions.parameter(), moduli.parameter(), shards.parameter(), offsets.parameter()])
     }
 
     /// Every stored position of `group` on these partitions: (topic, partition) → shard → offset.
@@ -171,7 +178,7 @@ public enum KafkaCheckpoints {
         let result = try connection.execute(
             """
             SELECT c.topic, c.kafka_partition, c.shard, c.next_offset
-            FROM kafka_checkpoints AS c
+            FROM kafka_shard_positions AS c
             JOIN unnest($2::text[], $3::int4[]) AS t(topic, kafka_partition)
               ON c.topic = t.topic AND c.kafka_partition = t.kafka_partition
             WHERE c.consumer_group = $1

@@ -166,7 +166,9 @@ struct KafkaIngestionTests {
     /// What fits in the mock cluster's retention when produced before anyone consumes.
     static let upfrontVolume = 120_000
 
-    @Test("killed with SIGKILL three times while consuming and restarted: no event lost, none applied twice", .timeLimit(.minutes(20)))
+    @Test(
+        "killed with SIGKILL three times while consuming and restarted, each time with another FLUSH_WORKERS: no event lost, none applied twice",
+        .timeLimit(.minutes(20)))
     func survivesKills() async throws {
         let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic], partitions: 8)
         defer { broker.stop() }
@@ -181,12 +183,14 @@ struct KafkaIngestionTests {
         var generator = SystemRandomNumberGenerator()
         var current = harness.process
         var http = harness.http
-        for _ in 1...3 {
+        // Checkpoints are one row per partition and flush worker (migration 007): a restart with
+        // another number of workers reads each shard's position from rows of another layout.
+        for workers in [3, 1, 4] {
             // A random moment while it consumes and flushes (every 200 ms), then a new instance.
             try await Task.sleep(for: .milliseconds(Int64.random(in: 1_500...5_000, using: &generator)))
             current.signal(SIGKILL)
             _ = try current.waitForExit(timeout: .seconds(30))
-            (current, http) = try harness.startInstance()
+            (current, http) = try harness.startInstance(["FLUSH_WORKERS": String(workers)])
         }
         try await Self.waitDrained([http], partitions: 16)
         #expect(current.log.contains("kafka partitions assigned"))
@@ -455,7 +459,7 @@ struct KafkaIngestionTests {
             let result = try connection.execute(
                 """
                 SELECT coalesce(min(total), 0), count(*) FROM (
-                    SELECT shard, sum(next_offset) AS total FROM kafka_checkpoints WHERE consumer_group = $1 GROUP BY shard) AS s
+                    SELECT shard, sum(next_offset) AS total FROM kafka_shard_positions WHERE consumer_group = $1 GROUP BY shard) AS s
                 """, [.text(group)])
             last = "\(result[0, 0] ?? "?") in \(result[0, 1] ?? "?") shards"
             if result[0, 0] == String(records) && result[0, 1] == "256" { return }

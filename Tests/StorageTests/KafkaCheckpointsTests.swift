@@ -28,7 +28,10 @@ struct KafkaCheckpointsTests {
             _ = try old.execute("BEGIN")
             try KafkaCheckpoints.verifyOwnership(first.epochs, group: "g", on: old)
             try KafkaCheckpoints.record(
-                [.init(topic: "t", partition: 0, shard: 0, nextOffset: 50), .init(topic: "t", partition: 0, shard: 1, nextOffset: 40)],
+                [
+                    .init(topic: "t", partition: 0, shard: 0, shardModulus: 256, nextOffset: 50),
+                    .init(topic: "t", partition: 0, shard: 1, shardModulus: 256, nextOffset: 40),
+                ],
                 group: "g", on: old)
 
             // The new owner's claim waits on those locks (seen from the server: it waits on a lock)...
@@ -60,6 +63,36 @@ struct KafkaCheckpointsTests {
             #expect(fenced?.lost.first?.current == 2)
             #expect(fenced?.description == "fenced: t[0] epoch 1, now 2")
             #expect(try server.psql("SELECT owner FROM kafka_partition_owners WHERE kafka_partition = 0", database: database) == "new")
+        }
+    }
+
+    @Test("a row per flush worker covers its shards; each shard reads the greatest row covering it, whatever FLUSH_WORKERS was")
+    func rowsPerWorker() async throws {
+        try await onThread {
+            let server = PostgresServer.shared
+            let database = try server.makeDatabase()
+            let connection = try PostgresConnection(settings: server.settings(database: database))
+            defer { connection.close() }
+            _ = try Migrator(directory: Self.migrations, logger: testLogger).migrate(on: connection)
+            for statement in KafkaCheckpoints.preparedStatements { try connection.prepare(statement.name, statement.sql) }
+            try KafkaCheckpoints.record(
+                [
+                    // Two workers: worker 0 has the even shards, worker 1 the odd ones.
+                    .init(topic: "t", partition: 0, shard: 0, shardModulus: 2, nextOffset: 100),
+                    .init(topic: "t", partition: 0, shard: 1, shardModulus: 2, nextOffset: 70),
+                    // Rows of an earlier layout (one per shard, as before migration 007).
+                    .init(topic: "t", partition: 0, shard: 3, shardModulus: 256, nextOffset: 90),
+                    .init(topic: "t", partition: 0, shard: 4, shardModulus: 256, nextOffset: 120),
+                ], group: "g", on: connection)
+            // A position never moves back.
+            try KafkaCheckpoints.record([.init(topic: "t", partition: 0, shard: 1, shardModulus: 2, nextOffset: 60)], group: "g", on: connection)
+            let positions = try #require(KafkaCheckpoints.load(group: "g", partitions: [("t", 0)], on: connection)["t"]?[0])
+            #expect(positions.count == 256)
+            #expect(positions[0] == 100 && positions[1] == 70 && positions[2] == 100 && positions[255] == 70)
+            #expect(positions[3] == 90 && positions[4] == 120, "the greatest of the rows covering the shard")
+            #expect(throws: PostgresError.self, "a shard outside its modulus is refused") {
+                try KafkaCheckpoints.record([.init(topic: "t", partition: 1, shard: 2, shardModulus: 2, nextOffset: 1)], group: "g", on: connection)
+            }
         }
     }
 }

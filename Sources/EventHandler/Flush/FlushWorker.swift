@@ -489,7 +489,7 @@ final class FlushWorker: Sendable {
                             written = end
                             batches += 1
                         }
-                        if checkpointing { try positions!.recordCheckpoint(snapshot, shards: shards, on: connection) }
+                        if checkpointing { try positions!.recordCheckpoint(snapshot, worker: index, on: connection) }
                         try FlushCommits.record(flushID, on: connection)
                     } catch let error as PostgresError where error.isDataError && !isolating {
                         _ = try? connection.execute("ROLLBACK")

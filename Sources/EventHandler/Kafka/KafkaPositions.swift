@@ -113,19 +113,19 @@ final class KafkaPositions: Sendable {
     }
 
     /// Inside worker `worker`'s flush transaction, after its rows: checks ownership
-    /// (share-locking the partitions until the commit), and records the snapshot for each of
-    /// the worker's shards.
-    func recordCheckpoint(_ snapshot: [TopicPartition: Position], shards: [Int], on connection: PostgresConnection) throws {
+    /// (share-locking the partitions until the commit), and records the snapshot once per
+    /// partition for all of the worker's shards (those with shard % workerCount = worker).
+    func recordCheckpoint(_ snapshot: [TopicPartition: Position], worker: Int, on connection: PostgresConnection) throws {
         try KafkaCheckpoints.verifyOwnership(
             snapshot.map { .init(topic: $0.key.topic, partition: $0.key.partition, epoch: $0.value.epoch) },
             group: group, on: connection)
         var positions: [KafkaCheckpoints.Position] = []
-        positions.reserveCapacity(snapshot.count * shards.count)
+        positions.reserveCapacity(snapshot.count)
         for (partition, position) in snapshot {
-            for shard in shards {
-                positions.append(
-                    .init(topic: partition.topic, partition: partition.partition, shard: Int16(shard), nextOffset: position.offset))
-            }
+            positions.append(
+                .init(
+                    topic: partition.topic, partition: partition.partition, shard: Int16(worker),
+                    shardModulus: Int16(workerCount), nextOffset: position.offset))
         }
         try KafkaCheckpoints.record(positions, group: group, on: connection)
     }
