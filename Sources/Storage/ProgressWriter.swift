@@ -46,8 +46,13 @@ public struct ProgressBatchResult: Sendable, Equatable {
 ///
 /// The clock is a parameter, so tests can place a batch at any instant; periods are computed
 /// from it by PostgreSQL (`date_trunc`, UTC calendar).
+///
+/// Entries of goals that use neither relative progress nor rotation ("plain" goals, the common
+/// case) take `plainUpsertSQL`: the same effect on their rows, without the columns, arrays and
+/// CASE arms the semantics need, so those cost only the rows that use them.
 public struct ProgressWriter: Sendable {
     public static let upsertStatementName = "ugp_upsert_v3"
+    public static let plainUpsertStatementName = "ugp_upsert_plain_v1"
 
     /// The table, shared with the incumbent's REST service (which may be the one creating it).
     public static let table = "user_goal_progress"
@@ -73,7 +78,8 @@ public struct ProgressWriter: Sendable {
 
     /// The statements a pooled connection prepares once, at warm-up or when it is (re)opened.
     public static let preparedStatements: [PreparedStatement] = [
-        PreparedStatement(name: upsertStatementName, sql: upsertSQL)
+        PreparedStatement(name: upsertStatementName, sql: upsertSQL),
+        PreparedStatement(name: plainUpsertStatementName, sql: plainUpsertSQL),
     ]
 
     public let catalog: Catalog
@@ -84,6 +90,8 @@ public struct ProgressWriter: Sendable {
     private let challengeIDBytes: [[UInt8]]
     /// Per-goal rotation code of the statement: 0 none (or disabled), 1 daily, 2 weekly, 3 monthly.
     private let scheduleCodes: [Int32]
+    /// Per goal: neither relative nor rotating, so its entries take the plain statement.
+    private let plainGoals: [Bool]
 
     public init(catalog: Catalog, namespace: String) {
         self.catalog = catalog
@@ -98,21 +106,46 @@ public struct ProgressWriter: Sendable {
             case .monthly: return 3
             }
         }
+        let codes = scheduleCodes
+        self.plainGoals = catalog.goals.indices.map { goal in
+            catalog.goals[goal].progressMode != .relative && codes[goal] == 0
+        }
+    }
+
+    /// Which statement a write uses: `chosen` (plain goals the plain one, the others the full
+    /// one), or `full` for every entry (tests compare the two).
+    public enum Statements: Sendable {
+        case chosen
+        case full
     }
 
     /// Writes `entries` in one statement. Blocking: call it on a thread the caller owns.
     /// Throws `PostgresError`. Meant to run inside a transaction (the flush's): outside one, a
     /// batch whose insert-race retry fails leaves its first statement committed.
     public func write(
-        _ entries: some Collection<PendingEntry>, now: Date = Date(), on connection: PostgresConnection
+        _ entries: some Collection<PendingEntry>, now: Date = Date(), on connection: PostgresConnection,
+        statements: Statements = .chosen
     ) throws -> ProgressBatchResult {
+        if entries.isEmpty { return ProgressBatchResult() }
+        if statements == .full { return try write(Array(entries), plain: false, now: now, on: connection) }
+        var plain: [PendingEntry] = []
+        var semantic: [PendingEntry] = []
+        plain.reserveCapacity(entries.count)
+        for entry in entries {
+            if plainGoals[Int(entry.goal)] { plain.append(entry) } else { semantic.append(entry) }
+        }
+        return try write(plain, plain: true, now: now, on: connection) + write(semantic, plain: false, now: now, on: connection)
+    }
+
+    private func write(_ entries: [PendingEntry], plain: Bool, now: Date, on connection: PostgresConnection) throws -> ProgressBatchResult {
         var result = ProgressBatchResult()
         if entries.isEmpty { return result }
-        var pending = Array(entries)
+        var pending = entries
+        let statement = plain ? Self.plainUpsertStatementName : Self.upsertStatementName
         // A conflict can only come from a concurrent insert of the same key by someone else; the
         // retry finds the row and updates it. Two rounds settle it; a third is a safety margin.
         for round in 0..<3 {
-            let row = try connection.executePrepared(Self.upsertStatementName, parameters(for: pending, now: now))
+            let row = try connection.executePrepared(statement, parameters(for: pending, plain: plain, now: now))
             guard row.rows.count == 1 else {
                 throw PostgresError(
                     kind: .query, sqlState: nil,
@@ -135,7 +168,8 @@ public struct ProgressWriter: Sendable {
         return result
     }
 
-    private func parameters(for entries: [PendingEntry], now: Date) -> [PostgresParameter] {
+    private func parameters(for entries: [PendingEntry], plain: Bool, now: Date) -> [PostgresParameter] {
+        if plain { return plainParameters(for: entries, now: now) }
         let n = entries.count
         var users = BinaryArray(.text, capacity: n * 44)
         var goals = BinaryArray(.text, capacity: n * 16)
@@ -173,6 +207,36 @@ public struct ProgressWriter: Sendable {
             .text(namespace), .text(Self.timestamp(now)),
             relative.parameter(), increases.parameter(), schedules.parameter(), resets.parameter(),
             reselects.parameter(),
+        ]
+    }
+
+    /// `plainUpsertSQL`'s parameters: $1…$10 of the full statement.
+    private func plainParameters(for entries: [PendingEntry], now: Date) -> [PostgresParameter] {
+        let n = entries.count
+        var users = BinaryArray(.text, capacity: n * 44)
+        var goals = BinaryArray(.text, capacity: n * 16)
+        var challenges = BinaryArray(.text, capacity: n * 16)
+        var values = BinaryArray(.int8, capacity: n * 12)
+        var increments = BinaryArray(.bool, capacity: n * 5)
+        var targets = BinaryArray(.int4, capacity: n * 8)
+        var defaults = BinaryArray(.bool, capacity: n * 5)
+        var events = BinaryArray(.int4, capacity: n * 8)
+        for entry in entries {
+            let goal = Int(entry.goal)
+            let definition = catalog.goals[goal]
+            users.append(entry.userID)
+            goals.append(text: goalIDBytes[goal])
+            challenges.append(text: challengeIDBytes[goal])
+            values.append(int8: entry.progress.value)
+            increments.append(bool: entry.progress.kind == .increment)
+            targets.append(int4: definition.targetValue)
+            defaults.append(bool: definition.defaultAssigned)
+            events.append(int4: entry.progress.events)
+        }
+        return [
+            users.parameter(), goals.parameter(), challenges.parameter(), values.parameter(),
+            increments.parameter(), targets.parameter(), defaults.parameter(), events.parameter(),
+            .text(namespace), .text(Self.timestamp(now)),
         ]
     }
 
@@ -308,6 +372,74 @@ public struct ProgressWriter: Sendable {
                 CROSS JOIN LATERAL (SELECT LEAST(GREATEST(i.value, 0), 2147483647) AS raw) AS r
                 CROSS JOIN LATERAL (SELECT CASE WHEN i.relative THEN GREATEST(r.raw - i.increase, 0) END
                                     AS baseline) AS b
+                WHERE i.default_assigned AND NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
+            ) AS n
+            ON CONFLICT (user_id, goal_id) DO NOTHING
+            RETURNING p.user_id, p.goal_id
+        ),
+        leftover AS (
+            SELECT i.* FROM input AS i
+            WHERE NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
+              AND NOT EXISTS (SELECT 1 FROM inserted AS x
+                              WHERE x.user_id = i.user_id AND x.goal_id = i.goal_id)
+        )
+        SELECT
+            (SELECT count(*) FROM updated),
+            (SELECT count(*) FROM inserted),
+            (SELECT COALESCE(sum(l.events), 0) FROM leftover AS l
+              WHERE NOT l.default_assigned AND NOT EXISTS (
+                  SELECT 1 FROM user_goal_progress AS e
+                  WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id AND e.is_active)),
+            (SELECT array_agg(l.ord) FROM leftover AS l
+              WHERE l.default_assigned AND NOT EXISTS (
+                  SELECT 1 FROM user_goal_progress AS e
+                  WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id))
+        """
+
+    /// Shown progress of a plain goal's row: no baseline is placed, one already there (the goal
+    /// was relative once) still counts.
+    private static let plainShown = "GREATEST(\(newRaw) - COALESCE(p.baseline_value, 0), 0)"
+
+    /// `upsertSQL` for plain goals (not relative, not rotating): no period, so nothing is stale
+    /// or reopened; the baseline, `claimed_at` and `expires_at` stay as they are. Parameters $1
+    /// to $10 as in `upsertSQL`; the same result row. Every goal-semantics case of a plain goal
+    /// ends with the same row through either statement (GoalSemanticsTests).
+    public static let plainUpsertSQL = """
+        WITH input AS (
+            SELECT t.*
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::bool[],
+                        $6::int4[], $7::bool[], $8::int4[]) WITH ORDINALITY
+                AS t(user_id, goal_id, challenge_id, value, is_increment, target, default_assigned, events, ord)
+        ),
+        updated AS (
+            UPDATE user_goal_progress AS p SET
+                progress = \(newRaw)::int4,
+                status = CASE
+                    WHEN p.status = 'completed' OR \(plainShown) >= i.target THEN 'completed'
+                    WHEN \(plainShown) > 0 THEN 'in_progress'
+                    ELSE 'not_started' END,
+                completed_at = CASE
+                    WHEN p.status = 'completed' THEN COALESCE(p.completed_at, $10::timestamp)
+                    WHEN \(plainShown) >= i.target THEN $10::timestamp
+                    ELSE p.completed_at END,
+                updated_at = $10::timestamp
+            FROM input AS i
+            WHERE p.user_id = i.user_id AND p.goal_id = i.goal_id AND p.is_active AND p.status <> 'claimed'
+            RETURNING i.ord
+        ),
+        inserted AS (
+            INSERT INTO user_goal_progress AS p
+                (user_id, goal_id, challenge_id, namespace, progress, status, completed_at,
+                 created_at, updated_at, is_active, assigned_at)
+            SELECT n.user_id, n.goal_id, n.challenge_id, $9::text, n.raw::int4,
+                   CASE WHEN n.raw >= n.target THEN 'completed'
+                        WHEN n.raw > 0 THEN 'in_progress'
+                        ELSE 'not_started' END,
+                   CASE WHEN n.raw >= n.target THEN $10::timestamp END,
+                   $10::timestamp, $10::timestamp, true, $10::timestamp
+            FROM (
+                SELECT i.*, LEAST(GREATEST(i.value, 0), 2147483647) AS raw
+                FROM input AS i
                 WHERE i.default_assigned AND NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
             ) AS n
             ON CONFLICT (user_id, goal_id) DO NOTHING

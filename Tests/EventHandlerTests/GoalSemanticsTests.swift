@@ -428,65 +428,69 @@ struct GoalSemanticsTests {
         let connection = try PostgresConnection(settings: server.settings(database: fixture.database))
         defer { connection.close() }
         for statement in ProgressWriter.preparedStatements { try connection.prepare(statement.name, statement.sql) }
-        let user = "u-\(UUID().uuidString.prefix(13))"
-        let goal = try #require(fixture.catalog.goal(id: testCase.goal))
+        // Through the statement the writer chooses (the plain one for a goal neither relative nor
+        // rotating) and through the full one: the same row either way.
+        for statements in [ProgressWriter.Statements.chosen, .full] {
+            let user = "u-\(UUID().uuidString.prefix(13))"
+            let goal = try #require(fixture.catalog.goal(id: testCase.goal))
 
-        if let initial = testCase.initial {
-            try connection.execute(
-                """
-                INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, progress, baseline_value,
-                    status, completed_at, claimed_at, expires_at, is_active, created_at, updated_at, assigned_at)
-                VALUES ($1, $2, $3, 'sem-ns', $4::int4, $5::int4, $6, $7::timestamp, $8::timestamp, $9::timestamp,
-                    $10::bool, $11::timestamp, $11::timestamp, $11::timestamp)
-                """,
-                [
-                    .text(user), .text(goal.goalId), .text(goal.challengeId), .text(String(initial.progress)),
-                    initial.baseline.map { .text(String($0)) } ?? .null, .text(initial.status),
-                    initial.completedAt.map { .text($0) } ?? .null, initial.claimedAt.map { .text($0) } ?? .null,
-                    initial.expiresAt.map { .text($0) } ?? .null, .text(initial.active ? "true" : "false"),
-                    .text(initial.updatedAt),
-                ])
-        }
-
-        let buffer = EventBuffer(shardCount: 4, limit: 10_000)
-        var unassigned = 0
-        func flush(at instant: Date) throws {
-            let entries = (0..<buffer.shardCount).flatMap { buffer.drain(shard: $0) }
-            unassigned += try fixture.writer.write(entries, now: instant, on: connection).unassignedEvents
-        }
-        for (n, step) in testCase.steps.enumerated() {
-            let instant = try Self.date(step.at)
-            for (k, event) in step.events.enumerated() {
-                let incoming: IncomingEvent
-                switch event {
-                case .login:
-                    incoming = .login(.init(id: "e\(n)-\(k)", namespace: "sem-ns", userID: user))
-                case .stat(let code, let value, let inc):
-                    incoming = .stat(
-                        .init(
-                            id: "e\(n)-\(k)", namespace: "sem-ns", userID: user,
-                            payload: .init(statCode: code, latestValue: value, inc: inc)))
-                }
-                // Only the goal under test is written: the other goals' rows would be other cases.
-                let updates = fixture.matcher.updates(for: incoming).filter { $0.goal == goal.index }
-                _ = buffer.add(userID: user, updates: updates)
-                if delivery == .flushPerEvent { try flush(at: instant) }
+            if let initial = testCase.initial {
+                try connection.execute(
+                    """
+                    INSERT INTO user_goal_progress (user_id, goal_id, challenge_id, namespace, progress, baseline_value,
+                        status, completed_at, claimed_at, expires_at, is_active, created_at, updated_at, assigned_at)
+                    VALUES ($1, $2, $3, 'sem-ns', $4::int4, $5::int4, $6, $7::timestamp, $8::timestamp, $9::timestamp,
+                        $10::bool, $11::timestamp, $11::timestamp, $11::timestamp)
+                    """,
+                    [
+                        .text(user), .text(goal.goalId), .text(goal.challengeId), .text(String(initial.progress)),
+                        initial.baseline.map { .text(String($0)) } ?? .null, .text(initial.status),
+                        initial.completedAt.map { .text($0) } ?? .null, initial.claimedAt.map { .text($0) } ?? .null,
+                        initial.expiresAt.map { .text($0) } ?? .null, .text(initial.active ? "true" : "false"),
+                        .text(initial.updatedAt),
+                    ])
             }
-            if delivery == .oneFlushPerStep { try flush(at: instant) }
-        }
 
-        let rows = try server.query(
-            """
-            SELECT progress, baseline_value, status, completed_at, claimed_at, expires_at, is_active, updated_at
-            FROM user_goal_progress WHERE user_id = '\(user)' AND goal_id = '\(goal.goalId)'
-            """, database: fixture.database)
-        let actual = rows.first.map { row in
-            Row(
-                progress: Int(row[0]!)!, baseline: row[1].flatMap { Int($0) }, status: row[2]!, completedAt: row[3],
-                claimedAt: row[4], expiresAt: row[5], active: row[6] == "t", updatedAt: row[7]!)
+            let buffer = EventBuffer(shardCount: 4, limit: 10_000)
+            var unassigned = 0
+            func flush(at instant: Date) throws {
+                let entries = (0..<buffer.shardCount).flatMap { buffer.drain(shard: $0) }
+                unassigned += try fixture.writer.write(entries, now: instant, on: connection, statements: statements).unassignedEvents
+            }
+            for (n, step) in testCase.steps.enumerated() {
+                let instant = try Self.date(step.at)
+                for (k, event) in step.events.enumerated() {
+                    let incoming: IncomingEvent
+                    switch event {
+                    case .login:
+                        incoming = .login(.init(id: "e\(n)-\(k)", namespace: "sem-ns", userID: user))
+                    case .stat(let code, let value, let inc):
+                        incoming = .stat(
+                            .init(
+                                id: "e\(n)-\(k)", namespace: "sem-ns", userID: user,
+                                payload: .init(statCode: code, latestValue: value, inc: inc)))
+                    }
+                    // Only the goal under test is written: the other goals' rows would be other cases.
+                    let updates = fixture.matcher.updates(for: incoming).filter { $0.goal == goal.index }
+                    _ = buffer.add(userID: user, updates: updates)
+                    if delivery == .flushPerEvent { try flush(at: instant) }
+                }
+                if delivery == .oneFlushPerStep { try flush(at: instant) }
+            }
+
+            let rows = try server.query(
+                """
+                SELECT progress, baseline_value, status, completed_at, claimed_at, expires_at, is_active, updated_at
+                FROM user_goal_progress WHERE user_id = '\(user)' AND goal_id = '\(goal.goalId)'
+                """, database: fixture.database)
+            let actual = rows.first.map { row in
+                Row(
+                    progress: Int(row[0]!)!, baseline: row[1].flatMap { Int($0) }, status: row[2]!, completedAt: row[3],
+                    claimedAt: row[4], expiresAt: row[5], active: row[6] == "t", updatedAt: row[7]!)
+            }
+            #expect(actual == testCase.expected, "\(statements) statement\n  expected \(testCase.expected.map { "\($0)" } ?? "no row")\n  got      \(actual.map { "\($0)" } ?? "no row")")
+            #expect(unassigned == testCase.unassigned, "unassigned events, \(statements) statement")
         }
-        #expect(actual == testCase.expected, "\n  expected \(testCase.expected.map { "\($0)" } ?? "no row")\n  got      \(actual.map { "\($0)" } ?? "no row")")
-        #expect(unassigned == testCase.unassigned, "unassigned events")
     }
 
     @Test("the running service takes relative and rotating goals: baseline and expires_at over gRPC", .timeLimit(.minutes(3)))
