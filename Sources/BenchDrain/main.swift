@@ -103,6 +103,8 @@ struct DrainReport: Encodable {
         var postgresCPUSeconds: Double
         /// This process: the mock broker serving the fetches (and the completion watcher).
         var brokerCPUSeconds: Double
+        /// redis-server, with `--redis` (its forks for append-only-file rewrites not included).
+        var redisCPUSeconds: Double?
         var eventsPerServiceCoreSecond: Double
         /// Events per second over the mean of the two ceiling measurements (rows per second).
         var ratioToCeiling: Double
@@ -216,6 +218,8 @@ func run(_ options: Options) throws {
         let serviceCPU0 = ProcessCPU.seconds(of: service.pid)
         let postgresCPU0 = ProcessCPU.seconds(ofTree: server.postmasterPID)
         let brokerCPU0 = ProcessCPU.seconds(of: getpid())
+        let redisPID = options.redis ? Int32(((try? String(contentsOfFile: redisDirectory + "/redis.pid", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)) : nil
+        let redisCPU0 = redisPID.map { ProcessCPU.seconds(of: $0) }
 
         // Done when each flush worker's positions (one row per partition and worker, migration
         // 007), summed over the partitions, account for every record. Polled every 20 ms, so it
@@ -239,6 +243,7 @@ func run(_ options: Options) throws {
         let serviceCPU = ProcessCPU.seconds(of: service.pid) - serviceCPU0
         let postgresCPU = ProcessCPU.seconds(ofTree: server.postmasterPID) - postgresCPU0
         let brokerCPU = ProcessCPU.seconds(of: getpid()) - brokerCPU0
+        let redisCPU = redisPID.flatMap { pid in redisCPU0.map { ProcessCPU.seconds(of: pid) - $0 } }
         watcher.close()
         let status = service.stop()
         guard status == 0 else { throw BenchError("event-handler exited \(status):\n\(service.log.suffix(3_000))") }
@@ -251,15 +256,15 @@ func run(_ options: Options) throws {
         guard actual == expected else {
             throw BenchError("\(shape.rawValue): the table's progress sums to \(actual), the events to \(expected)")
         }
-        print(String(format: "%@ (dedup: %@): drained in %.2f s: %.0f events/s, %d rows (%.0f rows/s); service CPU %.1f s, PostgreSQL CPU %.1f s, broker CPU %.1f s; table exact",
-                     shape.rawValue, options.redis ? "redis" : "memory", drainSeconds, Double(records.count) / drainSeconds, rows, Double(rows) / drainSeconds, serviceCPU, postgresCPU, brokerCPU))
+        print(String(format: "%@ (dedup: %@): drained in %.2f s: %.0f events/s, %d rows (%.0f rows/s); service CPU %.1f s, PostgreSQL CPU %.1f s, broker CPU %.1f s%@; table exact",
+                     shape.rawValue, options.redis ? "redis" : "memory", drainSeconds, Double(records.count) / drainSeconds, rows, Double(rows) / drainSeconds, serviceCPU, postgresCPU, brokerCPU, redisCPU.map { String(format: ", Redis CPU %.1f s", $0) } ?? ""))
         let events = Double(records.count)
         report.scenarios.append(
             .init(
                 name: shape.rawValue, events: records.count, keys: keys, partitions: options.partitions,
                 encoding: options.json ? "json" : "protobuf", dedup: options.redis ? "redis" : "memory", produceSeconds: produceSeconds, drainSeconds: drainSeconds,
                 eventsPerSecond: events / drainSeconds, rowsWritten: rows, rowsPerSecond: Double(rows) / drainSeconds,
-                serviceCPUSeconds: serviceCPU, postgresCPUSeconds: postgresCPU, brokerCPUSeconds: brokerCPU,
+                serviceCPUSeconds: serviceCPU, postgresCPUSeconds: postgresCPU, brokerCPUSeconds: brokerCPU, redisCPUSeconds: redisCPU,
                 eventsPerServiceCoreSecond: events / max(serviceCPU, 0.001), ratioToCeiling: 0))
     }
 

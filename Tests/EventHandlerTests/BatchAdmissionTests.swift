@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Redis
 import TestSupport
+import Synchronization
 import Testing
 
 @testable import EventHandler
@@ -18,6 +19,56 @@ struct BatchAdmissionTests {
             configuration: .init(namespace: "batch-ns", ttl: .seconds(60), lease: .seconds(30), failMode: failMode, localCapacity: 1_000),
             redis: client, logger: Logger(label: "test"))
         return (deduplicator, client)
+    }
+
+    @Test("a flush's ids: marked before its COMMIT, one flush key after it; a repeat finding the mark and the key is a duplicate without asking PostgreSQL, on every path")
+    func flushKeyRecordsTheCommit() throws {
+        let redis = try RedisServer()
+        defer { redis.shutdown() }
+        let lookups = Mutex(0)
+        let client = RedisClient(.init(url: try RedisURL(parsing: redis.url)))
+        _ = client.waitUntilSettled(timeout: .seconds(2))
+        let holder = EventDeduplicator(
+            configuration: .init(namespace: "batch-ns", ttl: .seconds(60), lease: .seconds(30), failMode: .open, localCapacity: 1_000),
+            redis: client, logger: Logger(label: "test"))
+        let other = EventDeduplicator(
+            configuration: .init(namespace: "batch-ns", ttl: .seconds(60), lease: .seconds(30), failMode: .open, localCapacity: 1_000),
+            redis: client, isFlushCommitted: { _ in lookups.withLock { $0 += 1 }; return false }, logger: Logger(label: "test"))
+        defer {
+            holder.stop(timeout: .seconds(1))
+            other.stop(timeout: .seconds(1))
+            client.close()
+        }
+        let ids = (0..<4).map { "f\($0)" }
+        #expect(holder.admitBatchBlocking(ids.map { ($0, Self.coordinate(0)) }).allSatisfy { $0 == .admitted(claimed: true) })
+        for id in ids { holder.buffered(id) }
+        #expect(holder.markCommitting(ids, flush: 77))
+        #expect(try redis.cli("GET", "eh:dedup:batch-ns:f0") == "k\t\(holder.instance)\t77")
+        holder.committed(ids, flush: 77, marked: true)
+        try waitUntil("the flush key") { try redis.cli("GET", "eh:flush:batch-ns:\(holder.instance):77") == "c" }
+        try waitUntil("the ids recorded") { holder.held.recorded == 4 && holder.held.committed == 0 }
+        #expect(try redis.cli("GET", "eh:dedup:batch-ns:f1").hasPrefix("k\t"), "no `c` per id")
+
+        // Another replica's repeats: in a batch, one by one, and without blocking.
+        #expect(other.admitBatchBlocking([("f0", Self.coordinate(5)), ("f1", Self.coordinate(6))]) == [.duplicate(.redis), .duplicate(.redis)])
+        #expect(other.admitBlocking("f2") == .duplicate(.redis))
+        let answered = DispatchSemaphore(value: 0)
+        let answer = Mutex<EventDeduplicator.Admission?>(nil)
+        other.admit("f3") { admission in
+            answer.withLock { $0 = admission }
+            answered.signal()
+        }
+        #expect(answered.wait(timeout: .now() + 5) == .success)
+        #expect(answer.withLock { $0 } == .duplicate(.redis))
+        #expect(lookups.withLock { $0 } == 0, "the flush key answered: no commit record lookup")
+        #expect(other.duplicates(.redis) == 4)
+
+        // A mark whose flush key is missing (its process died between COMMIT and the key): the
+        // commit record decides.
+        _ = try redis.cli("DEL", "eh:flush:batch-ns:\(holder.instance):77")
+        _ = try redis.cli("SET", "eh:dedup:batch-ns:orphan", "k\tghost/1/x\t78")
+        #expect(other.admitBlocking("orphan") != .duplicate(.redis))
+        #expect(lookups.withLock { $0 } == 1)
     }
 
     static func coordinate(_ offset: Int64) -> EventDeduplicator.KafkaCoordinate {

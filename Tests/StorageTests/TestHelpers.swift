@@ -86,23 +86,6 @@ final class LockedValue<Value: Sendable>: Sendable {
     func update(_ body: (inout Value) -> Void) { value.withLock { body(&$0) } }
 }
 
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Polls `condition` until it holds; throws when `timeout` passes first. For conditions that
-/// another process makes true (a backend exiting), not a stand-in for sleeping.
-func waitUntil(
-    _ what: String, timeout: Duration = .seconds(15), _ condition: () throws -> Bool
-) throws {
-    let deadline = ContinuousClock.now + timeout
-    while try !condition() {
-        guard ContinuousClock.now < deadline else { throw TestFailure("timed out after \(timeout) waiting for \(what)") }
-        Thread.sleep(forTimeInterval: 0.01)
-    }
-}
-
 /// Blocks until `instant` (for conditions that are the passing of time: lifetimes, idle times).
 func sleep(until instant: ContinuousClock.Instant) {
     while ContinuousClock.now < instant {

@@ -15,10 +15,14 @@ import Synchronization
 ///    - `c`: a delivery of it committed within `DEDUP_TTL`: a duplicate, acknowledged, not applied;
 ///    - `p…`: another delivery holds it and has not committed (on another replica, or in a
 ///      process that died: its lease then runs out): "deliver again later".
-/// 2. **Commit**: the ids drained with a flush are marked committed once it commits, and Redis
-///    records `c` with `PX DEDUP_TTL` (pipelined). Until then a repeat finds the claim, so it is
-///    never applied twice; a flush that fails keeps the ids claimed and its entries buffered, so a
-///    retry is never turned into a drop.
+/// 2. **Commit**: just before a flush commits, its ids are marked `k` (committing in flush N, by
+///    this instance) with `PX DEDUP_TTL`; once it has committed, one key records that:
+///    `eh:flush:{AB_NAMESPACE}:{instance}:{N}` = `c`, same TTL. A mark whose flush key is there
+///    means committed, as `c` does: two writes per event in all, not three (a `c` per id after the
+///    commit was a third of Redis's work). Until the commit a repeat finds the claim or the mark,
+///    so it is never applied twice; a flush that fails keeps the ids claimed and its entries
+///    buffered, so a retry is never turned into a drop. Ids whose mark could not be written
+///    (Redis away) are recorded as `c` one by one once it is back.
 /// 3. **Lease**: claims held here longer than a third of `DEDUP_LEASE` are renewed, so a long
 ///    database outage does not let another replica take them; a process that dies stops renewing
 ///    and its claims free themselves.
@@ -28,9 +32,8 @@ import Synchronization
 /// memory, bounded, and are recorded in Redis once it is back); with `closed` every event with an
 /// id is pushed back until Redis answers. Each transition is logged once and counted.
 ///
-/// Crashes: just before a flush commits, its ids are marked `k` (committing in flush N, by this
-/// instance); a repeat finding a mark whose holder died asks the flush's commit record in
-/// PostgreSQL (`resolve`). So a crash between the COMMIT and the `c` records applies nothing
+/// Crashes: a repeat finding a mark without its flush key asks the flush's commit record in
+/// PostgreSQL (`resolve`). So a crash between the COMMIT and the flush key applies nothing
 /// twice. Only while Redis is unreachable are no marks written.
 final class EventDeduplicator: Sendable {
     enum FailMode: String, Sendable, CaseIterable {
@@ -88,6 +91,8 @@ final class EventDeduplicator: Sendable {
     let instance: String
     private let logger: Logger
     private let keyPrefix: String
+    /// `eh:flush:{ns}:`, then instance, colon, flush id: set once a marked flush committed.
+    private let flushPrefix: String
     /// `DEDUP_TTL` and `DEDUP_LEASE` in milliseconds, as command arguments.
     private let ttlArgument: String
     private let leaseArgument: String
@@ -124,6 +129,7 @@ final class EventDeduplicator: Sendable {
         self.logger = logger
         held = HeldEventIDs(capacity: configuration.localCapacity)
         keyPrefix = "eh:dedup:\(configuration.namespace):"
+        flushPrefix = "eh:flush:\(configuration.namespace):"
         ttlArgument = "\(configuration.ttl.milliseconds)"
         leaseArgument = "\(configuration.lease.milliseconds)"
         livePrefix = "eh:live:\(configuration.namespace):"
@@ -152,11 +158,16 @@ final class EventDeduplicator: Sendable {
             case .settled(let admission):
                 completion(counted(admission))
             case .committing(let mark):
-                // Rare (a repeat of an event whose flush was committing when its process died or
-                // failed): the database answers, on a thread of our own, not Redis's.
-                let thread = Thread { completion(self.counted(self.resolve(id, mark, kafka: kafka))) }
-                thread.name = "dedup-resolve"
-                thread.start()
+                // A repeat of an event of a marked flush: its flush key says committed, in one
+                // more round trip.
+                redis.submit([flushKeyQuery(mark)]) { [self] replies in
+                    if Self.saysCommitted(replies?.first) { return completion(counted(.duplicate(.redis))) }
+                    // Rare (its flush was committing when its process died or failed): the
+                    // database answers, on a thread of our own, not Redis's.
+                    let thread = Thread { completion(self.counted(self.resolve(id, mark, kafka: kafka))) }
+                    thread.name = "dedup-resolve"
+                    thread.start()
+                }
             }
         }
     }
@@ -167,7 +178,9 @@ final class EventDeduplicator: Sendable {
         guard let redis else { return .admitted(claimed: false) }
         switch settle(id, reply: redis.execute([claimCommand(id, kafka: kafka)])?.first) {
         case .settled(let admission): return counted(admission)
-        case .committing(let mark): return counted(resolve(id, mark, kafka: kafka))
+        case .committing(let mark):
+            if Self.saysCommitted(redis.execute([flushKeyQuery(mark)])?.first) { return counted(.duplicate(.redis)) }
+            return counted(resolve(id, mark, kafka: kafka))
         }
     }
 
@@ -189,11 +202,22 @@ final class EventDeduplicator: Sendable {
         }
         if let redis, !asking.isEmpty {
             let replies = redis.execute(asking.map { claimCommand(items[$0].id, kafka: items[$0].kafka) })
+            var marked: [(index: Int, mark: CommittingMark)] = []
             for (position, index) in asking.enumerated() {
                 let reply = replies.flatMap { position < $0.count ? $0[position] : nil }
                 switch settle(items[index].id, reply: reply) {
                 case .settled(let admission): answers[index] = counted(admission)
-                case .committing(let mark): answers[index] = counted(resolve(items[index].id, mark, kafka: items[index].kafka))
+                case .committing(let mark): marked.append((index, mark))
+                }
+            }
+            // Repeats of events of marked flushes: their flush keys, in one more round trip.
+            if !marked.isEmpty {
+                let flushes = redis.execute(marked.map { flushKeyQuery($0.mark) })
+                for (position, item) in marked.enumerated() {
+                    let reply = flushes.flatMap { position < $0.count ? $0[position] : nil }
+                    answers[item.index] =
+                        Self.saysCommitted(reply)
+                        ? counted(.duplicate(.redis)) : counted(resolve(items[item.index].id, item.mark, kafka: items[item.index].kafka))
                 }
             }
         }
@@ -324,8 +348,9 @@ final class EventDeduplicator: Sendable {
     /// outcome, a repeat finds the mark and asks the flush's commit record (see `resolve`); no
     /// moment is left where a committed id looks uncommitted. Blocking (the flush worker's
     /// thread); with Redis away it goes on without the marks (counted, as in open mode).
-    func markCommitting(_ ids: [String], flush id: Int64) {
-        guard let redis, redis.isUp, !ids.isEmpty else { return }
+    /// True when every mark was written (the flush key then records the commit of them all).
+    func markCommitting(_ ids: [String], flush id: Int64) -> Bool {
+        guard let redis, redis.isUp, !ids.isEmpty else { return false }
         let value = "k\t\(instance)\t\(id)"
         let ttl = ttlArgument
         let commands = ids.map { eventID -> RedisCommand in
@@ -336,15 +361,43 @@ final class EventDeduplicator: Sendable {
             command.append(ttl)
             return command
         }
-        _ = redis.execute(commands)
+        guard let replies = redis.execute(commands), replies.count == commands.count else { return false }
+        return replies.allSatisfy { if case .status = $0 { true } else { false } }
     }
 
-    /// The ids of a flush that committed: recorded as committed in Redis (and kept in memory
-    /// until that is done, or for in-process deduplication without Redis).
-    func committed(_ ids: [String]) {
+    /// The ids of flush `flush`, which committed: recorded as committed in Redis (and kept in
+    /// memory until that is done, or for in-process deduplication without Redis). `marked`:
+    /// `markCommitting` wrote all their marks, so one flush key records them all; otherwise each
+    /// gets its `c`.
+    func committed(_ ids: [String], flush: Int64, marked: Bool) {
         guard !ids.isEmpty else { return }
         held.markCommitted(ids, now: MonotonicTime.now)
-        record(ids)
+        guard marked, let redis, redis.isUp else { return record(ids) }
+        var command = RedisCommand("SET")
+        command.append(flushPrefix, "\(instance):\(flush)")
+        command.append("c")
+        command.append("PX")
+        command.append(ttlArgument)
+        redis.submit([command]) { [self] replies in
+            guard case .status? = replies?.first else {
+                // Kept in memory; the maintenance thread records them one by one.
+                unrecordedLeft.store(true, ordering: .relaxed)
+                return
+            }
+            held.markRecorded(ids)
+        }
+    }
+
+    /// `GET` of the flush key of the flush a mark names.
+    private func flushKeyQuery(_ mark: CommittingMark) -> RedisCommand {
+        var command = RedisCommand("GET")
+        command.append(flushPrefix, "\(mark.instance):\(mark.flush)")
+        return command
+    }
+
+    private static func saysCommitted(_ reply: RedisReply?) -> Bool {
+        if case .string(let bytes)? = reply { return bytes == [UInt8(ascii: "c")] }
+        return false
     }
 
     private func record(_ ids: [String], then done: @escaping @Sendable () -> Void = {}) {

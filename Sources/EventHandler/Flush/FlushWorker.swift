@@ -78,18 +78,20 @@ final class FlushWorker: Sendable {
 
     /// Callers waiting for a drain to commit now (the `commit_waiters` gauge).
     var waiterCount: Int { commitWaiters.withLock { $0.waiting.count } }
-    /// Told the event ids of each drain that committed (deduplication records them).
-    private let onCommitted: @Sendable ([String]) -> Void
+    /// Told the event ids of each drain that committed, its flush id, and what `beforeCommit`
+    /// answered for it (deduplication records them).
+    private let onCommitted: @Sendable (_ ids: [String], _ flush: Int64, _ marked: Bool) -> Void
     /// Told a drain's event ids and flush id just before its COMMIT (deduplication marks them as
-    /// committing in that flush). Blocking, on this worker's thread.
-    private let beforeCommit: @Sendable ([String], Int64) -> Void
+    /// committing in that flush, and answers whether every mark was written). Blocking, on this
+    /// worker's thread.
+    private let beforeCommit: @Sendable (_ ids: [String], _ flush: Int64) -> Bool
 
     init(
         index: Int, shards: [Int], phase: Double = 0, buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
         configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, positions: KafkaPositions?,
         onFenced: @escaping @Sendable (KafkaFencedError) -> Void,
-        onCommitted: @escaping @Sendable ([String]) -> Void = { _ in },
-        beforeCommit: @escaping @Sendable ([String], Int64) -> Void = { _, _ in }, logger: Logger
+        onCommitted: @escaping @Sendable ([String], Int64, Bool) -> Void = { _, _, _ in },
+        beforeCommit: @escaping @Sendable ([String], Int64) -> Bool = { _, _ in false }, logger: Logger
     ) {
         self.onCommitted = onCommitted
         self.beforeCommit = beforeCommit
@@ -458,6 +460,7 @@ final class FlushWorker: Sendable {
         let ids = eventIDs.map(\.id)
         var written = 0
         var committed = false
+        var marked = false
         var batches = 0
         var total = ProgressBatchResult()
         var results: [(entries: Int, result: ProgressBatchResult)] = []
@@ -508,7 +511,7 @@ final class FlushWorker: Sendable {
                     }
                     // Deduplication marks the ids as committing in this flush before the commit:
                     // whatever happens next, a repeat can learn whether they were applied.
-                    if !ids.isEmpty { beforeCommit(ids, flushID) }
+                    if !ids.isEmpty { marked = beforeCommit(ids, flushID) }
                     let session = connection.backendPID
                     do {
                         try connection.execute("COMMIT")
@@ -550,7 +553,7 @@ final class FlushWorker: Sendable {
             lastCheckpoint = snapshot
         }
         markCommitted(drain: drain)
-        if !ids.isEmpty { onCommitted(ids) }
+        if !ids.isEmpty { onCommitted(ids, flushID, marked) }
         if index == 0 { pruneCommitRecords() }
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()

@@ -15,8 +15,8 @@ final class Flusher: Sendable {
         buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool, workerCount: Int,
         configuration: FlushWorker.Configuration, metrics: ServiceMetrics, positions: KafkaPositions? = nil,
         onFenced: @escaping @Sendable (KafkaFencedError) -> Void = { _ in },
-        onCommitted: @escaping @Sendable ([String]) -> Void = { _ in },
-        beforeCommit: @escaping @Sendable ([String], Int64) -> Void = { _, _ in }, logger: Logger
+        onCommitted: @escaping @Sendable ([String], Int64, Bool) -> Void = { _, _, _ in },
+        beforeCommit: @escaping @Sendable ([String], Int64) -> Bool = { _, _ in false }, logger: Logger
     ) {
         let stats = self.stats
         self.buffer = buffer

@@ -57,7 +57,7 @@ struct EventHandlerService {
                 interval: settings.flushInterval, batchSize: settings.flushBatchSize,
                 commitRecordRetention: max(.seconds(3_600), settings.dedup.ttl + settings.dedup.lease * 2)),
             metrics: metrics, positions: positions, onFenced: Self.fenced(logger: logger),
-            onCommitted: { deduplicator.committed($0) },
+            onCommitted: { deduplicator.committed($0, flush: $1, marked: $2) },
             beforeCommit: { deduplicator.markCommitting($0, flush: $1) }, logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
