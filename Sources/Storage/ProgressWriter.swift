@@ -168,8 +168,9 @@ public struct ProgressWriter: Sendable {
         return result
     }
 
+    /// The statement's parameters: $1…$10 for both, $11…$15 (the goal semantics) only for the
+    /// full one.
     private func parameters(for entries: [PendingEntry], plain: Bool, now: Date) -> [PostgresParameter] {
-        if plain { return plainParameters(for: entries, now: now) }
         let n = entries.count
         var users = BinaryArray(.text, capacity: n * 44)
         var goals = BinaryArray(.text, capacity: n * 16)
@@ -179,11 +180,12 @@ public struct ProgressWriter: Sendable {
         var targets = BinaryArray(.int4, capacity: n * 8)
         var defaults = BinaryArray(.bool, capacity: n * 5)
         var events = BinaryArray(.int4, capacity: n * 8)
-        var relative = BinaryArray(.bool, capacity: n * 5)
-        var increases = BinaryArray(.int8, capacity: n * 12)
-        var schedules = BinaryArray(.int4, capacity: n * 8)
-        var resets = BinaryArray(.bool, capacity: n * 5)
-        var reselects = BinaryArray(.bool, capacity: n * 5)
+        let semantics = plain ? 0 : n
+        var relative = BinaryArray(.bool, capacity: semantics * 5)
+        var increases = BinaryArray(.int8, capacity: semantics * 12)
+        var schedules = BinaryArray(.int4, capacity: semantics * 8)
+        var resets = BinaryArray(.bool, capacity: semantics * 5)
+        var reselects = BinaryArray(.bool, capacity: semantics * 5)
         for entry in entries {
             let goal = Int(entry.goal)
             let definition = catalog.goals[goal]
@@ -195,49 +197,20 @@ public struct ProgressWriter: Sendable {
             targets.append(int4: definition.targetValue)
             defaults.append(bool: definition.defaultAssigned)
             events.append(int4: entry.progress.events)
+            if plain { continue }
             relative.append(bool: definition.progressMode == .relative)
             increases.append(int8: entry.progress.increase)
             schedules.append(int4: scheduleCodes[goal])
             resets.append(bool: definition.rotation?.resetProgress ?? false)
             reselects.append(bool: definition.rotation?.allowReselection ?? false)
         }
-        return [
-            users.parameter(), goals.parameter(), challenges.parameter(), values.parameter(),
-            increments.parameter(), targets.parameter(), defaults.parameter(), events.parameter(),
-            .text(namespace), .text(Self.timestamp(now)),
-            relative.parameter(), increases.parameter(), schedules.parameter(), resets.parameter(),
-            reselects.parameter(),
-        ]
-    }
-
-    /// `plainUpsertSQL`'s parameters: $1…$10 of the full statement.
-    private func plainParameters(for entries: [PendingEntry], now: Date) -> [PostgresParameter] {
-        let n = entries.count
-        var users = BinaryArray(.text, capacity: n * 44)
-        var goals = BinaryArray(.text, capacity: n * 16)
-        var challenges = BinaryArray(.text, capacity: n * 16)
-        var values = BinaryArray(.int8, capacity: n * 12)
-        var increments = BinaryArray(.bool, capacity: n * 5)
-        var targets = BinaryArray(.int4, capacity: n * 8)
-        var defaults = BinaryArray(.bool, capacity: n * 5)
-        var events = BinaryArray(.int4, capacity: n * 8)
-        for entry in entries {
-            let goal = Int(entry.goal)
-            let definition = catalog.goals[goal]
-            users.append(entry.userID)
-            goals.append(text: goalIDBytes[goal])
-            challenges.append(text: challengeIDBytes[goal])
-            values.append(int8: entry.progress.value)
-            increments.append(bool: entry.progress.kind == .increment)
-            targets.append(int4: definition.targetValue)
-            defaults.append(bool: definition.defaultAssigned)
-            events.append(int4: entry.progress.events)
-        }
-        return [
+        let common: [PostgresParameter] = [
             users.parameter(), goals.parameter(), challenges.parameter(), values.parameter(),
             increments.parameter(), targets.parameter(), defaults.parameter(), events.parameter(),
             .text(namespace), .text(Self.timestamp(now)),
         ]
+        if plain { return common }
+        return common + [relative.parameter(), increases.parameter(), schedules.parameter(), resets.parameter(), reselects.parameter()]
     }
 
     /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, the text form of a TIMESTAMP column.
@@ -302,6 +275,28 @@ public struct ProgressWriter: Sendable {
 
     /// Completed earlier in this period: stays completed whatever the value does.
     private static let stillCompleted = "(NOT \(stale) AND p.status = 'completed')"
+
+    /// Both statements' end, after their `input`, `updated` and `inserted`: the entries neither
+    /// took, and the result row (updated, inserted, unassigned events, lost insert races).
+    private static let resultTail = """
+        leftover AS (
+                SELECT i.* FROM input AS i
+                WHERE NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
+                  AND NOT EXISTS (SELECT 1 FROM inserted AS x
+                                  WHERE x.user_id = i.user_id AND x.goal_id = i.goal_id)
+            )
+            SELECT
+                (SELECT count(*) FROM updated),
+                (SELECT count(*) FROM inserted),
+                (SELECT COALESCE(sum(l.events), 0) FROM leftover AS l
+                  WHERE NOT l.default_assigned AND NOT EXISTS (
+                      SELECT 1 FROM user_goal_progress AS e
+                      WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id AND e.is_active)),
+                (SELECT array_agg(l.ord) FROM leftover AS l
+                  WHERE l.default_assigned AND NOT EXISTS (
+                      SELECT 1 FROM user_goal_progress AS e
+                      WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id))
+        """
 
     /// Parameters: $1 user ids, $2 goal ids, $3 challenge ids, $4 values (int8), $5 is-increment,
     /// $6 targets, $7 default-assigned, $8 merged event counts, $11 relative, $12 summed
@@ -377,23 +372,7 @@ public struct ProgressWriter: Sendable {
             ON CONFLICT (user_id, goal_id) DO NOTHING
             RETURNING p.user_id, p.goal_id
         ),
-        leftover AS (
-            SELECT i.* FROM input AS i
-            WHERE NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
-              AND NOT EXISTS (SELECT 1 FROM inserted AS x
-                              WHERE x.user_id = i.user_id AND x.goal_id = i.goal_id)
-        )
-        SELECT
-            (SELECT count(*) FROM updated),
-            (SELECT count(*) FROM inserted),
-            (SELECT COALESCE(sum(l.events), 0) FROM leftover AS l
-              WHERE NOT l.default_assigned AND NOT EXISTS (
-                  SELECT 1 FROM user_goal_progress AS e
-                  WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id AND e.is_active)),
-            (SELECT array_agg(l.ord) FROM leftover AS l
-              WHERE l.default_assigned AND NOT EXISTS (
-                  SELECT 1 FROM user_goal_progress AS e
-                  WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id))
+        \(resultTail)
         """
 
     /// Shown progress of a plain goal's row: no baseline is placed, one already there (the goal
@@ -445,23 +424,7 @@ public struct ProgressWriter: Sendable {
             ON CONFLICT (user_id, goal_id) DO NOTHING
             RETURNING p.user_id, p.goal_id
         ),
-        leftover AS (
-            SELECT i.* FROM input AS i
-            WHERE NOT EXISTS (SELECT 1 FROM updated AS u WHERE u.ord = i.ord)
-              AND NOT EXISTS (SELECT 1 FROM inserted AS x
-                              WHERE x.user_id = i.user_id AND x.goal_id = i.goal_id)
-        )
-        SELECT
-            (SELECT count(*) FROM updated),
-            (SELECT count(*) FROM inserted),
-            (SELECT COALESCE(sum(l.events), 0) FROM leftover AS l
-              WHERE NOT l.default_assigned AND NOT EXISTS (
-                  SELECT 1 FROM user_goal_progress AS e
-                  WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id AND e.is_active)),
-            (SELECT array_agg(l.ord) FROM leftover AS l
-              WHERE l.default_assigned AND NOT EXISTS (
-                  SELECT 1 FROM user_goal_progress AS e
-                  WHERE e.user_id = l.user_id AND e.goal_id = l.goal_id))
+        \(resultTail)
         """
 }
 
