@@ -35,11 +35,22 @@ def load_results(directory):
         data["_file"] = os.path.relpath(path)
         name = os.path.basename(path)
         if name.startswith("drain-"):
-            key = ("drain",)
+            # The report's drain is a whole `make bench-drain` (both scenarios, ids in memory);
+            # runs of one scenario or with --redis are cited where they are discussed (README).
+            scenarios = data.get("scenarios", [])
+            whole = {s.get("name") for s in scenarios} == {"merging", "distinct"} and all(
+                s.get("dedup", "memory") == "memory" for s in scenarios)
+            key = ("drain",) if whole else ("drain-partial", name)
         elif data.get("kind") == "profile" and any(run.get("hot_symbols") for run in data.get("runs", [])):
             key = ("perf",)
         elif data.get("kind") == "profile":
             variant = "pg-defaults" if data.get("postgres_options") else "tuned"
+            # Runs with Redis deduplication (bench-load --set REDIS_URL=...) are a variant of their own.
+            if any("REDIS_URL" in (run.get("settings") or {}) for run in data.get("runs", [])):
+                variant = "redis"
+            # A run of the service alone (--systems service) has no naive peer to compare with.
+            elif variant == "tuned" and {run.get("system") for run in data.get("runs", [])} == {"service"}:
+                variant = "service-only"
             key = ("profile", data["profile"], data["tool"], variant)
         elif data.get("kind") == "sweep":
             key = ("sweep", data["sweep"], data["profile"])
@@ -894,6 +905,8 @@ class Report:
         self.w("## Results files used")
         self.w()
         for key, data in sorted(self.r.items(), key=lambda kv: kv[1].get("started_at", "")):
+            if key[0] == "drain-partial" or key[-1] in ("redis", "service-only"):
+                continue  # not used by this report
             self.w(f"- {link(data)}: {' '.join(str(k) for k in key)}, commit `{data.get('commit', '?')}`")
         self.w()
 
