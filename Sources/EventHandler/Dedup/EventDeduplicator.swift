@@ -313,6 +313,16 @@ final class EventDeduplicator: Sendable {
         return admission
     }
 
+    /// Takes back the count of a duplicate whose record was not taken after all (it will be
+    /// offered, and counted, again).
+    func uncount(_ source: DuplicateSource) {
+        if source == .memory {
+            duplicatesInMemory.subtract(1, ordering: .relaxed)
+        } else {
+            duplicatesInRedis.subtract(1, ordering: .relaxed)
+        }
+    }
+
     /// Takes over a claim whose holder can never commit it (a Kafka record the partition's
     /// previous owner claimed and did not commit: fencing stops it from ever committing).
     func takeOver(_ id: String, kafka: KafkaCoordinate) -> Admission {

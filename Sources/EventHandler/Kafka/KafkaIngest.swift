@@ -176,9 +176,15 @@ final class KafkaIngest: KafkaConsumerDelegate {
                 decision = skipUnapplied(record, inspection)
             }
             if decision == .later {
+                // The records after it are offered again: their claims go, and the repeats among
+                // them are counted when they are taken, not now as well.
                 for later in (index + 1)..<records.count {
-                    guard let item = itemOf[later], case .admitted(let claimed) = admissions[item] else { continue }
-                    deduplicator.release(items[item].id, claimed: claimed)
+                    guard let item = itemOf[later] else { continue }
+                    switch admissions[item] {
+                    case .admitted(let claimed): deduplicator.release(items[item].id, claimed: claimed)
+                    case .duplicate(let source): deduplicator.uncount(source)
+                    case .heldElsewhere, .unavailable: break
+                    }
                 }
                 return index
             }
