@@ -351,12 +351,20 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         flushSoon()
     }
 
-    /// A call that ended without an answer written.
+    /// A call that ended without an answer written: cancelled by its client, or, when the reset
+    /// comes at its deadline (within `deadlineSlack` before it, or after), given up by a client
+    /// whose deadline passed a moment before ours did (its clock started first): counted as
+    /// DEADLINE_EXCEEDED, as our timer would have.
     private func end(_ call: Call) {
         call.timer?.cancel()
         call.onCancel?()
-        metrics.handled(call.method, code: .cancelled, nanoseconds: NIODeadline.now().uptimeNanoseconds &- call.arrived)
+        let now = NIODeadline.now()
+        let expired = call.deadline.map { now + Self.deadlineSlack >= $0 } ?? false
+        metrics.handled(call.method, code: expired ? .deadlineExceeded : .cancelled, nanoseconds: now.uptimeNanoseconds &- call.arrived)
     }
+
+    /// How early a client's reset may come and still be its deadline passing.
+    static let deadlineSlack = TimeAmount.milliseconds(50)
 
     private func write(_ streamID: HTTP2StreamID, _ payload: HTTP2Frame.FramePayload) {
         context?.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: payload)), promise: nil)
