@@ -24,9 +24,10 @@ help:
 	@echo "                 (PROFILE=smoke|baseline|scale|target|endurance|stress|spike|soak for one; BENCH_SCALE=0.05)"
 	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
 	@echo "make bench-drain the service draining 1,000,000 Kafka events, against the same ceiling"
+	@echo "                 (the benchmarks are a package of their own: Benchmarks/, built by scripts/build-release.sh)"
 	@echo "make migrate     apply the migrations to the database in .env"
 	@echo "make migrations-bundle  rebuild the built-in migrations from migrations/*.sql (after changing one)"
-	@echo "make protos      regenerate Sources/GameEvents from protos/"
+	@echo "make protos      regenerate Sources/GameEvents and Sources/GameEventsGRPC from protos/"
 
 deps:
 	@scripts/install-deps.sh
@@ -62,9 +63,13 @@ demo: deps
 migrate: build-release
 	$(RELEASE_BIN) migrate
 
+# The product's tests, then the benchmarks package's (Benchmarks/: the load generator, the run
+# analysis, the naive peer against a real PostgreSQL), built into the same .build/.
 test: check-monitoring check-deploy
 	swift build --build-tests
 	swift test --skip-build --no-parallel
+	scripts/swift-benchmarks.sh build --build-tests
+	scripts/swift-benchmarks.sh test --skip-build --no-parallel
 
 # The fault-injection suite alone (it also runs in `make test`): PostgreSQL, Redis and the
 # broker taken away under load, SIGKILL and SIGTERM; each scenario ends with an exact table.
@@ -90,12 +95,11 @@ bench: deps
 	PROFILE=$(PROFILE) BENCH_SCALE=$(BENCH_SCALE) BENCH_TOOL=$(BENCH_TOOL) scripts/bench.sh
 
 bench-core: deps
-	swift build -c release --product bench-core
+	scripts/build-release.sh bench-core > /dev/null
 	.build/release/bench-core
 
 bench-drain: deps
-	swift build -c release --product event-handler
-	swift build -c release --product bench-drain
+	scripts/build-release.sh event-handler bench-drain > /dev/null
 	.build/release/bench-drain $(ARGS)
 
 protos:

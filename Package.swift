@@ -2,16 +2,18 @@
 import PackageDescription
 
 // Module map (one concern per target):
-//   GameEvents    generated protobuf + gRPC code for the wire contract (protos/, scripts/generate-protos.sh)
+//   GameEvents    generated protobuf messages for the wire contract (protos/, scripts/generate-protos.sh)
+//   GameEventsGRPC generated grpc-swift stubs for the same services: clients only (make demo, tests,
+//                 the benchmarks); the service's own server never builds grpc-swift or its transport
 //   Catalog       challenges.json: model, validation, event → goal matching (pure Swift)
 //   Buffer        the 256-shard per-user merge buffer (pure Swift, no I/O, no clocks)
 //   EventRules    the wire contract's rules: an event as ingest sees it, validation, event → goal
-//                 updates (shared by the service and the naive peer, so both answer alike)
-//   Lifecycle     SIGTERM/SIGINT as something a task awaits (the service and the naive peer)
+//                 updates (shared by the service and the benchmarks' naive peer, so both answer alike)
+//   Lifecycle     SIGTERM/SIGINT as something a task awaits
 //   Storage       everything that touches PostgreSQL: libpq connections, the pool, migrations, SQL
 //   UnaryGRPC     the gRPC server: unary and server-streaming methods answered on the event loop,
 //                 over swift-nio-http2's frames (no stream channels, no task per call), with its limits
-//                 and go-grpc-prometheus's metrics (the service and the naive peer serve through it)
+//                 and go-grpc-prometheus's metrics
 //   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown,
 //                 and operations (Prometheus /metrics, /healthz, /readyz over a small NIO HTTP server)
 //   Redis         the one wrapper over hiredis: a blocking connection with pipelines (CHiredis is the
@@ -20,18 +22,13 @@ import PackageDescription
 //                 mock cluster (CRdKafka is the system library)
 //   DevKafka      `dev-kafka`: a development broker (librdkafka's mock cluster) for `make run` and tests
 //   EventDemo     `event-demo`: a handful of events over gRPC and Kafka to a running service (`make demo`)
-//   BenchSupport  what the benchmarks share: a private PostgreSQL, the benchmark catalog, the raw ceiling
-//   BenchCore     `bench-core`: buffer and flush throughput against the raw PostgreSQL ceiling
-//   BenchDrain    `bench-drain`: the service draining a Kafka backlog, against the same ceiling
-//   LoadGenerator the bridge-shaped gRPC load: the profiles' event mix, a fixed arrival rate on one
-//                 HTTP/2 connection (frames written directly, NIOHTTP2), latency in HdrHistograms
-//                 from each call's intended start
-//   NaivePeer     `naive-peer`: the same two gRPC methods with no buffer, one UPSERT per event and
-//                 goal (the comparison the benchmarks quote)
-//   BenchFloor    `bench-floor`: SwiftNIO's event loop alone, one request per wake-up (the floor
-//                 under the gRPC path's CPU per call; bench/floor/ has the kernel's and the server's)
-//   BenchLoad     `bench-load`: the load-profile runner behind `make bench` (k6 or LoadGenerator
-//                 against the service and the naive peer, sampling, results files)
+//   TestSupport   the test harness: private PostgreSQL and Redis servers on loopback, the service as a
+//                 child process, a TCP proxy for faults (the benchmarks' tests use it too)
+//   ServiceTestSupport  the end-to-end harness: the service on a test database with gRPC and HTTP
+//                 clients, the test catalog and workload, the independent model of the table
+//
+// The benchmarks, the load generator and the naive peer are a package of their own, Benchmarks/,
+// which depends on this one by path: this package builds the product and its tests.
 let strictSwift: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -42,13 +39,16 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "event-handler", targets: ["EventHandler"]),
-        .executable(name: "bench-core", targets: ["BenchCore"]),
         .executable(name: "dev-kafka", targets: ["DevKafka"]),
-        .executable(name: "bench-drain", targets: ["BenchDrain"]),
         .executable(name: "event-demo", targets: ["EventDemo"]),
-        .executable(name: "naive-peer", targets: ["NaivePeer"]),
-        .executable(name: "bench-load", targets: ["BenchLoad"]),
-        .executable(name: "bench-floor", targets: ["BenchFloor"]),
+        // The modules the benchmarks package builds on (Benchmarks/Package.swift).
+        .library(
+            name: "EventHandlerModules",
+            targets: ["GameEvents", "Catalog", "Buffer", "EventRules", "Lifecycle", "Storage", "UnaryGRPC", "Kafka"]
+        ),
+        .library(name: "GameEventsGRPC", targets: ["GameEventsGRPC"]),
+        .library(name: "TestSupport", targets: ["TestSupport"]),
+        .library(name: "ServiceTestSupport", targets: ["ServiceTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -59,7 +59,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
@@ -70,7 +69,13 @@ let package = Package(
         ),
         .target(
             name: "GameEvents",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        .target(
+            name: "GameEventsGRPC",
             dependencies: [
+                "GameEvents",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -142,69 +147,14 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        .target(
-            name: "BenchSupport",
-            dependencies: ["Catalog", "Storage", .product(name: "Logging", package: "swift-log")],
-            swiftSettings: strictSwift
-        ),
-        .executableTarget(
-            name: "BenchCore",
-            dependencies: ["BenchSupport", "Buffer", "Catalog", "Storage", "CLibPQ"],
-            swiftSettings: strictSwift
-        ),
         .executableTarget(
             name: "EventDemo",
             dependencies: [
-                "GameEvents", "Kafka",
+                "GameEvents", "GameEventsGRPC", "Kafka",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            swiftSettings: strictSwift
-        ),
-        .executableTarget(
-            name: "BenchDrain",
-            dependencies: [
-                "BenchSupport", "Kafka", "GameEvents", "Storage",
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSwift
-        ),
-        .target(
-            name: "LoadGenerator",
-            dependencies: [
-                "GameEvents",
-                .product(name: "Histogram", package: "hdrhistogram-swift"),
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-                .product(name: "NIOHPACK", package: "swift-nio-http2"),
-            ],
-            swiftSettings: strictSwift
-        ),
-        .executableTarget(
-            name: "NaivePeer",
-            dependencies: [
-                "Catalog", "Storage", "GameEvents", "EventRules", "Buffer", "Lifecycle", "UnaryGRPC",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSwift
-        ),
-        .executableTarget(
-            name: "BenchLoad",
-            dependencies: [
-                "BenchSupport", "LoadGenerator", "Storage",
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: strictSwift
-        ),
-        .executableTarget(
-            name: "BenchFloor",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")],
             swiftSettings: strictSwift
         ),
         .target(
@@ -213,12 +163,23 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: strictSwift
         ),
+        .target(
+            name: "ServiceTestSupport",
+            dependencies: [
+                "TestSupport", "Storage", "GameEvents", "GameEventsGRPC",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/ServiceTestSupport",
+            swiftSettings: strictSwift
+        ),
         .testTarget(name: "BufferTests", dependencies: ["Buffer"], swiftSettings: strictSwift),
         .testTarget(name: "UnaryGRPCTests", dependencies: ["UnaryGRPC"], swiftSettings: strictSwift),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: strictSwift),
-        .testTarget(name: "BenchLoadTests", dependencies: ["BenchLoad"], swiftSettings: strictSwift),
-        .testTarget(name: "LoadGeneratorTests", dependencies: ["LoadGenerator", "BenchSupport"], swiftSettings: strictSwift),
         .testTarget(
             name: "KafkaTests",
             dependencies: ["Kafka", "DevKafka", "TestSupport", .product(name: "Logging", package: "swift-log")],
@@ -233,14 +194,14 @@ let package = Package(
             name: "EventHandlerTests",
             dependencies: [
                 "EventHandler",
-                "NaivePeer",
                 "EventRules",
                 "DevKafka",
-                "BenchSupport",
                 "GameEvents",
+                "GameEventsGRPC",
                 "Storage",
                 "Catalog",
                 "TestSupport",
+                "ServiceTestSupport",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

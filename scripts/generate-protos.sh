@@ -8,6 +8,11 @@
 # git ignores. The GRPCProtobufGenerator build plugin is avoided on purpose: it compiles a
 # vendored protoc from C++ on every clean build (+12 minutes).
 #
+# Two modules: the messages (`*.pb.swift`) in Sources/GameEvents/Generated/, which the service
+# uses with SwiftProtobuf alone, and the grpc-swift stubs (`*.grpc.swift`) in
+# Sources/GameEventsGRPC/Generated/, which only clients (make demo, tests, the load tools) use: the
+# service's own server (UnaryGRPC) never builds grpc-swift, its transport, or their TLS stack.
+#
 # Idempotent: files are only rewritten when their content changes, and stale generated files
 # are removed. Usage: scripts/generate-protos.sh
 set -euo pipefail
@@ -22,7 +27,8 @@ checkout=$cache/grpc-swift-protobuf
 bindir=$cache/bin
 stamp=$bindir/VERSION
 proto_dir=protos
-out=$root/Sources/GameEvents/Generated
+messages_out=$root/Sources/GameEvents/Generated
+stubs_out=$root/Sources/GameEventsGRPC/Generated
 
 say() { echo "generate-protos: $*"; }
 
@@ -82,41 +88,47 @@ got=$("$bindir/protoc-gen-swift" --version)
   exit 1
 }
 
-# 3. Generate into a temporary directory, then update Sources/GameEvents/Generated/ in place.
+# 3. Generate into temporary directories, then update the two Generated/ directories in place.
 mapfile -t files < <(cd "$proto_dir" && find . -name '*.proto' | sed 's|^\./||' | LC_ALL=C sort)
 [ ${#files[@]} -gt 0 ] || { echo "generate-protos: no .proto files under $proto_dir/" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$tmp/messages" "$tmp/stubs"
 say "protoc on: ${files[*]}"
 protoc \
   --proto_path="$proto_dir" --proto_path="$include" \
   --plugin=protoc-gen-swift="$bindir/protoc-gen-swift" \
   --plugin=protoc-gen-grpc-swift-2="$bindir/protoc-gen-grpc-swift-2" \
-  --swift_out="$tmp" \
+  --swift_out="$tmp/messages" \
   --swift_opt=Visibility=Public,FileNaming=PathToUnderscores \
-  --grpc-swift-2_out="$tmp" \
-  --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true,FileNaming=PathToUnderscores \
+  --grpc-swift-2_out="$tmp/stubs" \
+  --grpc-swift-2_opt=Visibility=Public,Server=true,Client=true,FileNaming=PathToUnderscores,ExtraModuleImports=GameEvents \
   "${files[@]}"
 
-mkdir -p "$out"
 changed=0
-for f in "$tmp"/*.swift; do
-  name=$(basename "$f")
-  if cmp -s "$f" "$out/$name"; then
-    say "unchanged ${out#"$root"/}/$name"
-  else
-    cp "$f" "$out/$name"
-    say "wrote     ${out#"$root"/}/$name"
-    changed=$((changed + 1))
-  fi
-done
-for f in "$out"/*; do
-  [ -e "$f" ] || continue
-  name=$(basename "$f")
-  if [ ! -e "$tmp/$name" ]; then
-    rm -f "$f"
-    say "removed   ${out#"$root"/}/$name (no longer generated)"
-    changed=$((changed + 1))
-  fi
-done
+sync_dir() { # sync_dir GENERATED OUT
+  local from=$1 out=$2 f name
+  mkdir -p "$out"
+  for f in "$from"/*.swift; do
+    name=$(basename "$f")
+    if cmp -s "$f" "$out/$name"; then
+      say "unchanged ${out#"$root"/}/$name"
+    else
+      cp "$f" "$out/$name"
+      say "wrote     ${out#"$root"/}/$name"
+      changed=$((changed + 1))
+    fi
+  done
+  for f in "$out"/*; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f")
+    if [ ! -e "$from/$name" ]; then
+      rm -f "$f"
+      say "removed   ${out#"$root"/}/$name (no longer generated)"
+      changed=$((changed + 1))
+    fi
+  done
+}
+sync_dir "$tmp/messages" "$messages_out"
+sync_dir "$tmp/stubs" "$stubs_out"
 say "done: $changed file(s) changed"

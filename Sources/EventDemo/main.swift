@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GameEvents
+import GameEventsGRPC
 import Kafka
 import SwiftProtobuf
 

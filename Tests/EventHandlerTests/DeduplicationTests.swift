@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import ServiceTestSupport
 import Storage
 import TestSupport
 import Testing

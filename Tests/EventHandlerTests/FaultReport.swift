@@ -1,4 +1,5 @@
 import Foundation
+import ServiceTestSupport
 
 /// What one fault scenario measured, for the README's "What it survives" table: printed as a
 /// `fault-report:` line, and appended as JSON to the file `FAULT_REPORT` names, if any

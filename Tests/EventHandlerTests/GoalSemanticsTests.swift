@@ -1,9 +1,10 @@
+@testable import EventHandler
 import Buffer
 import Catalog
-@testable import EventHandler
 import EventRules
 import Foundation
 import GameEvents
+import ServiceTestSupport
 import Storage
 import TestSupport
 import Testing

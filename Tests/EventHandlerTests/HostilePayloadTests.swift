@@ -1,8 +1,9 @@
-import BenchSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GameEvents
+import GameEventsGRPC
+import ServiceTestSupport
 import Synchronization
 import TestSupport
 import Testing

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceTestSupport
 import Storage
 import TestSupport
 import Testing

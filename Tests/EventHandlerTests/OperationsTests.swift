@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GameEvents
+import ServiceTestSupport
 import TestSupport
 import Testing
 

@@ -1,5 +1,5 @@
-import BenchSupport
 import Foundation
+import ServiceTestSupport
 import Storage
 import TestSupport
 import Testing

@@ -2,6 +2,8 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GameEvents
+import GameEventsGRPC
+import ServiceTestSupport
 import Storage
 import Synchronization
 import TestSupport
@@ -54,13 +56,13 @@ struct UserDeletionTests {
     func committedAndBuffered() async throws {
         let catalog = TestCatalog()
         var model = ExpectedState(catalog: catalog)
-        let seeded = EndToEndTests.seedRows(users: ["gone", "kept", "x", "y"], catalog: catalog, into: &model)
+        let seeded = RestSideRows.make(users: ["gone", "kept", "x", "y"], catalog: catalog, into: &model)
         let harness = try ServiceHarness(
             server: .shared, catalogJSON: catalog.json,
             // Long enough that the events below are still buffered when the deletion comes.
             environment: ["BUFFER_FLUSH_INTERVAL": "60s", "FLUSH_WORKERS": "1"],
             prepare: { connection in
-                try EndToEndTests.insert(seeded, namespace: "test-ns", on: connection)
+                try RestSideRows.insert(seeded, namespace: "test-ns", on: connection)
                 try connection.execute(
                     """
                     INSERT INTO progress_dead_letters (namespace, user_id, goal_id, challenge_id, kind, value, increase, events, event_ids, sqlstate, reason)
@@ -163,11 +165,11 @@ struct UserDeletionTests {
     func whileTheDatabaseIsAway() async throws {
         let catalog = TestCatalog()
         var model = ExpectedState(catalog: catalog)
-        let seeded = EndToEndTests.seedRows(users: ["away", "stays"], catalog: catalog, into: &model)
+        let seeded = RestSideRows.make(users: ["away", "stays"], catalog: catalog, into: &model)
         let harness = try ServiceHarness(
             server: .shared, catalogJSON: catalog.json,
             environment: ["BUFFER_FLUSH_INTERVAL": "200ms", "FLUSH_WORKERS": "1", "DB_CONNECT_TIMEOUT": "2s", "ACK_MODE": "durable"],
-            prepare: { try EndToEndTests.insert(seeded, namespace: "test-ns", on: $0) })
+            prepare: { try RestSideRows.insert(seeded, namespace: "test-ns", on: $0) })
         let server = harness.server
         let before = try Self.rowCount(harness, user: "away")
         #expect(before > 0)

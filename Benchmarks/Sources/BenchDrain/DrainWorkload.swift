@@ -3,6 +3,7 @@ import Foundation
 import GameEvents
 import Kafka
 import SwiftProtobuf
+import TestSupport
 
 /// The events of one drain scenario, as Kafka records, and the table they leave behind.
 ///

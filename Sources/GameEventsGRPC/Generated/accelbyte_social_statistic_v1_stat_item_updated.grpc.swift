@@ -14,6 +14,7 @@
 import GRPCCore
 import GRPCProtobuf
 import SwiftProtobuf
+import GameEvents
 
 // MARK: - accelbyte.social.statistic.v1.StatisticStatItemUpdatedService
 

@@ -2,33 +2,34 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GameEvents
+import GameEventsGRPC
 import Storage
 import TestSupport
 import Testing
 
-typealias LoginClient = Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedInService.Client<HTTP2ClientTransport.Posix>
-typealias StatClient = Accelbyte_Social_Statistic_V1_StatisticStatItemUpdatedService.Client<HTTP2ClientTransport.Posix>
+public typealias LoginClient = Accelbyte_Iam_Account_V1_UserAuthenticationUserLoggedInService.Client<HTTP2ClientTransport.Posix>
+public typealias StatClient = Accelbyte_Social_Statistic_V1_StatisticStatItemUpdatedService.Client<HTTP2ClientTransport.Posix>
 
 /// A running `event-handler serve` (or another server of the package speaking the same gRPC
 /// methods and settings: `naive-peer`) against a database of a test PostgreSQL, plus what a test
 /// needs around it: a challenges file, the gRPC port, and clients.
-final class ServiceHarness: Sendable {
-    let server: PostgresServer
-    let database: String
-    let grpcPort: Int
+public final class ServiceHarness: Sendable {
+    public let server: PostgresServer
+    public let database: String
+    public let grpcPort: Int
     /// HTTP `/metrics`, `/healthz`, `/readyz`.
-    let metricsPort: Int
-    let namespace: String
-    let workDirectory: String
-    let process: ServiceProcess
+    public let metricsPort: Int
+    public let namespace: String
+    public let workDirectory: String
+    public let process: ServiceProcess
     /// The environment the service runs with (another instance can be started from it).
-    let environment: [String: String]
+    public let environment: [String: String]
 
     /// Writes `catalogJSON`, runs `beforeMigrate` on the empty database, migrates (through
     /// `event-handler migrate`, run in an empty directory: the built-in migrations), runs
     /// `prepare` on the fresh table, then starts `executable arguments` (the service by
     /// default) and (unless `waitForReady` is false) waits until it logs `readyLine`.
-    init(
+    public init(
         server: PostgresServer, catalogJSON: String, namespace: String = "test-ns",
         environment extra: [String: String] = [:], waitForReady: Bool = true,
         executable: String = "event-handler", arguments: [String] = ["serve"], readyLine: String = "] ready",
@@ -74,7 +75,7 @@ final class ServiceHarness: Sendable {
 
     /// Starts another instance on the same database and settings, with ports of its own; it is
     /// ready when this returns. Returns it and its operations client.
-    func startInstance(_ overrides: [String: String] = [:]) throws -> (ServiceProcess, OperationsClient) {
+    public func startInstance(_ overrides: [String: String] = [:]) throws -> (ServiceProcess, OperationsClient) {
         var environment = environment
         let grpc = try PostgresServer.freeLoopbackPort()
         var http = try PostgresServer.freeLoopbackPort()
@@ -88,7 +89,7 @@ final class ServiceHarness: Sendable {
     }
 
     /// The operations endpoints of this service.
-    var http: OperationsClient { OperationsClient(port: metricsPort) }
+    public var http: OperationsClient { OperationsClient(port: metricsPort) }
 
     deinit {
         process.terminate()
@@ -96,7 +97,7 @@ final class ServiceHarness: Sendable {
     }
 
     /// Runs `body` with a gRPC client connected to the service.
-    func withClients<T: Sendable>(_ body: (LoginClient, StatClient) async throws -> T) async throws -> T {
+    public func withClients<T: Sendable>(_ body: (LoginClient, StatClient) async throws -> T) async throws -> T {
         try await withGRPCClient(
             transport: .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: grpcPort), transportSecurity: .plaintext)
         ) { client in
@@ -105,13 +106,13 @@ final class ServiceHarness: Sendable {
     }
 
     /// SIGTERM, then the exit status.
-    func stop() throws -> Int32 {
+    public func stop() throws -> Int32 {
         process.signal(SIGTERM)
         return try process.waitForExit()
     }
 
     /// The table as (user|goal → row).
-    func tableRows() throws -> [String: ExpectedRow] {
+    public func tableRows() throws -> [String: ExpectedRow] {
         var rows: [String: ExpectedRow] = [:]
         for row in try server.query(
             "SELECT user_id, goal_id, challenge_id, progress, status, completed_at IS NOT NULL, is_active, namespace FROM user_goal_progress",
@@ -125,7 +126,7 @@ final class ServiceHarness: Sendable {
     }
 
     /// Expects the table to hold exactly `expected`, and no row at all for `absentUsers`.
-    func expectTable(
+    public func expectTable(
         _ expected: [String: ExpectedRow], absentUsers: [String], sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         let actual = try tableRows()
@@ -139,13 +140,13 @@ final class ServiceHarness: Sendable {
 
 extension TestEvent {
     /// A login from another namespace: acknowledged, never stored (its user is "foreign-user").
-    static var foreignNamespaceLogin: Accelbyte_Iam_Account_V1_UserLoggedIn {
+    public static var foreignNamespaceLogin: Accelbyte_Iam_Account_V1_UserLoggedIn {
         var message = TestEvent.login(id: "foreign-1", user: "foreign-user").loginMessage!
         message.namespace = "someone-else"
         return message
     }
 
-    var loginMessage: Accelbyte_Iam_Account_V1_UserLoggedIn? {
+    public var loginMessage: Accelbyte_Iam_Account_V1_UserLoggedIn? {
         guard case .login(let id, let user) = self else { return nil }
         return .with {
             $0.id = id
@@ -155,7 +156,7 @@ extension TestEvent {
         }
     }
 
-    var statMessage: Accelbyte_Social_Statistic_V1_StatItemUpdated? {
+    public var statMessage: Accelbyte_Social_Statistic_V1_StatItemUpdated? {
         guard case .stat(let id, let user, let code, let value, let inc) = self else { return nil }
         return .with {
             $0.id = id
@@ -168,7 +169,7 @@ extension TestEvent {
         }
     }
 
-    func send(login: LoginClient, stat: StatClient) async throws {
+    public func send(login: LoginClient, stat: StatClient) async throws {
         if let message = loginMessage {
             _ = try await login.onMessage(message)
         } else if let message = statMessage {
@@ -178,7 +179,7 @@ extension TestEvent {
 }
 
 /// Compares the table with the model; returns human-readable differences (at most `limit`).
-func differences(expected: [String: ExpectedRow], actual: [String: ExpectedRow], limit: Int = 15) -> [String] {
+public func differences(expected: [String: ExpectedRow], actual: [String: ExpectedRow], limit: Int = 15) -> [String] {
     var out: [String] = []
     for key in Set(expected.keys).union(actual.keys).sorted() where expected[key] != actual[key] {
         out.append("\(key): expected \(expected[key].map { "\($0)" } ?? "no row"), table has \(actual[key].map { "\($0)" } ?? "no row")")

@@ -15,6 +15,7 @@
 import GRPCCore
 import GRPCProtobuf
 import SwiftProtobuf
+import GameEvents
 
 // MARK: - accelbyte.iam.account.v1.DeletionAccountGdprGdprRequestDataDeletionResponseService
 

@@ -1,22 +1,22 @@
-import BenchSupport
 import Foundation
+import TestSupport
 
 /// The realistic mix of the issue: 10 challenges x 50 goals; per challenge 2 login goals, 10
 /// goals on the 5 "hot" stat codes the events use (2 per code), 38 on stat codes no event uses.
 /// Some goals are default-assigned, some are not (those need a row the REST side created).
-struct TestCatalog {
-    struct GoalSpec {
-        var id: String
-        var challenge: String
-        var login: Bool
-        var statCode: String?
-        var target: Int
-        var defaultAssigned: Bool
+public struct TestCatalog {
+    public struct GoalSpec {
+        public var id: String
+        public var challenge: String
+        public var login: Bool
+        public var statCode: String?
+        public var target: Int
+        public var defaultAssigned: Bool
     }
 
-    let goals: [GoalSpec]
+    public let goals: [GoalSpec]
 
-    init() {
+    public init() {
         var goals: [GoalSpec] = []
         for c in 0..<10 {
             for k in 0..<50 {
@@ -37,12 +37,12 @@ struct TestCatalog {
         self.goals = goals
     }
 
-    var loginGoals: [GoalSpec] { goals.filter(\.login) }
+    public var loginGoals: [GoalSpec] { goals.filter(\.login) }
 
-    func goals(forStatCode code: String) -> [GoalSpec] { goals.filter { $0.statCode == code } }
+    public func goals(forStatCode code: String) -> [GoalSpec] { goals.filter { $0.statCode == code } }
 
     /// The challenges.json document.
-    var json: String {
+    public var json: String {
         let challenges = Dictionary(grouping: goals, by: \.challenge).sorted { $0.key < $1.key }.map { challenge, goals in
             let goalJSON = goals.map { g in
                 """
@@ -59,11 +59,11 @@ struct TestCatalog {
 }
 
 /// One event of the workload.
-enum TestEvent: Sendable {
+public enum TestEvent: Sendable {
     case login(id: String, user: String)
     case stat(id: String, user: String, code: String, value: Double, inc: Double)
 
-    var user: String {
+    public var user: String {
         switch self {
         case .login(_, let user), .stat(_, let user, _, _, _): user
         }
@@ -71,32 +71,40 @@ enum TestEvent: Sendable {
 }
 
 /// A row of `user_goal_progress` as the tests compare it.
-struct ExpectedRow: Equatable, CustomStringConvertible {
-    var challenge: String
-    var progress: Int
-    var status: String
-    var completedAtSet: Bool
-    var active: Bool
+public struct ExpectedRow: Equatable, CustomStringConvertible {
+    public var challenge: String
+    public var progress: Int
+    public var status: String
+    public var completedAtSet: Bool
+    public var active: Bool
 
-    var description: String { "\(challenge) progress=\(progress) status=\(status) completed_at=\(completedAtSet ? "set" : "null") active=\(active)" }
+    public init(challenge: String, progress: Int, status: String, completedAtSet: Bool, active: Bool) {
+        self.challenge = challenge
+        self.progress = progress
+        self.status = status
+        self.completedAtSet = completedAtSet
+        self.active = active
+    }
+
+    public var description: String { "\(challenge) progress=\(progress) status=\(status) completed_at=\(completedAtSet ? "set" : "null") active=\(active)" }
 }
 
 /// The independent model of what the table must hold: the goal semantics of product.md applied
 /// event by event, in each user's order, with no buffering at all.
-struct ExpectedState {
-    var rows: [String: ExpectedRow] = [:]  // key "user|goal"
-    var unassignedEvents = 0
-    let catalog: TestCatalog
+public struct ExpectedState {
+    public var rows: [String: ExpectedRow] = [:]  // key "user|goal"
+    public var unassignedEvents = 0
+    public let catalog: TestCatalog
     private let loginGoals: [TestCatalog.GoalSpec]
     private let byCode: [String: [TestCatalog.GoalSpec]]
 
-    init(catalog: TestCatalog) {
+    public init(catalog: TestCatalog) {
         self.catalog = catalog
         loginGoals = catalog.loginGoals
         byCode = Dictionary(grouping: catalog.goals.filter { $0.statCode != nil }, by: { $0.statCode! })
     }
 
-    mutating func apply(_ event: TestEvent) {
+    public mutating func apply(_ event: TestEvent) {
         switch event {
         case .login(_, let user):
             for goal in loginGoals { update(user: user, goal: goal) { $0 + 1 } }
@@ -136,7 +144,7 @@ struct ExpectedState {
 /// `count` events over `users` users: 20% logins, 80% stat updates over the 5 hot codes; each
 /// (user, stat) value only grows, as game stats do, so completion does not depend on how the
 /// events were split into flushes.
-func makeWorkload(users: Int, count: Int, seed: UInt64) -> (userIDs: [String], events: [TestEvent]) {
+public func makeWorkload(users: Int, count: Int, seed: UInt64) -> (userIDs: [String], events: [TestEvent]) {
     var random = SeededGenerator(seed: seed)
     let userIDs = (0..<users).map { i in String(format: "%08x-0000-4000-8000-%012x", i, UInt64(i) &* 2_654_435_761 % 0xFFFF_FFFF_FFFF) }
     var stats: [String: Double] = [:]

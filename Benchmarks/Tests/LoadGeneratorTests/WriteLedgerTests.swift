@@ -1,4 +1,4 @@
-import BenchSupport
+import TestSupport
 import LoadGenerator
 import Testing
 

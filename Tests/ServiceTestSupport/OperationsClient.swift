@@ -6,16 +6,18 @@ import Synchronization
 
 /// A real HTTP/1.1 client for the service's operations endpoints, on a real loopback socket:
 /// one connection per request, `Connection: close`, the whole answer read to the end.
-struct OperationsClient: Sendable {
-    let port: Int
+public struct OperationsClient: Sendable {
+    public let port: Int
 
-    struct Answer: Sendable {
-        var status: Int
-        var body: String
+    public init(port: Int) { self.port = port }
+
+    public struct Answer: Sendable {
+        public var status: Int
+        public var body: String
     }
 
     /// GET `path`. Throws if nothing listens (a test polls until it does).
-    func get(_ path: String) async throws -> Answer {
+    public func get(_ path: String) async throws -> Answer {
         let collected = Collector()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(.seconds(2))
@@ -38,7 +40,7 @@ struct OperationsClient: Sendable {
     }
 
     /// GET /metrics, parsed.
-    func metrics() async throws -> MetricsSample {
+    public func metrics() async throws -> MetricsSample {
         let answer = try await get("/metrics")
         guard answer.status == 200 else { throw OperationsClientError("/metrics answered \(answer.status)") }
         return MetricsSample(text: answer.body)
@@ -47,7 +49,7 @@ struct OperationsClient: Sendable {
     /// Polls GET `path` until `accept` holds for the answer; returns it. Connection refusals
     /// count as "not yet".
     @discardableResult
-    func waitFor(
+    public func waitFor(
         _ path: String, timeout: Duration = .seconds(60), _ accept: (Answer) -> Bool
     ) async throws -> Answer {
         let deadline = ContinuousClock.now + timeout
@@ -67,15 +69,15 @@ struct OperationsClient: Sendable {
 
     /// Polls /metrics until `accept` holds; returns that sample.
     @discardableResult
-    func waitForMetrics(timeout: Duration = .seconds(60), _ accept: (MetricsSample) -> Bool) async throws -> MetricsSample {
+    public func waitForMetrics(timeout: Duration = .seconds(60), _ accept: (MetricsSample) -> Bool) async throws -> MetricsSample {
         let answer = try await waitFor("/metrics", timeout: timeout) { accept(MetricsSample(text: $0.body)) }
         return MetricsSample(text: answer.body)
     }
 }
 
-struct OperationsClientError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct OperationsClientError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// Gathers one response: written on the channel's event loop, read after the channel closed.
@@ -119,18 +121,18 @@ private final class ResponseCollector: ChannelInboundHandler {
 }
 
 /// One scrape in the Prometheus text format: every sample by name and labels.
-struct MetricsSample: Sendable {
-    struct Series: Sendable {
-        var name: String
-        var labels: [String: String]
-        var value: Double
+public struct MetricsSample: Sendable {
+    public struct Series: Sendable {
+        public var name: String
+        public var labels: [String: String]
+        public var value: Double
     }
 
-    let series: [Series]
+    public let series: [Series]
     /// `# TYPE` lines: metric family → counter, gauge or histogram.
-    let types: [String: String]
+    public let types: [String: String]
 
-    init(text: String) {
+    public init(text: String) {
         var series: [Series] = []
         var types: [String: String] = [:]
         for line in text.split(separator: "\n") {
@@ -162,12 +164,12 @@ struct MetricsSample: Sendable {
     }
 
     /// The value of the one series `name` with exactly these labels, or nil.
-    func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+    public func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
         series.first { $0.name == name && $0.labels == labels }?.value
     }
 
     /// The sum of every series `name` whose labels include `matching`.
-    func sum(_ name: String, matching: [String: String] = [:]) -> Double {
+    public func sum(_ name: String, matching: [String: String] = [:]) -> Double {
         series.filter { s in s.name == name && matching.allSatisfy { s.labels[$0.key] == $0.value } }
             .reduce(0) { $0 + $1.value }
     }

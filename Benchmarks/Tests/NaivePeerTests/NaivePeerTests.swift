@@ -1,5 +1,6 @@
 import Foundation
 import GRPCCore
+import ServiceTestSupport
 import TestSupport
 import Testing
 
@@ -13,13 +14,13 @@ struct NaivePeerTests {
         let (users, events) = makeWorkload(users: 40, count: 400, seed: 23)
         var model = ExpectedState(catalog: catalog)
         // Rows the REST side made first (inactive, claimed, completed): every branch of the write.
-        let seeded = EndToEndTests.seedRows(users: users, catalog: catalog, into: &model)
+        let seeded = RestSideRows.make(users: users, catalog: catalog, into: &model)
         for event in events { model.apply(event) }
         let harness = try ServiceHarness(
             server: .shared, catalogJSON: catalog.json, environment: ["DB_MAX_OPEN_CONNS": "4"],
             executable: "naive-peer", arguments: [], readyLine: "naive-peer listening on"
         ) { connection in
-            try EndToEndTests.insert(seeded, namespace: "test-ns", on: connection)
+            try RestSideRows.insert(seeded, namespace: "test-ns", on: connection)
         }
 
         try await harness.withClients { login, stat in

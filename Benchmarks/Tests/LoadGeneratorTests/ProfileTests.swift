@@ -1,12 +1,11 @@
 import Foundation
 import LoadGenerator
+import TestSupport
 import Testing
 
 @Suite("Profiles: bench/profiles.json and scaling")
 struct ProfileTests {
-    static let file = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("bench/profiles.json").path
+    static let file = URL(fileURLWithPath: PostgresServer.repositoryRoot).appendingPathComponent("bench/profiles.json").path
 
     @Test("the repository's profiles decode, with the stress thresholds")
     func decodesTheRepositoryFile() throws {
