@@ -50,19 +50,9 @@ final class EventDeduplicator: Sendable {
         var localCapacity: Int
     }
 
-    /// Where a Kafka record's event came from: a claim made for it names it, so the partition's
-    /// next owner can tell whether its holder committed it (see `KafkaIngest`).
-    struct KafkaCoordinate: Sendable, Equatable {
-        var topic: String
-        var partition: Int32
-        var offset: Int64
-    }
-
-    /// Who holds a claim, as its value says.
-    struct Holder: Sendable, Equatable {
-        var instance: String
-        var kafka: KafkaCoordinate?
-    }
+    typealias KafkaCoordinate = DedupPolicy.KafkaCoordinate
+    typealias Holder = DedupPolicy.Holder
+    typealias CommittingMark = DedupPolicy.CommittingMark
 
     enum DuplicateSource: String, Sendable, CaseIterable {
         /// Held by this process (in the buffer, or committed and remembered).
@@ -84,27 +74,20 @@ final class EventDeduplicator: Sendable {
 
     let configuration: Configuration
     let held: HeldEventIDs
-    private let redis: RedisClient?
+    /// Redis's keys, values and scripts, and its client (nil: in-process deduplication only).
+    let store: RedisDedupStore?
     /// Asks the database whether a flush committed (`flush_commits`); blocking.
     private let isFlushCommitted: @Sendable (Int64) throws -> Bool
     /// Names this process in claim values.
     let instance: String
-    private let logger: Logger
-    private let keyPrefix: String
-    /// `eh:flush:{ns}:`, then instance, colon, flush id: set once a marked flush committed.
-    private let flushPrefix: String
-    /// `DEDUP_TTL` and `DEDUP_LEASE` in milliseconds, as command arguments.
-    private let ttlArgument: String
-    private let leaseArgument: String
-    /// `eh:live:{ns}:{instance}`: present while the instance runs (renewed every third of the
-    /// lease), so others can tell a dead holder's marks from a live one's.
-    private let livePrefix: String
-    private let stopping = Atomic<Bool>(false)
+    let logger: Logger
+    let stopping = Atomic<Bool>(false)
     /// Set when committed ids may be left unrecorded in Redis (it was away at their commit, or
     /// their record failed): the maintenance thread then looks for them. Not on every pass: the
     /// look walks every held id, and the ids of a record in flight are not left over.
-    private let unrecordedLeft = Atomic<Bool>(false)
-    private let maintenanceDone = DispatchSemaphore(value: 0)
+    let unrecordedLeft = Atomic<Bool>(false)
+    let maintenanceDone = DispatchSemaphore(value: 0)
+    let lastRenewal = Mutex<UInt64>(0)
 
     /// Events admitted on the in-memory check alone because Redis was unreachable (open mode).
     let admittedWithoutRedis = Atomic<Int>(0)
@@ -117,23 +100,21 @@ final class EventDeduplicator: Sendable {
     }
 
     /// Redis commands that failed for want of a connection.
-    var redisFailedCommands: Int { redis?.failedCommands ?? 0 }
+    var redisFailedCommands: Int { store?.client.failedCommands ?? 0 }
 
     init(
         configuration: Configuration, redis: RedisClient?,
         isFlushCommitted: @escaping @Sendable (Int64) throws -> Bool = { _ in false }, logger: Logger
     ) {
         self.configuration = configuration
-        self.redis = redis
         self.isFlushCommitted = isFlushCommitted
         self.logger = logger
         held = HeldEventIDs(capacity: configuration.localCapacity)
-        keyPrefix = "eh:dedup:\(configuration.namespace):"
-        flushPrefix = "eh:flush:\(configuration.namespace):"
-        ttlArgument = "\(configuration.ttl.milliseconds)"
-        leaseArgument = "\(configuration.lease.milliseconds)"
-        livePrefix = "eh:live:\(configuration.namespace):"
-        instance = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        let instance = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
+        self.instance = instance
+        store = redis.map {
+            RedisDedupStore(client: $0, namespace: configuration.namespace, instance: instance, ttl: configuration.ttl, lease: configuration.lease)
+        }
         let thread = Thread { [self] in
             self.maintain()
             self.maintenanceDone.signal()
@@ -143,8 +124,8 @@ final class EventDeduplicator: Sendable {
     }
 
     /// True when Redis is configured and answering.
-    var redisUp: Bool { redis?.isUp ?? false }
-    var usesRedis: Bool { redis != nil }
+    var redisUp: Bool { store?.client.isUp ?? false }
+    var usesRedis: Bool { store != nil }
 
     // MARK: - Admission
 
@@ -152,16 +133,16 @@ final class EventDeduplicator: Sendable {
     /// `completion` runs at once when memory decides, else on the Redis thread with its reply.
     func admit(_ id: String, kafka: KafkaCoordinate? = nil, completion: @escaping @Sendable (Admission) -> Void) {
         if let held = reserved(id) { return completion(held) }
-        guard let redis else { return completion(.admitted(claimed: false)) }
-        redis.submit([claimCommand(id, kafka: kafka)]) { [self] reply in
-            switch settle(id, reply: reply?.first) {
+        guard let store else { return completion(.admitted(claimed: false)) }
+        store.client.submit([store.claim(id, kafka: kafka)]) { [self] reply in
+            switch afterClaim(id, reply: reply?.first) {
             case .settled(let admission):
                 completion(counted(admission))
             case .committing(let mark):
                 // A repeat of an event of a marked flush: its flush key says committed, in one
                 // more round trip.
-                redis.submit([flushKeyQuery(mark)]) { [self] replies in
-                    if Self.saysCommitted(replies?.first) { return completion(counted(.duplicate(.redis))) }
+                store.client.submit([store.flushKey(of: mark)]) { [self] replies in
+                    if RedisDedupStore.saysCommitted(replies?.first) { return completion(counted(.duplicate(.redis))) }
                     // Rare (its flush was committing when its process died or failed): the
                     // database answers, on a thread of our own, not Redis's.
                     let thread = Thread { completion(self.counted(self.resolve(id, mark, kafka: kafka))) }
@@ -175,11 +156,13 @@ final class EventDeduplicator: Sendable {
     /// Admits one event id, blocking the calling thread (the Kafka consumer's own thread).
     func admitBlocking(_ id: String, kafka: KafkaCoordinate? = nil) -> Admission {
         if let held = reserved(id) { return held }
-        guard let redis else { return .admitted(claimed: false) }
-        switch settle(id, reply: redis.execute([claimCommand(id, kafka: kafka)])?.first) {
+        guard let store else { return .admitted(claimed: false) }
+        switch afterClaim(id, reply: store.client.execute([store.claim(id, kafka: kafka)])?.first) {
         case .settled(let admission): return counted(admission)
         case .committing(let mark):
-            if Self.saysCommitted(redis.execute([flushKeyQuery(mark)])?.first) { return counted(.duplicate(.redis)) }
+            if RedisDedupStore.saysCommitted(store.client.execute([store.flushKey(of: mark)])?.first) {
+                return counted(.duplicate(.redis))
+            }
             return counted(resolve(id, mark, kafka: kafka))
         }
     }
@@ -194,29 +177,29 @@ final class EventDeduplicator: Sendable {
         for (index, item) in items.enumerated() {
             if let held = reserved(item.id) {
                 answers[index] = held
-            } else if redis == nil {
+            } else if store == nil {
                 answers[index] = .admitted(claimed: false)
             } else {
                 asking.append(index)
             }
         }
-        if let redis, !asking.isEmpty {
-            let replies = redis.execute(asking.map { claimCommand(items[$0].id, kafka: items[$0].kafka) })
+        if let store, !asking.isEmpty {
+            let replies = store.client.execute(asking.map { store.claim(items[$0].id, kafka: items[$0].kafka) })
             var marked: [(index: Int, mark: CommittingMark)] = []
             for (position, index) in asking.enumerated() {
                 let reply = replies.flatMap { position < $0.count ? $0[position] : nil }
-                switch settle(items[index].id, reply: reply) {
+                switch afterClaim(items[index].id, reply: reply) {
                 case .settled(let admission): answers[index] = counted(admission)
                 case .committing(let mark): marked.append((index, mark))
                 }
             }
             // Repeats of events of marked flushes: their flush keys, in one more round trip.
             if !marked.isEmpty {
-                let flushes = redis.execute(marked.map { flushKeyQuery($0.mark) })
+                let flushes = store.client.execute(marked.map { store.flushKey(of: $0.mark) })
                 for (position, item) in marked.enumerated() {
                     let reply = flushes.flatMap { position < $0.count ? $0[position] : nil }
                     answers[item.index] =
-                        Self.saysCommitted(reply)
+                        RedisDedupStore.saysCommitted(reply)
                         ? counted(.duplicate(.redis)) : counted(resolve(items[item.index].id, item.mark, kafka: items[item.index].kafka))
                 }
             }
@@ -239,66 +222,62 @@ final class EventDeduplicator: Sendable {
         held.buffered(id)
     }
 
-    /// A claim's value `k`, tab, instance, tab, flush id: the holder marked the id as committing
-    /// in that flush just before its COMMIT.
-    struct CommittingMark: Sendable, Equatable {
-        var value: String
-        var instance: String
-        var flush: Int64
-    }
-
-    private enum Settled {
+    private enum Claimed {
         case settled(Admission)
         case committing(CommittingMark)
     }
 
-    /// Resolves a committing mark: the flush's commit record says whether the event was applied.
-    /// - committed: a duplicate (and the mark becomes `c`, so the next repeat needs no lookup);
-    /// - not committed, holder alive: its flush failed or is still committing: later;
-    /// - not committed, holder gone: it never will: the id is taken over (compare-and-set, so
-    ///   one replica wins) and admitted.
-    /// Blocking (a database query and Redis round trips).
+    /// A claim's reply, decided by `DedupPolicy` and applied to memory: an id settled by someone
+    /// else's value is not held here.
+    private func afterClaim(_ id: String, reply: RedisReply?) -> Claimed {
+        switch DedupPolicy.afterClaim(RedisDedupStore.claimReply(reply)) {
+        case .admit:
+            return .settled(.admitted(claimed: true))
+        case .settled(let admission):
+            held.release(id)
+            return .settled(admission)
+        case .askFlushKey(let mark):
+            held.release(id)
+            return .committing(mark)
+        case .fallBack:
+            return .settled(fallback(id))
+        }
+    }
+
+    /// Resolves a committing mark whose flush key is absent (`DedupPolicy.resolveMark`): a
+    /// committed flush makes a duplicate (and the mark becomes `c`); a dead holder whose flush
+    /// never committed lets the id be taken over (compare-and-set, so one replica wins);
+    /// anything else is "later". Blocking (a database query and Redis round trips).
     private func resolve(_ id: String, _ mark: CommittingMark, kafka: KafkaCoordinate?) -> Admission {
         let holder = Holder(instance: mark.instance, kafka: nil)
-        guard let redis else { return .heldElsewhere(holder) }
-        let committed: Bool
-        do {
-            committed = try isFlushCommitted(mark.flush)
-        } catch {
-            return .heldElsewhere(holder)  // cannot tell now: deliver again later
+        guard let store else { return .heldElsewhere(holder) }
+        let flushCommitted = try? isFlushCommitted(mark.flush)
+        let holderIsThisProcess = mark.instance == instance
+        var holderAlive: Bool?
+        if flushCommitted == false, !holderIsThisProcess {
+            switch store.client.execute([store.isAlive(mark.instance)])?.first {
+            case .integer(0)?: holderAlive = false
+            case .integer?: holderAlive = true
+            default: holderAlive = nil
+            }
         }
-        if committed {
-            var upgrade = RedisCommand("SET")
-            upgrade.append(keyPrefix, id)
-            upgrade.append("c")
-            upgrade.append("PX")
-            upgrade.append(ttlArgument)
-            upgrade.append("XX")
-            redis.submit([upgrade]) { _ in }
+        switch DedupPolicy.resolveMark(flushCommitted: flushCommitted, holderAlive: holderAlive, holderIsThisProcess: holderIsThisProcess) {
+        case .duplicate:
+            store.client.submit([store.upgradeToCommitted(id)]) { _ in }
             return .duplicate(.redis)
-        }
-        var alive = RedisCommand("EXISTS")
-        alive.append(livePrefix + mark.instance)
-        guard mark.instance != instance, case .integer(0)? = redis.execute([alive])?.first else {
+        case .later:
             return .heldElsewhere(holder)
+        case .takeOver:
+            if let held = reserved(id) { return held }
+            guard case .integer(1)? = store.client.execute([store.takeOver(id, from: mark, kafka: kafka)])?.first else {
+                held.release(id)
+                return .heldElsewhere(holder)
+            }
+            logger.info(
+                "took over an event id its dead holder marked as committing in a flush that never committed",
+                metadata: ["holder": "\(mark.instance)", "flush_id": "\(mark.flush)"])
+            return .admitted(claimed: true)
         }
-        if let held = reserved(id) { return held }
-        var takeOver = RedisCommand("EVAL")
-        takeOver.append(
-            "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) return 1 end return 0")
-        takeOver.append("1")
-        takeOver.append(keyPrefix, id)
-        takeOver.append(mark.value)
-        takeOver.append(claimValue(kafka))
-        takeOver.append(leaseArgument)
-        guard case .integer(1)? = redis.execute([takeOver])?.first else {
-            held.release(id)
-            return .heldElsewhere(holder)
-        }
-        logger.info(
-            "took over an event id its dead holder marked as committing in a flush that never committed",
-            metadata: ["holder": "\(mark.instance)", "flush_id": "\(mark.flush)"])
-        return .admitted(claimed: true)
     }
 
     /// Counts a duplicate found where `admission` says.
@@ -327,13 +306,8 @@ final class EventDeduplicator: Sendable {
     /// previous owner claimed and did not commit: fencing stops it from ever committing).
     func takeOver(_ id: String, kafka: KafkaCoordinate) -> Admission {
         if let held = reserved(id) { return held }
-        guard let redis else { return .admitted(claimed: false) }
-        var command = RedisCommand("SET")
-        command.append(keyPrefix, id)
-        command.append(claimValue(kafka))
-        command.append("PX")
-        command.append(leaseArgument)
-        guard case .status = redis.execute([command])?.first else {
+        guard let store else { return .admitted(claimed: false) }
+        guard RedisDedupStore.wrote(store.client.execute([store.overwriteClaim(id, kafka: kafka)])?.first) else {
             return fallback(id)
         }
         return .admitted(claimed: true)
@@ -343,14 +317,8 @@ final class EventDeduplicator: Sendable {
     /// shutting down): a retry must find it free.
     func release(_ id: String, claimed: Bool) {
         held.release(id)
-        guard claimed, let redis else { return }
-        // Compare-and-delete: only our own claim goes.
-        var command = RedisCommand("EVAL")
-        command.append("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
-        command.append("1")
-        command.append(keyPrefix, id)
-        command.append(claimValue(nil))
-        redis.submit([command]) { _ in }
+        guard claimed, let store else { return }
+        store.client.submit([store.release(id)]) { _ in }
     }
 
     /// The ids of a flush about to commit (flush `id`): marked in Redis as committing in it,
@@ -360,19 +328,10 @@ final class EventDeduplicator: Sendable {
     /// thread); with Redis away it goes on without the marks (counted, as in open mode).
     /// True when every mark was written (the flush key then records the commit of them all).
     func markCommitting(_ ids: [String], flush id: Int64) -> Bool {
-        guard let redis, redis.isUp, !ids.isEmpty else { return false }
-        let value = "k\t\(instance)\t\(id)"
-        let ttl = ttlArgument
-        let commands = ids.map { eventID -> RedisCommand in
-            var command = RedisCommand("SET")
-            command.append(keyPrefix, eventID)
-            command.append(value)
-            command.append("PX")
-            command.append(ttl)
-            return command
-        }
-        guard let replies = redis.execute(commands), replies.count == commands.count else { return false }
-        return replies.allSatisfy { if case .status = $0 { true } else { false } }
+        guard let store, store.client.isUp, !ids.isEmpty else { return false }
+        let commands = store.markCommitting(ids, flush: id)
+        guard let replies = store.client.execute(commands), replies.count == commands.count else { return false }
+        return replies.allSatisfy { RedisDedupStore.wrote($0) }
     }
 
     /// The ids of flush `flush`, which committed: recorded as committed in Redis (and kept in
@@ -382,14 +341,9 @@ final class EventDeduplicator: Sendable {
     func committed(_ ids: [String], flush: Int64, marked: Bool) {
         guard !ids.isEmpty else { return }
         held.markCommitted(ids, now: MonotonicTime.now)
-        guard marked, let redis, redis.isUp else { return record(ids) }
-        var command = RedisCommand("SET")
-        command.append(flushPrefix, "\(instance):\(flush)")
-        command.append("c")
-        command.append("PX")
-        command.append(ttlArgument)
-        redis.submit([command]) { [self] replies in
-            guard case .status? = replies?.first else {
+        guard marked, let store, store.client.isUp else { return record(ids) }
+        store.client.submit([store.flushCommitted(flush)]) { [self] replies in
+            guard RedisDedupStore.wrote(replies?.first) else {
                 // Kept in memory; the maintenance thread records them one by one.
                 unrecordedLeft.store(true, ordering: .relaxed)
                 return
@@ -398,204 +352,32 @@ final class EventDeduplicator: Sendable {
         }
     }
 
-    /// `GET` of the flush key of the flush a mark names.
-    private func flushKeyQuery(_ mark: CommittingMark) -> RedisCommand {
-        var command = RedisCommand("GET")
-        command.append(flushPrefix, "\(mark.instance):\(mark.flush)")
-        return command
-    }
-
-    private static func saysCommitted(_ reply: RedisReply?) -> Bool {
-        if case .string(let bytes)? = reply { return bytes == [UInt8(ascii: "c")] }
-        return false
-    }
-
-    private func record(_ ids: [String], then done: @escaping @Sendable () -> Void = {}) {
-        guard let redis, redis.isUp else {
+    /// Records committed ids as `c` one by one (their marks were not all written); what Redis
+    /// does not take stays in memory for the maintenance thread.
+    func record(_ ids: [String], then done: @escaping @Sendable () -> Void = {}) {
+        guard let store, store.client.isUp else {
             unrecordedLeft.store(true, ordering: .relaxed)
             return done()
         }
-        let ttl = ttlArgument
-        let commands = ids.map { id -> RedisCommand in
-            var command = RedisCommand("SET")
-            command.append(keyPrefix, id)
-            command.append("c")
-            command.append("PX")
-            command.append(ttl)
-            return command
-        }
-        redis.submit(commands) { [self] replies in
+        store.client.submit(store.record(ids)) { [self] replies in
             defer { done() }
             guard let replies else {
                 // Kept in memory; the maintenance thread retries.
                 unrecordedLeft.store(true, ordering: .relaxed)
                 return
             }
-            let recorded = zip(ids, replies).compactMap { id, reply -> String? in
-                if case .status = reply { return id }
-                return nil
-            }
+            let recorded = zip(ids, replies).compactMap { id, reply in RedisDedupStore.wrote(reply) ? id : nil }
             if recorded.count < ids.count { unrecordedLeft.store(true, ordering: .relaxed) }
             held.markRecorded(recorded)
         }
     }
 
-    private func settle(_ id: String, reply: RedisReply?) -> Settled {
-        switch reply {
-        case .null?:
-            return .settled(.admitted(claimed: true))
-        case .string(let bytes)?:
-            held.release(id)
-            let value = String(decoding: bytes, as: UTF8.self)
-            if value == "c" { return .settled(.duplicate(.redis)) }
-            if let mark = Self.committingMark(from: value) { return .committing(mark) }
-            return .settled(.heldElsewhere(Self.holder(from: value)))
-        default:
-            // Unreachable (nil) or an error reply: Redis cannot vouch either way.
-            return .settled(fallback(id))
-        }
-    }
-
     private func fallback(_ id: String) -> Admission {
-        switch configuration.failMode {
-        case .open:
-            admittedWithoutRedis.add(1, ordering: .relaxed)
-            return .admitted(claimed: false)
-        case .closed:
-            held.release(id)
-            return .unavailable
+        let admission = DedupPolicy.fallback(configuration.failMode)
+        switch admission {
+        case .admitted: admittedWithoutRedis.add(1, ordering: .relaxed)
+        default: held.release(id)
         }
-    }
-
-    // MARK: - Keys and values
-
-
-    private func claimCommand(_ id: String, kafka: KafkaCoordinate?) -> RedisCommand {
-        var command = RedisCommand("SET")
-        command.append(keyPrefix, id)
-        command.append(claimValue(kafka))
-        command.append("NX")
-        command.append("PX")
-        command.append(leaseArgument)
-        command.append("GET")
-        return command
-    }
-
-    /// `p`, tab, instance; for a Kafka record also tab, topic, tab, partition, tab, offset.
-    private func claimValue(_ kafka: KafkaCoordinate?) -> String {
-        guard let kafka else { return "p\t\(instance)" }
-        return "p\t\(instance)\t\(kafka.topic)\t\(kafka.partition)\t\(kafka.offset)"
-    }
-
-    static func committingMark(from value: String) -> CommittingMark? {
-        let fields = value.split(separator: "\t", omittingEmptySubsequences: false)
-        guard fields.count == 3, fields[0] == "k", let flush = Int64(fields[2]) else { return nil }
-        return CommittingMark(value: value, instance: String(fields[1]), flush: flush)
-    }
-
-    static func holder(from value: String) -> Holder {
-        let fields = value.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-        let instance = fields.count > 1 ? fields[1] : ""
-        if fields.count == 5, let partition = Int32(fields[3]), let offset = Int64(fields[4]) {
-            return Holder(instance: instance, kafka: KafkaCoordinate(topic: fields[2], partition: partition, offset: offset))
-        }
-        return Holder(instance: instance, kafka: nil)
-    }
-
-    // MARK: - Maintenance
-
-    /// Renews the leases of claims held here, records committed ids Redis missed while it was
-    /// down, and expires what memory keeps, every third of the lease (at most every 5 s).
-    private func maintain() {
-        let period = min(configuration.lease / 3, .seconds(5))
-        while !stopping.load(ordering: .acquiring) {
-            Thread.sleep(forTimeInterval: min(period.seconds, 0.5))
-            let now = MonotonicTime.now
-            if let redis, redis.isUp {
-                renewLeases(now: now, period: period)
-                // Back after an outage, or leftovers from a failed record: record them now.
-                if unrecordedLeft.exchange(false, ordering: .relaxed), held.committed > 0 {
-                    let unrecorded = held.committedIDs(limit: 10_000)
-                    if unrecorded.count == 10_000 { unrecordedLeft.store(true, ordering: .relaxed) }
-                    if !unrecorded.isEmpty { record(unrecorded) }
-                }
-            }
-            // Expiry takes the oldest commits from the front of a queue: its cost is what expires.
-            if held.committed + held.recorded > 0 {
-                let ttl = UInt64(configuration.ttl.nanoseconds)
-                held.expire(committedBefore: now > ttl ? now - ttl : 0)
-            }
-        }
-    }
-
-    private let lastRenewal = Mutex<UInt64>(0)
-
-    /// KEYS: claims to renew; ARGV[1]: our claim value, ARGV[2]: the lease in milliseconds.
-    static let renewScript = """
-        for _, key in ipairs(KEYS) do
-          local value = redis.call('GET', key)
-          if not value then redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
-          elseif string.sub(value, 1, 1) == 'p' then redis.call('PEXPIRE', key, ARGV[2]) end
-        end
-        return #KEYS
-        """
-
-    private func renewLeases(now: UInt64, period: Duration) {
-        let periodNanos = UInt64(period.nanoseconds)
-        let due = lastRenewal.withLock { last -> Bool in
-            guard now - last >= periodNanos else { return false }
-            last = now
-            return true
-        }
-        guard due, let redis else { return }
-        let ids = held.claimedIDs(since: now > periodNanos ? now - periodNanos : 0)
-        let lease = leaseArgument
-        var commands: [RedisCommand] = []
-        commands.reserveCapacity(ids.count / 500 + 2)
-        var live = RedisCommand("SET")
-        live.append(livePrefix + instance)
-        live.append("1")
-        live.append("PX")
-        live.append(lease)
-        commands.append(live)
-        // Extend our claims; re-create one that expired while Redis was away. Only a claim (`p`)
-        // is touched: the id's flush may have committed since the list was taken, and its `c`
-        // (or `k`) must keep its own TTL, not be cut to the lease (found by the Redis fault
-        // scenario: a `c` cut to 30 s let a late repeat be applied again).
-        for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
-            var renew = RedisCommand("EVAL")
-            renew.append(Self.renewScript)
-            renew.append("\(chunk.count)")
-            for id in chunk { renew.append(keyPrefix, id) }
-            renew.append(claimValue(nil))
-            renew.append(lease)
-            commands.append(renew)
-        }
-        redis.submit(commands) { _ in }
-    }
-
-    /// At shutdown, after the last flush: records the committed ids Redis has not got yet
-    /// (bounded by `timeout`), stops the maintenance thread and closes Redis. Blocking.
-    func stop(timeout: Duration) {
-        stopping.store(true, ordering: .releasing)
-        _ = maintenanceDone.wait(timeout: .now() + 2)
-        guard let redis else { return }
-        let deadline = ContinuousClock.now + timeout
-        while redis.isUp, ContinuousClock.now < deadline {
-            let left = held.committedIDs(limit: 10_000)
-            if left.isEmpty { break }
-            let done = DispatchSemaphore(value: 0)
-            record(left) { done.signal() }
-            _ = done.wait(timeout: .now() + max(0, (deadline - ContinuousClock.now).seconds))
-        }
-        var gone = RedisCommand("DEL")
-        gone.append(livePrefix + instance)
-        _ = redis.execute([gone])
-        if held.committed > 0 {
-            logger.warning(
-                "stopping with committed event ids not recorded in Redis: a repeat of one reaching another replica may be applied again",
-                metadata: ["ids": "\(held.committed)"])
-        }
-        redis.close()
+        return admission
     }
 }

@@ -361,17 +361,19 @@ final class KafkaIngest: KafkaConsumerDelegate {
     }
 
     /// A claim held by a record of this same partition (see `admit`) is resolved from the
-    /// partition's stored position; any other answer stands.
+    /// partition's stored position (`DedupPolicy.resolveKafkaClaim`); any other answer stands.
     private func held(
         _ admission: EventDeduplicator.Admission, id: String, record: KafkaRecord, shard: Int, deduplicator: EventDeduplicator
     ) -> EventDeduplicator.Admission {
-        guard case .heldElsewhere(let holder) = admission, let claimed = holder.kafka,
-            claimed.topic == record.topic, claimed.partition == record.partition
-        else { return admission }
-        if positions.isCommitted(record.topicPartition, offset: claimed.offset, shard: shard) {
-            return deduplicator.counted(.duplicate(.redis))
+        guard case .heldElsewhere(let holder) = admission else { return admission }
+        let resolution = DedupPolicy.resolveKafkaClaim(heldBy: holder, record: Self.coordinate(of: record)) { offset in
+            positions.isCommitted(record.topicPartition, offset: offset, shard: shard)
         }
-        return deduplicator.takeOver(id, kafka: Self.coordinate(of: record))
+        switch resolution {
+        case .stands: return admission
+        case .duplicate: return deduplicator.counted(.duplicate(.redis))
+        case .takeOver: return deduplicator.takeOver(id, kafka: Self.coordinate(of: record))
+        }
     }
 
     func hasRoom() -> Bool {
