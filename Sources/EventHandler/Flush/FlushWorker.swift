@@ -22,11 +22,8 @@ import Synchronization
 /// `n` small writes spread over each interval instead of one burst of `n` at the same instant,
 /// and on a small machine the burst no longer takes every core from the answering threads.
 ///
-/// Drains are numbered. `commitTicket()` read after an event went into one of this worker's
-/// shards names the first drain certain to hold it (a drain that started earlier may have
-/// missed it); once that drain, or any later one, has committed, so has the event (a drain that
-/// fails gives its entries back, and the next one takes them). `ACK_MODE=durable` answers after
-/// `whenCommitted(ticket)`.
+/// Drains are numbered by the worker's `CommitSequence`: `ACK_MODE=durable` answers once the
+/// drain of its ticket has committed, and `flushAndWait` waits the same way.
 final class FlushWorker: Sendable {
     struct Configuration: Sendable {
         var interval: Duration
@@ -53,9 +50,6 @@ final class FlushWorker: Sendable {
     /// Called when a checkpoint is refused because another member owns a partition now.
     private let onFenced: @Sendable (KafkaFencedError) -> Void
     private let logger: Logger
-    /// Flush cycles asked for by `flushAndWait`, and the last one that committed.
-    private let cyclesRequested = Atomic<Int>(0)
-    private let cyclesCommitted = Atomic<Int>(0)
 
     private let wake = DispatchSemaphore(value: 0)
     private let wakePending = Atomic<Bool>(false)
@@ -64,20 +58,9 @@ final class FlushWorker: Sendable {
     private let finished = DispatchSemaphore(value: 0)
     /// Entries still buffered when the worker gave up at its stop deadline (0 if it drained all).
     let abandonedEntries = Atomic<Int>(0)
-    /// Drains started, and the number of the last one that committed.
-    private let drainsStarted = Atomic<Int>(0)
-    private let drainsCommitted = Atomic<Int>(0)
-    /// Callers waiting for a drain to commit (true), or for the worker to stop first (false).
-    private let commitWaiters = Mutex<CommitWaiters>(CommitWaiters())
-    private struct CommitWaiters {
-        /// By registration number, so a waiter whose call ended can be removed.
-        var waiting: [Int: (target: Int, done: @Sendable (Bool) -> Void)] = [:]
-        var nextNumber = 0
-        var stopped = false
-    }
+    /// This worker's drains and who waits for them to commit.
+    let commits = CommitSequence()
 
-    /// Callers waiting for a drain to commit now (the `commit_waiters` gauge).
-    var waiterCount: Int { commitWaiters.withLock { $0.waiting.count } }
     /// Told the event ids of each drain that committed, its flush id, and what `beforeCommit`
     /// answered for it (deduplication records them).
     private let onCommitted: @Sendable (_ ids: [String], _ flush: Int64, _ marked: Bool) -> Void
@@ -115,7 +98,7 @@ final class FlushWorker: Sendable {
     func start() {
         let thread = Thread { [self] in
             self.run()
-            self.resumeWaitersAtStop()
+            self.commits.stop()
             self.finished.signal()
         }
         thread.name = "flush-worker-\(index)"
@@ -129,22 +112,6 @@ final class FlushWorker: Sendable {
         }
     }
 
-    /// Asks for a flush cycle that begins after this call; returns its number for `waitForCycle`.
-    func requestCycle() -> Int {
-        let target = cyclesRequested.add(1, ordering: .acquiringAndReleasing).newValue
-        wake.signal()
-        return target
-    }
-
-    /// Waits until cycle `target` (or a later one) has committed. False if `deadline` came first.
-    func waitForCycle(_ target: Int, deadline: ContinuousClock.Instant) -> Bool {
-        while cyclesCommitted.load(ordering: .acquiring) < target {
-            if ContinuousClock.now >= deadline { return false }
-            Thread.sleep(forTimeInterval: 0.002)
-        }
-        return true
-    }
-
     /// Asks the worker to flush everything it holds and exit, giving up at `deadline`.
     func stop(deadline: ContinuousClock.Instant) {
         stopDeadline.withLock { $0 = deadline }
@@ -154,59 +121,6 @@ final class FlushWorker: Sendable {
     /// Waits for the worker thread to exit. Returns false on timeout.
     func waitUntilFinished(timeout: Duration) -> Bool {
         finished.wait(timeout: .now() + timeout.seconds) == .success
-    }
-
-    // MARK: - Commit tickets
-
-    /// The first drain certain to hold an event added to this worker's shards before this call.
-    func commitTicket() -> Int {
-        drainsStarted.load(ordering: .acquiring) + 1
-    }
-
-    /// Calls `done(true)` once drain `ticket` (or a later one) has committed, `done(false)` if
-    /// the worker stopped first (the shutdown deadline passed with entries unwritten, or it was
-    /// fenced). At once when already decided; otherwise on this worker's thread: keep it short.
-    /// Returns the registration's number for `cancelWait` (nil when `done` already ran).
-    @discardableResult
-    func whenCommitted(_ ticket: Int, _ done: @escaping @Sendable (Bool) -> Void) -> Int? {
-        if drainsCommitted.load(ordering: .acquiring) >= ticket {
-            done(true)
-            return nil
-        }
-        let decided: (now: Bool?, number: Int?) = commitWaiters.withLock { waiters in
-            if drainsCommitted.load(ordering: .acquiring) >= ticket { return (true, nil) }
-            if waiters.stopped { return (false, nil) }
-            waiters.nextNumber += 1
-            waiters.waiting[waiters.nextNumber] = (ticket, done)
-            return (nil, waiters.nextNumber)
-        }
-        if let now = decided.now { done(now) }
-        return decided.number
-    }
-
-    /// Forgets waiter `number` without calling it: its call ended (deadline, reset, disconnect),
-    /// so nothing is left waiting for a commit that may be far off (a database outage).
-    func cancelWait(_ number: Int) {
-        _ = commitWaiters.withLock { $0.waiting.removeValue(forKey: number) }
-    }
-
-    private func markCommitted(drain: Int) {
-        let ready = commitWaiters.withLock { waiters in
-            drainsCommitted.store(drain, ordering: .releasing)
-            let ready = waiters.waiting.filter { $0.value.target <= drain }
-            for number in ready.keys { waiters.waiting.removeValue(forKey: number) }
-            return ready.sorted { $0.key < $1.key }.map(\.value)
-        }
-        for waiter in ready { waiter.done(true) }
-    }
-
-    private func resumeWaitersAtStop() {
-        let left = commitWaiters.withLock { waiters in
-            waiters.stopped = true
-            defer { waiters.waiting.removeAll() }
-            return waiters.waiting.values
-        }
-        for waiter in left { waiter.done(false) }
     }
 
     // MARK: - The loop
@@ -237,11 +151,9 @@ final class FlushWorker: Sendable {
             // flushAndWait, a retry): the phase holds, so the workers stay apart.
             nextFlush = Self.nextTick(after: ContinuousClock.now, origin: origin, interval: configuration.interval)
 
-            let cycle = cyclesRequested.load(ordering: .acquiring)
             let outcome = flushOnce(lastCheckpoint: &lastCheckpoint)
             switch outcome {
             case .success(let rows):
-                if cycle > cyclesCommitted.load(ordering: .relaxed) { cyclesCommitted.store(cycle, ordering: .releasing) }
                 if failing {
                     failing = false
                     logger.info("database writes succeed again", metadata: ["rows": "\(rows)"])
@@ -430,8 +342,8 @@ final class FlushWorker: Sendable {
         var eventIDs: [BufferedEventID] = []
         var deletions: [String] = []
         var snapshot: [TopicPartition: KafkaPositions.Position] = [:]
-        // Numbered before any shard is drained: see `commitTicket`.
-        let drain = drainsStarted.add(1, ordering: .acquiringAndReleasing).newValue
+        // Numbered before any shard is drained: see `CommitSequence.ticket`.
+        let drain = commits.startDrain()
         if let positions {
             // Drain and snapshot under the ingest lock: see KafkaPositions for why this makes
             // the checkpoint exact.
@@ -448,7 +360,7 @@ final class FlushWorker: Sendable {
         }
         let checkpointing = positions != nil && snapshot != lastCheckpoint
         if entries.isEmpty && deletions.isEmpty && !checkpointing {
-            markCommitted(drain: drain)
+            commits.committed(drain: drain)
             return .success(rows: 0)
         }
 
@@ -552,7 +464,7 @@ final class FlushWorker: Sendable {
             positions!.committed(snapshot, worker: index)
             lastCheckpoint = snapshot
         }
-        markCommitted(drain: drain)
+        commits.committed(drain: drain)
         if !ids.isEmpty { onCommitted(ids, flushID, marked) }
         if index == 0 { pruneCommitRecords() }
         let elapsed = ContinuousClock.now - started

@@ -35,7 +35,7 @@ final class Flusher: Sendable {
     }
 
     /// The receipt for an event of `userID` added before this call: its shard's worker and that
-    /// worker's commit ticket (`FlushWorker.commitTicket`).
+    /// worker's commit ticket (`CommitSequence.ticket`).
     func receipt(userID: String) -> CommitReceipt {
         receipt(shard: buffer.shardIndex(of: userID))
     }
@@ -43,11 +43,11 @@ final class Flusher: Sendable {
     /// The receipt for an event of the user in buffer shard `shard`.
     func receipt(shard: Int) -> CommitReceipt {
         let worker = shard % workers.count
-        return CommitReceipt(worker: workers[worker], ticket: workers[worker].commitTicket())
+        return CommitReceipt(commits: workers[worker].commits, ticket: workers[worker].commits.ticket())
     }
 
     /// Calls waiting for a commit, over all workers (the `commit_waiters` gauge).
-    var waiterCount: Int { workers.reduce(0) { $0 + $1.waiterCount } }
+    var waiterCount: Int { workers.reduce(0) { $0 + $1.commits.waiterCount } }
 
     /// The size trigger: wake every worker now.
     func requestFlush() {
@@ -57,8 +57,10 @@ final class Flusher: Sendable {
     /// Flushes everything buffered now and waits until every worker has committed it (and its
     /// Kafka positions). Blocking. False if `deadline` passed first (the database is away).
     func flushAndWait(deadline: ContinuousClock.Instant) -> Bool {
-        let targets = workers.map { $0.requestCycle() }
-        return zip(workers, targets).allSatisfy { $0.waitForCycle($1, deadline: deadline) }
+        // Every worker is woken first, so they flush at once, not one after the other.
+        let tickets = workers.map { ($0.commits, $0.commits.ticket()) }
+        for worker in workers { worker.requestFlush() }
+        return tickets.allSatisfy { commits, ticket in commits.waitUntilCommitted(ticket, deadline: deadline) }
     }
 
     /// Flushes everything and stops the workers. Blocking (call it off the cooperative pool).
@@ -81,7 +83,7 @@ final class Flusher: Sendable {
 
 /// Where an accepted event will be committed: `ACK_MODE=durable` answers when it is told.
 struct CommitReceipt: Sendable {
-    fileprivate let worker: FlushWorker
+    fileprivate let commits: CommitSequence
     fileprivate let ticket: Int
 
     /// `done(true)` once the flush holding the event has committed; `done(false)` if the
@@ -89,16 +91,16 @@ struct CommitReceipt: Sendable {
     /// `cancel()` on the returned wait forgets it (`done` is then never called).
     @discardableResult
     func whenCommitted(_ done: @escaping @Sendable (Bool) -> Void) -> CommitWait {
-        CommitWait(worker: worker, number: worker.whenCommitted(ticket, done))
+        CommitWait(commits: commits, number: commits.whenCommitted(ticket, done))
     }
 }
 
 /// A registered wait for a commit, cancelled when the call that waits ends first.
 struct CommitWait: Sendable {
-    fileprivate let worker: FlushWorker
+    fileprivate let commits: CommitSequence
     fileprivate let number: Int?
 
     func cancel() {
-        if let number { worker.cancelWait(number) }
+        if let number { commits.cancel(number) }
     }
 }
