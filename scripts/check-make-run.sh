@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log=$(mktemp)
+started=$(date +%s)
 setsid make run > "$log" 2>&1 < /dev/null &
 run_pid=$!
 stop_all() {
@@ -27,7 +28,7 @@ for _ in $(seq 1 1800); do  # the release build takes minutes
 done
 [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:${port:-8080}/readyz")" = 200 ] \
   || { echo "make run never became ready:" >&2; tail -n 40 "$log" >&2; exit 1; }
-echo "make run: ready (/readyz 200 on port ${port:-8080})"
+echo "make run: ready (/readyz 200 on port ${port:-8080}) after $(( $(date +%s) - started )) s"
 
 make demo
 # Again: the rows now exist from the first run, and the demo must still wait for this run's.

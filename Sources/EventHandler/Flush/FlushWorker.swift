@@ -12,10 +12,11 @@ import Synchronization
 /// Threading: everything here that blocks (libpq through the pool) runs on this worker's own
 /// `Thread`, never on the Swift cooperative pool. Other threads only signal it.
 ///
-/// A cycle drains the worker's shards, deletes the rows of the users whose GDPR deletion it
-/// drained (`EventBuffer.deleteUser`), writes the entries in batches of `batchSize` on one pooled
-/// connection, and on a failure gives the unwritten entries back to the buffer (where newer
-/// events merge on top of them) and retries after an exponential backoff with jitter.
+/// A cycle drains the worker's shards (with the Kafka positions they account for, under the
+/// ingest lock), writes them in one `FlushTransaction` on a pooled connection (GDPR deletions,
+/// the entries in batches of `batchSize`, poison rows set aside, the checkpoint, the commit
+/// record), and on a failure gives the unwritten entries back to the buffer (where newer events
+/// merge on top of them) and retries after an exponential backoff with jitter.
 ///
 /// Workers flush on the interval at staggered phases (worker `w` of `n` at `w/n` of it), so
 /// their transactions do not reach PostgreSQL all at once: at a steady load the database sees
@@ -39,8 +40,7 @@ final class FlushWorker: Sendable {
     /// Where in each interval this worker's flushes fall, as a fraction of it (0..<1).
     let phase: Double
     private let buffer: EventBuffer
-    private let writer: ProgressWriter
-    private let deadLetters: ProgressDeadLetters
+    private let transaction: FlushTransaction
     private let pool: ConnectionPool
     private let configuration: Configuration
     private let stats: FlushStats
@@ -82,8 +82,6 @@ final class FlushWorker: Sendable {
         self.shards = shards
         self.phase = phase
         self.buffer = buffer
-        self.writer = writer
-        self.deadLetters = ProgressDeadLetters(catalog: writer.catalog, namespace: writer.namespace)
         self.pool = pool
         self.configuration = configuration
         self.stats = stats
@@ -93,6 +91,9 @@ final class FlushWorker: Sendable {
         var logger = logger
         logger[metadataKey: "flush_worker"] = "\(index)"
         self.logger = logger
+        transaction = FlushTransaction(
+            writer: writer, deadLetters: ProgressDeadLetters(catalog: writer.catalog, namespace: writer.namespace),
+            batchSize: configuration.batchSize, logger: logger)
     }
 
     func start() {
@@ -191,45 +192,6 @@ final class FlushWorker: Sendable {
         }
     }
 
-    // MARK: - Poison rows
-
-    /// Writes `batch` inside the open transaction, splitting it in halves around every data
-    /// error (SQLSTATE class 22 or 23) until the entries at fault stand alone; those go to
-    /// `progress_dead_letters` with the error and their user's event ids, and the rest is
-    /// written. Each attempt runs under a savepoint, so a refused one leaves nothing behind.
-    /// Costs about 2·log2(batch) statements per poison row.
-    private func writeIsolatingPoisonRows(
-        _ batch: ArraySlice<PendingEntry>, eventIDs: [BufferedEventID], on connection: PostgresConnection
-    ) throws -> (result: ProgressBatchResult, setAside: Int) {
-        if batch.isEmpty { return (ProgressBatchResult(), 0) }
-        try connection.execute("SAVEPOINT poison_rows")
-        do {
-            let result = try writer.write(batch, on: connection)
-            try connection.execute("RELEASE SAVEPOINT poison_rows")
-            return (result, 0)
-        } catch let error as PostgresError where error.isDataError {
-            try connection.execute("ROLLBACK TO SAVEPOINT poison_rows")
-            try connection.execute("RELEASE SAVEPOINT poison_rows")
-            guard batch.count > 1 else {
-                let entry = batch[batch.startIndex]
-                let ids = eventIDs.filter { $0.userID == entry.userID }.map(\.id)
-                try deadLetters.record(entry, eventIDs: ids, error: error, on: connection)
-                logger.error(
-                    "row refused by the database, set aside in progress_dead_letters",
-                    metadata: [
-                        "user_id": "\(entry.userID)", "goal": "\(writer.catalog.goals[Int(entry.goal)].goalId)",
-                        "events": "\(entry.progress.events)", "event_ids": "\(ids.prefix(10).joined(separator: ","))",
-                        "error": "\(error)",
-                    ])
-                return (ProgressBatchResult(), 1)
-            }
-            let middle = batch.startIndex + batch.count / 2
-            let first = try writeIsolatingPoisonRows(batch[..<middle], eventIDs: eventIDs, on: connection)
-            let second = try writeIsolatingPoisonRows(batch[middle...], eventIDs: eventIDs, on: connection)
-            return (first.result + second.result, first.setAside + second.setAside)
-        }
-    }
-
     /// Counts the committed batches and their latencies.
     private func recordCommitted(
         _ results: [(entries: Int, result: ProgressBatchResult)], entries: [PendingEntry],
@@ -255,60 +217,13 @@ final class FlushWorker: Sendable {
             logger.notice(
                 "audit: GDPR deletion committed, every stored row of the user deleted",
                 metadata: [
-                    "audit": "gdpr_deletion", "user_id": "\(user)", "namespace": "\(writer.namespace)",
+                    "audit": "gdpr_deletion", "user_id": "\(user)", "namespace": "\(transaction.writer.namespace)",
                     "progress_rows": "\(rows.progressRows)", "dead_letters": "\(rows.deadLetters)", "flush_id": "\(flushID)",
                 ])
         }
     }
 
     // MARK: - Commit records
-
-    /// The COMMIT of a flush got no answer: the connection broke while committing.
-    private struct CommitOutcomeUnknown: Error {
-        var cause: PostgresError
-        /// The server session that was committing.
-        var session: Int32
-    }
-
-    /// Asks the database whether flush `id` committed (its `flush_commits` row; see
-    /// `FlushCommits.isCommitted` for why that waits for the broken session), retrying with
-    /// backoff until it answers. Past the stop deadline it gives up and says "not committed":
-    /// the entries are then counted as left unwritten, never written twice (for Kafka the
-    /// positions committed with them, or did not, in the same transaction).
-    private func resolveCommit(_ id: Int64, _ unknown: CommitOutcomeUnknown) -> Bool {
-        logger.warning(
-            "the connection broke while committing a flush; asking the database whether it committed",
-            metadata: ["flush_id": "\(id)", "error": "\(unknown.cause)", "session": "\(unknown.session)"])
-        var backoff = configuration.initialBackoff
-        while true {
-            do {
-                let committed = try pool.withConnection { connection -> Bool in
-                    if let answer = try FlushCommits.isCommitted(id, on: connection) { return answer }
-                    // Its session is still open: a client that vanished can leave it waiting
-                    // (a network partition, until TCP notices). End it, so its transaction is
-                    // settled one way or the other, then ask again.
-                    try FlushCommits.endSession(unknown.session, on: connection)
-                    guard let answer = try FlushCommits.isCommitted(id, wait: .seconds(30), on: connection) else {
-                        throw PostgresError(kind: .query, message: "flush \(id) still open after its session was ended")
-                    }
-                    return answer
-                }
-                logger.info(
-                    committed ? "the flush had committed" : "the flush had not committed; its entries are written again",
-                    metadata: ["flush_id": "\(id)"])
-                return committed
-            } catch {
-                if let deadline = stopDeadline.withLock({ $0 }), ContinuousClock.now >= deadline {
-                    logger.critical(
-                        "shutdown deadline passed without learning whether a flush committed; its entries are counted as unwritten",
-                        metadata: ["flush_id": "\(id)"])
-                    return false
-                }
-                Thread.sleep(forTimeInterval: Double(Int64.random(in: 1...max(1, Int64(backoff.seconds * 1e9)))) / 1e9)
-                backoff = min(backoff * 2, configuration.maxBackoff)
-            }
-        }
-    }
 
     private let lastPrune = Mutex<ContinuousClock.Instant?>(nil)
 
@@ -335,137 +250,90 @@ final class FlushWorker: Sendable {
         case failure(any Error, kept: Int)
     }
 
-    /// Drains this worker's shards and writes them. On a failure, whatever was not committed
-    /// goes back into the buffer.
+    /// Drains this worker's shards and writes them in one `FlushTransaction`. On a failure,
+    /// whatever was not committed goes back into the buffer.
     private func flushOnce(lastCheckpoint: inout [TopicPartition: KafkaPositions.Position]) -> Outcome {
-        var entries: [PendingEntry] = []
-        var eventIDs: [BufferedEventID] = []
-        var deletions: [String] = []
         var snapshot: [TopicPartition: KafkaPositions.Position] = [:]
         // Numbered before any shard is drained: see `CommitSequence.ticket`.
         let drain = commits.startDrain()
-        if let positions {
-            // Drain and snapshot under the ingest lock: see KafkaPositions for why this makes
-            // the checkpoint exact.
-            positions.withIngestLock(worker: index) {
-                for shard in shards {
-                    entries.append(contentsOf: buffer.drain(shard: shard, eventIDs: &eventIDs, deletions: &deletions))
-                }
-                snapshot = positions.snapshot(worker: index)
-            }
-        } else {
+        var entries: [PendingEntry] = []
+        var eventIDs: [BufferedEventID] = []
+        var deletions: [String] = []
+        func drainShards() {
             for shard in shards {
                 entries.append(contentsOf: buffer.drain(shard: shard, eventIDs: &eventIDs, deletions: &deletions))
             }
         }
-        let checkpointing = positions != nil && snapshot != lastCheckpoint
-        if entries.isEmpty && deletions.isEmpty && !checkpointing {
+        if let positions {
+            // Drain and snapshot under the ingest lock: see KafkaPositions for why this makes
+            // the checkpoint exact.
+            positions.withIngestLock(worker: index) {
+                drainShards()
+                snapshot = positions.snapshot(worker: index)
+            }
+        } else {
+            drainShards()
+        }
+        let drained = FlushTransaction.Drained(entries: entries, eventIDs: eventIDs, deletions: deletions)
+        let checkpointing = positions.flatMap { snapshot != lastCheckpoint ? $0 : nil }
+        if drained.entries.isEmpty && drained.deletions.isEmpty && checkpointing == nil {
             commits.committed(drain: drain)
             return .success(rows: 0)
         }
 
-        // The whole cycle is one transaction: the rows, the Kafka positions they account for, the
-        // dead letters and the flush's commit record (`flush_commits`) commit together or not
-        // at all.
         let started = ContinuousClock.now
         let flushID = FlushCommits.newID()
-        let ids = eventIDs.map(\.id)
-        var written = 0
-        var committed = false
-        var marked = false
-        var batches = 0
-        var total = ProgressBatchResult()
-        var results: [(entries: Int, result: ProgressBatchResult)] = []
-        var setAside = 0
-        var deleted: [String: UserDataDeletion.Deleted] = [:]
+        let ids = drained.eventIDs.map(\.id)
+        let restore = { [buffer, shards] in
+            buffer.restore(drained.entries[...], eventIDs: drained.eventIDs, idShard: shards[0], deletions: drained.deletions)
+        }
+        var written = FlushTransaction.Written()
         do {
-            if checkpointing { try positions!.awaitDeadLetters() }
-            try pool.withConnection { connection in
-                // A data error aborts the transaction: it is rolled back and the cycle written
-                // again isolating the poison rows (the common path pays nothing for that).
-                var isolating = false
-                while true {
-                    try connection.execute("BEGIN")
-                    do {
-                        // Deletions first: every entry drained with them arrived after them.
-                        deleted = try UserDataDeletion.delete(deletions, namespace: writer.namespace, on: connection)
-                        while written < entries.count {
-                            let end = min(written + configuration.batchSize, entries.count)
-                            let batch = entries[written..<end]
-                            let result: ProgressBatchResult
-                            if isolating {
-                                let isolated = try writeIsolatingPoisonRows(batch, eventIDs: eventIDs, on: connection)
-                                result = isolated.result
-                                setAside += isolated.setAside
-                            } else {
-                                result = try writer.write(batch, on: connection)
-                            }
-                            results.append((end - written, result))
-                            written = end
-                            batches += 1
-                        }
-                        if checkpointing { try positions!.recordCheckpoint(snapshot, worker: index, on: connection) }
-                        try FlushCommits.record(flushID, on: connection)
-                    } catch let error as PostgresError where error.isDataError && !isolating {
-                        _ = try? connection.execute("ROLLBACK")
-                        logger.warning(
-                            "a row of the flush was refused for its data; writing the flush again, setting such rows aside",
-                            metadata: ["error": "\(error)"])
-                        isolating = true
-                        written = 0
-                        batches = 0
-                        setAside = 0
-                        results.removeAll()
-                        continue
-                    } catch {
-                        _ = try? connection.execute("ROLLBACK")
-                        throw error
-                    }
-                    // Deduplication marks the ids as committing in this flush before the commit:
-                    // whatever happens next, a repeat can learn whether they were applied.
-                    if !ids.isEmpty { marked = beforeCommit(ids, flushID) }
-                    let session = connection.backendPID
-                    do {
-                        try connection.execute("COMMIT")
-                    } catch let error as PostgresError where error.isConnectionFailure {
-                        throw CommitOutcomeUnknown(cause: error, session: session)
-                    }
-                    committed = true
-                    return
-                }
+            if let checkpointing { try checkpointing.awaitDeadLetters() }
+            written = try pool.withConnection { connection in
+                try transaction.run(
+                    drained, flushID: flushID, on: connection,
+                    checkpoint: checkpointing.map { positions in
+                        { [index] connection in try positions.recordCheckpoint(snapshot, worker: index, on: connection) }
+                    },
+                    beforeCommit: { beforeCommit(ids, flushID) })
             }
         } catch let fenced as KafkaFencedError {
             // Another member owns a partition these entries came from: committing them would
             // apply its events twice. Nothing was written; the service must not go on.
-            buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0], deletions: deletions)
+            restore()
             stats.recordFailure()
             onFenced(fenced)
-            return .failure(fenced, kept: entries.count)
-        } catch let unknown as CommitOutcomeUnknown {
+            return .failure(fenced, kept: drained.entries.count)
+        } catch let unknown as FlushTransaction.CommitOutcomeUnknown {
             // The COMMIT was sent and no answer came back: it may have committed. Writing the
             // entries again could apply them twice, dropping them could lose them: ask the
             // database (its commit record) before doing either.
-            committed = resolveCommit(flushID, unknown)
-            if !committed {
-                buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0], deletions: deletions)
+            let committed = transaction.resolveCommit(
+                flushID, unknown, pool: pool, backoff: configuration.initialBackoff, maxBackoff: configuration.maxBackoff,
+                deadline: { stopDeadline.withLock { $0 } })
+            guard committed else {
+                restore()
                 stats.recordFailure()
-                return .failure(unknown.cause, kept: entries.count)
+                return .failure(unknown.cause, kept: drained.entries.count)
             }
+            written = unknown.written
         } catch {
             // The transaction wrote nothing: everything goes back.
-            buffer.restore(entries[...], eventIDs: eventIDs, idShard: shards[0], deletions: deletions)
+            restore()
             stats.recordFailure()
-            return .failure(error, kept: entries.count)
+            return .failure(error, kept: drained.entries.count)
         }
-        if setAside > 0 { stats.recordSetAside(setAside) }
-        if !deletions.isEmpty { recordDeletions(deleted, flushID: flushID) }
-        recordCommitted(results, entries: entries, into: &total)
-        if checkpointing {
-            positions!.committed(snapshot, worker: index)
+        var total = ProgressBatchResult()
+        if written.setAside > 0 { stats.recordSetAside(written.setAside) }
+        if !drained.deletions.isEmpty { recordDeletions(written.deleted, flushID: flushID) }
+        recordCommitted(written.batches, entries: drained.entries, into: &total)
+        if let checkpointing {
+            checkpointing.committed(snapshot, worker: index)
             lastCheckpoint = snapshot
         }
         commits.committed(drain: drain)
-        if !ids.isEmpty { onCommitted(ids, flushID, marked) }
+        if !ids.isEmpty { onCommitted(ids, flushID, written.marked) }
         if index == 0 { pruneCommitRecords() }
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()
@@ -474,7 +342,7 @@ final class FlushWorker: Sendable {
         logger.debug(
             "flushed",
             metadata: [
-                "entries": "\(entries.count)", "batches": "\(batches)", "updated": "\(total.updated)",
+                "entries": "\(drained.entries.count)", "batches": "\(written.batches.count)", "updated": "\(total.updated)",
                 "inserted": "\(total.inserted)", "unassigned_events": "\(total.unassignedEvents)",
                 "duration_ms": "\(Int(elapsed.seconds * 1000))",
             ])

@@ -68,9 +68,10 @@ struct EventHandlerService {
             EventMethods.methods(ingestor: ingestor) + [UserDeletionMethod.method(ingestor: ingestor)]
             + HealthMethods.methods(state: health)
         let grpcMetrics = GRPCServerMetrics(methods: methods)
-        let kafka = settings.kafka.map { kafkaSettings in
+        // Both or neither: `positions` exists exactly when Kafka is configured.
+        let kafka = settings.kafka.flatMap { kafkaSettings in positions.map { (kafkaSettings, $0) } }.map { kafkaSettings, positions in
             let ingest = KafkaIngest(
-                ingestor: ingestor, buffer: buffer, positions: positions!, flusher: flusher, pool: pool,
+                ingestor: ingestor, buffer: buffer, positions: positions, flusher: flusher, pool: pool,
                 gdprTopic: kafkaSettings.gdprTopic,
                 revokeTimeout: settings.shutdownTimeout, logger: logger)
             var configuration = KafkaConsumerConfiguration(
