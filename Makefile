@@ -66,6 +66,7 @@ migrate: build-release
 # The product's tests, then the benchmarks package's (Benchmarks/: the load generator, the run
 # analysis, the naive peer against a real PostgreSQL), built into the same .build/.
 test: check-monitoring check-deploy
+	scripts/check-source-sizes.sh
 	swift build --build-tests
 	swift test --skip-build --no-parallel
 	scripts/swift-benchmarks.sh build --build-tests

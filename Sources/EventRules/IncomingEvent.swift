@@ -1,11 +1,11 @@
 /// An event as the ingest path sees it, whatever carried it (gRPC now, Kafka later): only the
 /// fields validation and matching read. Building one copies no payload bytes (strings share
 /// storage with the decoded message).
-public enum IncomingEvent: Sendable {
+public enum IncomingEvent: Sendable, Equatable {
     case login(LoginEvent)
     case stat(StatEvent)
 
-    public struct LoginEvent: Sendable {
+    public struct LoginEvent: Sendable, Equatable {
         public var id: String
         public var namespace: String
         public var userID: String
@@ -17,7 +17,7 @@ public enum IncomingEvent: Sendable {
         }
     }
 
-    public struct StatEvent: Sendable {
+    public struct StatEvent: Sendable, Equatable {
         public var id: String
         public var namespace: String
         public var userID: String
@@ -32,7 +32,7 @@ public enum IncomingEvent: Sendable {
         }
     }
 
-    public struct StatPayload: Sendable {
+    public struct StatPayload: Sendable, Equatable {
         public var statCode: String
         public var latestValue: Double
         public var inc: Double

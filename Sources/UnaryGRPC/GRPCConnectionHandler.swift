@@ -164,7 +164,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         guard method == "POST" else {
             return refuse(streamID, status: GRPCStatus(.unimplemented, "method \(method) is not POST"), httpStatus: "405", clientDone: endStream)
         }
-        guard Self.isGRPCContentType(contentType) else {
+        guard GRPCFraming.isGRPCContentType(contentType) else {
             return refuse(
                 streamID, status: GRPCStatus(.internal, "invalid gRPC content-type \"\(contentType)\""), httpStatus: "415",
                 clientDone: endStream)
@@ -269,7 +269,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             call.phase = .streaming
             call.body = nil
             calls[streamID] = call
-            write(streamID, .headers(.init(headers: Self.responseHeaders)))
+            write(streamID, .headers(.init(headers: GRPCFraming.responseHeaders)))
             handler(GRPCServerStream(request: body, connection: connection, streamID: streamID.asInt))
         }
         // Not answered yet (durable acknowledgement, a Redis round trip): the deadline, if
@@ -301,14 +301,14 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         switch answer {
         case .message(let message):
             code = .ok
-            if call.phase != .streaming { write(id, .headers(.init(headers: Self.responseHeaders))) }
-            write(id, .data(.init(data: .byteBuffer(prefixed(message)))))
-            write(id, .headers(.init(headers: Self.okTrailers, endStream: true)))
+            if call.phase != .streaming { write(id, .headers(.init(headers: GRPCFraming.responseHeaders))) }
+            write(id, .data(.init(data: .byteBuffer(GRPCFraming.prefixed(message, allocator: context!.channel.allocator)))))
+            write(id, .headers(.init(headers: GRPCFraming.okTrailers, endStream: true)))
             metrics.sent(call.method)
         case .status(let status):
             code = status.code
-            var trailers = call.phase == .streaming ? HPACKHeaders() : Self.responseHeaders
-            trailers.add(name: "grpc-status", value: Self.statusValues[status.code.rawValue])
+            var trailers = call.phase == .streaming ? HPACKHeaders() : GRPCFraming.responseHeaders
+            trailers.add(name: "grpc-status", value: GRPCFraming.statusValues[status.code.rawValue])
             if !status.message.isEmpty { trailers.add(name: "grpc-message", value: status.encodedMessage) }
             for (name, value) in extraHeaders { trailers.add(name: name, value: value) }
             write(id, .headers(.init(headers: trailers, endStream: true)))
@@ -325,7 +325,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     func send(streamID: Int, message: ByteBuffer) {
         let id = HTTP2StreamID(streamID)
         guard let call = calls[id], call.phase == .streaming else { return }
-        write(id, .data(.init(data: .byteBuffer(prefixed(message)))))
+        write(id, .data(.init(data: .byteBuffer(GRPCFraming.prefixed(message, allocator: context!.channel.allocator)))))
         metrics.sent(call.method)
         flushSoon()
     }
@@ -344,7 +344,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         var headers = HPACKHeaders()
         headers.add(name: ":status", value: httpStatus)
         headers.add(name: "content-type", value: "application/grpc")
-        headers.add(name: "grpc-status", value: Self.statusValues[status.code.rawValue])
+        headers.add(name: "grpc-status", value: GRPCFraming.statusValues[status.code.rawValue])
         headers.add(name: "grpc-message", value: status.encodedMessage)
         write(streamID, .headers(.init(headers: headers, endStream: true)))
         if !clientDone { write(streamID, .rstStream(.noError)) }
@@ -385,30 +385,6 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             handler.value.context?.flush()
         }
     }
-
-    private func prefixed(_ message: ByteBuffer) -> ByteBuffer {
-        if message.readableBytes == 0 { return Self.emptyMessage }
-        var buffer = context!.channel.allocator.buffer(capacity: 5 + message.readableBytes)
-        buffer.writeInteger(UInt8(0))
-        buffer.writeInteger(UInt32(message.readableBytes))
-        var message = message
-        buffer.writeBuffer(&message)
-        return buffer
-    }
-
-    // MARK: - Constants
-
-    static func isGRPCContentType(_ value: String) -> Bool {
-        guard value.hasPrefix("application/grpc") else { return false }
-        let rest = value.utf8.dropFirst("application/grpc".utf8.count)
-        return rest.isEmpty || rest.first == UInt8(ascii: "+") || rest.first == UInt8(ascii: ";")
-    }
-
-    private static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
-    private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
-    private static let statusValues = (0...16).map { String($0) }
-    /// An empty message (google.protobuf.Empty) with its prefix: five zero bytes, shared.
-    private static let emptyMessage = ByteBuffer(bytes: [0, 0, 0, 0, 0])
 }
 
 extension HTTP2StreamID {

@@ -1,17 +1,15 @@
 import Buffer
 import EventRules
 import Foundation
-import GameEvents
 import Kafka
 import Logging
 import Storage
-import SwiftProtobuf
 import Synchronization
 
 /// Kafka records into the ingest path: the consumer's delegate (wire.md, Kafka section).
 ///
-/// Each record is decoded (proto3 JSON, or binary protobuf when its `content-type` header says
-/// `application/x-protobuf`), skipped if its partition's stored position says it is committed
+/// Each record is decoded (`KafkaEventDecoder`: proto3 JSON, or binary protobuf when its
+/// `content-type` header says `application/x-protobuf`), skipped if its partition's stored position says it is committed
 /// already for its user's shard, and otherwise handed to the same ingest path as gRPC under the
 /// owning flush worker's ingest lock (`KafkaPositions`). A record that cannot be decoded, comes
 /// from a topic that is not one of the platform's two, or carries an invalid event is counted,
@@ -50,12 +48,6 @@ final class KafkaIngest: KafkaConsumerDelegate {
         let value = Atomic<Int>(0)
     }
     private let loggedKinds = Mutex<Set<String>>([])
-
-    private static let jsonOptions: JSONDecodingOptions = {
-        var options = JSONDecodingOptions()
-        options.ignoreUnknownFields = true
-        return options
-    }()
 
     init(
         ingestor: EventIngestor, buffer: EventBuffer, positions: KafkaPositions, flusher: Flusher, pool: ConnectionPool,
@@ -216,9 +208,10 @@ final class KafkaIngest: KafkaConsumerDelegate {
     /// on Redis, and the lock holds up that worker's drain).
     private func inspect(_ record: KafkaRecord) -> Inspection {
         let event: IncomingEvent
-        switch decode(record) {
+        switch KafkaEventDecoder.event(record) {
         case .success(let decoded): event = decoded
-        case .failure(let reason): return .undecodable(reason)
+        case .failure(.unknownTopic): return .undecodable(.unknownTopic)
+        case .failure(.malformed): return .undecodable(.malformed)
         }
         let shard = buffer.shardIndex(of: event.userID)
         if positions.isCommitted(record.topicPartition, offset: record.offset, shard: shard) { return .alreadyApplied }
@@ -299,13 +292,10 @@ final class KafkaIngest: KafkaConsumerDelegate {
     private func consumeDeletion(_ record: KafkaRecord) -> KafkaConsumeDecision {
         let partition = record.topicPartition
         let request: UserDeletionRequest
-        do {
-            let message =
-                record.contentType == "application/x-protobuf"
-                ? try Accelbyte_Iam_Account_V1_GdprRequestDataDeletionResponse(serializedBytes: record.value)
-                : try Accelbyte_Iam_Account_V1_GdprRequestDataDeletionResponse(jsonUTF8Bytes: record.value, options: Self.jsonOptions)
-            request = UserDeletionRequest(message)
-        } catch {
+        switch KafkaEventDecoder.deletion(record) {
+        case .success(let decoded):
+            request = decoded
+        case .failure:
             skip(record, reason: .malformed)
             positions.deadLetters?.send(record, reason: SkipReason.malformed.rawValue)
             positions.markConsumed(partition, offset: record.offset)
@@ -385,35 +375,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
         logOnce("client:\(message.prefix(40))", "kafka client error", nil, ["error": "\(message)"])
     }
 
-    // MARK: - Decoding
-
-    private enum Decoded {
-        case success(IncomingEvent)
-        case failure(SkipReason)
-    }
-
-    private func decode(_ record: KafkaRecord) -> Decoded {
-        let binary = record.contentType == "application/x-protobuf"
-        do {
-            if record.topic.hasSuffix(".iam.account.v1.userLoggedIn") {
-                let message =
-                    binary
-                    ? try Accelbyte_Iam_Account_V1_UserLoggedIn(serializedBytes: record.value)
-                    : try Accelbyte_Iam_Account_V1_UserLoggedIn(jsonUTF8Bytes: record.value, options: Self.jsonOptions)
-                return .success(IncomingEvent(message))
-            }
-            if record.topic.hasSuffix(".social.statistic.v1.statItemUpdated") {
-                let message =
-                    binary
-                    ? try Accelbyte_Social_Statistic_V1_StatItemUpdated(serializedBytes: record.value)
-                    : try Accelbyte_Social_Statistic_V1_StatItemUpdated(jsonUTF8Bytes: record.value, options: Self.jsonOptions)
-                return .success(IncomingEvent(message))
-            }
-            return .failure(.unknownTopic)
-        } catch {
-            return .failure(.malformed)
-        }
-    }
+    // MARK: - Skipped records
 
     private func skip(_ record: KafkaRecord, reason: SkipReason) {
         skipped[reason]!.value.add(1, ordering: .relaxed)
