@@ -15,6 +15,9 @@ WORKDIR /src
 COPY Package.swift ./
 RUN swift package resolve
 COPY Sources Sources
+# The test-support targets are declared with paths under Tests/: SwiftPM loads every target of
+# the package, so their sources must be there even though the image builds only the service.
+COPY Tests Tests
 COPY scripts scripts
 RUN scripts/build-release.sh event-handler \
  && install -D "$(swift build -c release --show-bin-path)/event-handler" /out/event-handler

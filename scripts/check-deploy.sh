@@ -6,7 +6,9 @@
 #   - every ${VARIABLE} the compose file reads, and every variable the service reads, is in
 #     .env.example;
 #   - the Dockerfile builds with scripts/build-release.sh and runs as a non-root user with a
-#     HEALTHCHECK and both ports exposed.
+#     HEALTHCHECK and both ports exposed;
+#   - the files its build stage copies are a package SwiftPM loads (every target's directory is
+#     there): `swift package describe` on exactly those paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,3 +55,19 @@ if failures:
 print(f"OK: compose valid, {len(compose['services'])} services with healthchecks, "
       f"{len(read)} service variables and {len(used)} compose variables in .env.example, Dockerfile checks")
 PY
+
+# The build stage's context: only what its COPY lines bring in, as SwiftPM will see it.
+context=$(mktemp -d)
+errors=$(mktemp)
+trap 'rm -rf "$context" "$errors"' EXIT
+sed -n '1,/^FROM .* AS build/d; /^FROM /q; s/^COPY \([^ ]*\) .*/\1/p' Dockerfile | while read -r path; do
+  mkdir -p "$context/$(dirname "$path")"
+  cp -r "$path" "$context/$path"
+done
+if ! (cd "$context" && swift package describe --type json > /dev/null 2> "$errors"); then
+  echo "Dockerfile: the build stage's files are not a package SwiftPM can load:" >&2
+  cat "$errors" >&2
+  exit 1
+fi
+echo "OK: the Dockerfile's build stage copies a package SwiftPM loads ($(ls "$context" | tr '\n' ' '))"
+
