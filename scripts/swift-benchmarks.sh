@@ -7,11 +7,14 @@
 #   scripts/swift-benchmarks.sh test --skip-build --no-parallel
 #   scripts/swift-benchmarks.sh --has-product NAME    (exit 0 if the benchmarks package builds NAME)
 #
-# --disable-build-manifest-caching is not optional here: SwiftPM caches one build plan per
-# scratch directory and, coming from the product's package, reuses the product's plan for the
-# benchmarks' root (it builds nothing and says "Build complete"). Planning afresh costs a few
-# seconds. (`swift build --package-path Benchmarks` without this script is correct too, in a
-# scratch directory of its own, Benchmarks/.build, compiling every dependency again.)
+# SwiftPM caches one build plan per scratch directory and configuration
+# (.build/<triple>/<config>/description.json) and does not notice that another root package
+# wrote it: coming from the product's package it reuses the product's plan for the benchmarks
+# (it builds nothing and says "Build complete"), and the other way round too. So this script
+# plans afresh (--disable-build-manifest-caching, a few seconds) and, when done, deletes the
+# plan it cached, so that a plain `swift build` of the product plans afresh as well.
+# (`swift build --package-path Benchmarks` without this script is correct too, in a scratch
+# directory of its own, Benchmarks/.build, compiling every dependency again.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--has-product" ]; then
@@ -20,4 +23,7 @@ if [ "${1:-}" = "--has-product" ]; then
 fi
 command=${1:?usage: scripts/swift-benchmarks.sh build|test [swift options]}
 shift
-exec swift "$command" --package-path Benchmarks --scratch-path "$PWD/.build" --disable-build-manifest-caching "$@"
+status=0
+swift "$command" --package-path Benchmarks --scratch-path "$PWD/.build" --disable-build-manifest-caching "$@" || status=$?
+rm -f "$PWD"/.build/*/debug/description.json "$PWD"/.build/*/release/description.json
+exit "$status"
