@@ -13,7 +13,6 @@ struct FlushTransaction: Sendable {
     let writer: ProgressWriter
     let deadLetters: ProgressDeadLetters
     let batchSize: Int
-    let logger: Logger
 
     /// What a drain took from the buffer.
     struct Drained {
@@ -42,14 +41,14 @@ struct FlushTransaction: Sendable {
         var written: Written
     }
 
-    /// Runs the transaction of flush `flushID`. `checkpoint` writes the Kafka positions inside
-    /// it; `beforeCommit` runs just before the COMMIT (deduplication marks the ids as committing
-    /// in this flush, so whatever happens next a repeat can learn whether they were applied).
-    /// Throws `CommitOutcomeUnknown` when the COMMIT was sent and no answer came back; any other
-    /// error means nothing was written.
+    /// Runs the transaction of flush `flushID`. `checkpoint` is written inside it, after the
+    /// rows; `beforeCommit` runs just before the COMMIT (deduplication marks the ids as
+    /// committing in this flush, so whatever happens next a repeat can learn whether they were
+    /// applied). Throws `CommitOutcomeUnknown` when the COMMIT was sent and no answer came back;
+    /// any other error means nothing was written.
     func run(
         _ drained: Drained, flushID: Int64, on connection: PostgresConnection,
-        checkpoint: ((PostgresConnection) throws -> Void)?, beforeCommit: () -> Bool
+        checkpoint: FlushCheckpoint?, beforeCommit: () -> Bool, logger: Logger
     ) throws -> Written {
         var isolating = false
         while true {
@@ -63,7 +62,7 @@ struct FlushTransaction: Sendable {
                     let end = min(start + batchSize, drained.entries.count)
                     let batch = drained.entries[start..<end]
                     if isolating {
-                        let isolated = try writeIsolatingPoisonRows(batch, eventIDs: drained.eventIDs, on: connection)
+                        let isolated = try writeIsolatingPoisonRows(batch, eventIDs: drained.eventIDs, on: connection, logger: logger)
                         written.batches.append((end - start, isolated.result))
                         written.setAside += isolated.setAside
                     } else {
@@ -71,7 +70,7 @@ struct FlushTransaction: Sendable {
                     }
                     start = end
                 }
-                try checkpoint?(connection)
+                try checkpoint?.record(on: connection)
                 try FlushCommits.record(flushID, on: connection)
             } catch let error as PostgresError where error.isDataError && !isolating {
                 _ = try? connection.execute("ROLLBACK")
@@ -101,7 +100,7 @@ struct FlushTransaction: Sendable {
     /// written. Each attempt runs under a savepoint, so a refused one leaves nothing behind.
     /// Costs about 2·log2(batch) statements per poison row.
     private func writeIsolatingPoisonRows(
-        _ batch: ArraySlice<PendingEntry>, eventIDs: [BufferedEventID], on connection: PostgresConnection
+        _ batch: ArraySlice<PendingEntry>, eventIDs: [BufferedEventID], on connection: PostgresConnection, logger: Logger
     ) throws -> (result: ProgressBatchResult, setAside: Int) {
         if batch.isEmpty { return (ProgressBatchResult(), 0) }
         try connection.execute("SAVEPOINT poison_rows")
@@ -126,8 +125,8 @@ struct FlushTransaction: Sendable {
                 return (ProgressBatchResult(), 1)
             }
             let middle = batch.startIndex + batch.count / 2
-            let first = try writeIsolatingPoisonRows(batch[..<middle], eventIDs: eventIDs, on: connection)
-            let second = try writeIsolatingPoisonRows(batch[middle...], eventIDs: eventIDs, on: connection)
+            let first = try writeIsolatingPoisonRows(batch[..<middle], eventIDs: eventIDs, on: connection, logger: logger)
+            let second = try writeIsolatingPoisonRows(batch[middle...], eventIDs: eventIDs, on: connection, logger: logger)
             return (first.result + second.result, first.setAside + second.setAside)
         }
     }
@@ -139,7 +138,7 @@ struct FlushTransaction: Sendable {
     /// Kafka the positions committed with them, or did not, in the same transaction).
     func resolveCommit(
         _ id: Int64, _ unknown: CommitOutcomeUnknown, pool: ConnectionPool,
-        backoff initialBackoff: Duration, maxBackoff: Duration, deadline: () -> ContinuousClock.Instant?
+        backoff initialBackoff: Duration, maxBackoff: Duration, deadline: () -> ContinuousClock.Instant?, logger: Logger
     ) -> Bool {
         logger.warning(
             "the connection broke while committing a flush; asking the database whether it committed",

@@ -40,13 +40,14 @@ final class FlushWorker: Sendable {
     /// Where in each interval this worker's flushes fall, as a fraction of it (0..<1).
     let phase: Double
     private let buffer: EventBuffer
-    private let transaction: FlushTransaction
-    private let pool: ConnectionPool
+    private let store: any FlushStore
     private let configuration: Configuration
     private let stats: FlushStats
     private let metrics: ServiceMetrics
     /// Kafka positions to checkpoint with each flush; nil when Kafka ingestion is off.
     private let positions: KafkaPositions?
+    /// Told of each drain's event ids around its commit (deduplication); nil when none is.
+    private let participant: (any CommitParticipant)?
     /// Called when a checkpoint is refused because another member owns a partition now.
     private let onFenced: @Sendable (KafkaFencedError) -> Void
     private let logger: Logger
@@ -61,39 +62,25 @@ final class FlushWorker: Sendable {
     /// This worker's drains and who waits for them to commit.
     let commits = CommitSequence()
 
-    /// Told the event ids of each drain that committed, its flush id, and what `beforeCommit`
-    /// answered for it (deduplication records them).
-    private let onCommitted: @Sendable (_ ids: [String], _ flush: Int64, _ marked: Bool) -> Void
-    /// Told a drain's event ids and flush id just before its COMMIT (deduplication marks them as
-    /// committing in that flush, and answers whether every mark was written). Blocking, on this
-    /// worker's thread.
-    private let beforeCommit: @Sendable (_ ids: [String], _ flush: Int64) -> Bool
-
     init(
-        index: Int, shards: [Int], phase: Double = 0, buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool,
+        index: Int, shards: [Int], phase: Double = 0, buffer: EventBuffer, store: any FlushStore,
         configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, positions: KafkaPositions?,
-        onFenced: @escaping @Sendable (KafkaFencedError) -> Void,
-        onCommitted: @escaping @Sendable ([String], Int64, Bool) -> Void = { _, _, _ in },
-        beforeCommit: @escaping @Sendable ([String], Int64) -> Bool = { _, _ in false }, logger: Logger
+        participant: (any CommitParticipant)?, onFenced: @escaping @Sendable (KafkaFencedError) -> Void, logger: Logger
     ) {
-        self.onCommitted = onCommitted
-        self.beforeCommit = beforeCommit
         self.index = index
         self.shards = shards
         self.phase = phase
         self.buffer = buffer
-        self.pool = pool
+        self.store = store
         self.configuration = configuration
         self.stats = stats
         self.metrics = metrics
         self.positions = positions
+        self.participant = participant
         self.onFenced = onFenced
         var logger = logger
         logger[metadataKey: "flush_worker"] = "\(index)"
         self.logger = logger
-        transaction = FlushTransaction(
-            writer: writer, deadLetters: ProgressDeadLetters(catalog: writer.catalog, namespace: writer.namespace),
-            batchSize: configuration.batchSize, logger: logger)
     }
 
     func start() {
@@ -160,7 +147,7 @@ final class FlushWorker: Sendable {
                     logger.info("database writes succeed again", metadata: ["rows": "\(rows)"])
                 }
                 backoff = configuration.initialBackoff
-                if index == 0 { pool.reapIdle() }
+                if index == 0 { store.reapIdleConnections() }
                 if let stopping, shards.allSatisfy({ buffer.isEmpty(shard: $0) }) || ContinuousClock.now >= stopping {
                     let left = shards.reduce(0) { $0 + buffer.entryCount(shard: $1) }
                     abandonedEntries.store(left, ordering: .releasing)
@@ -217,7 +204,7 @@ final class FlushWorker: Sendable {
             logger.notice(
                 "audit: GDPR deletion committed, every stored row of the user deleted",
                 metadata: [
-                    "audit": "gdpr_deletion", "user_id": "\(user)", "namespace": "\(transaction.writer.namespace)",
+                    "audit": "gdpr_deletion", "user_id": "\(user)", "namespace": "\(store.namespace)",
                     "progress_rows": "\(rows.progressRows)", "dead_letters": "\(rows.deadLetters)", "flush_id": "\(flushID)",
                 ])
         }
@@ -236,9 +223,7 @@ final class FlushWorker: Sendable {
         }
         guard due else { return }
         do {
-            let gone = try pool.withConnection {
-                try FlushCommits.prune(olderThan: Int(configuration.commitRecordRetention.seconds), on: $0)
-            }
+            let gone = try store.pruneCommitRecords(olderThan: configuration.commitRecordRetention)
             if gone > 0 { logger.debug("commit records pruned", metadata: ["rows": "\(gone)"]) }
         } catch {
             logger.warning("could not prune commit records (retried in a minute)", metadata: ["error": "\(error)"])
@@ -290,14 +275,10 @@ final class FlushWorker: Sendable {
         var written = FlushTransaction.Written()
         do {
             if let checkpointing { try checkpointing.awaitDeadLetters() }
-            written = try pool.withConnection { connection in
-                try transaction.run(
-                    drained, flushID: flushID, on: connection,
-                    checkpoint: checkpointing.map { positions in
-                        { [index] connection in try positions.recordCheckpoint(snapshot, worker: index, on: connection) }
-                    },
-                    beforeCommit: { beforeCommit(ids, flushID) })
-            }
+            written = try store.write(
+                drained, flushID: flushID,
+                checkpoint: checkpointing.map { FlushCheckpoint(positions: $0, snapshot: snapshot, worker: index) },
+                beforeCommit: { participant?.markCommitting(ids, flush: flushID) ?? false }, logger: logger)
         } catch let fenced as KafkaFencedError {
             // Another member owns a partition these entries came from: committing them would
             // apply its events twice. Nothing was written; the service must not go on.
@@ -309,9 +290,8 @@ final class FlushWorker: Sendable {
             // The COMMIT was sent and no answer came back: it may have committed. Writing the
             // entries again could apply them twice, dropping them could lose them: ask the
             // database (its commit record) before doing either.
-            let committed = transaction.resolveCommit(
-                flushID, unknown, pool: pool, backoff: configuration.initialBackoff, maxBackoff: configuration.maxBackoff,
-                deadline: { stopDeadline.withLock { $0 } })
+            let committed = store.resolveCommit(
+                flushID, unknown, deadline: { stopDeadline.withLock { $0 } }, logger: logger)
             guard committed else {
                 restore()
                 stats.recordFailure()
@@ -333,7 +313,7 @@ final class FlushWorker: Sendable {
             lastCheckpoint = snapshot
         }
         commits.committed(drain: drain)
-        if !ids.isEmpty { onCommitted(ids, flushID, written.marked) }
+        if !ids.isEmpty { participant?.committed(ids, flush: flushID, marked: written.marked) }
         if index == 0 { pruneCommitRecords() }
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()

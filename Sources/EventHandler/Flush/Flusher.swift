@@ -12,11 +12,9 @@ final class Flusher: Sendable {
     private let buffer: EventBuffer
 
     init(
-        buffer: EventBuffer, writer: ProgressWriter, pool: ConnectionPool, workerCount: Int,
-        configuration: FlushWorker.Configuration, metrics: ServiceMetrics, positions: KafkaPositions? = nil,
-        onFenced: @escaping @Sendable (KafkaFencedError) -> Void = { _ in },
-        onCommitted: @escaping @Sendable ([String], Int64, Bool) -> Void = { _, _, _ in },
-        beforeCommit: @escaping @Sendable ([String], Int64) -> Bool = { _, _ in false }, logger: Logger
+        buffer: EventBuffer, store: any FlushStore, workerCount: Int, configuration: FlushWorker.Configuration,
+        metrics: ServiceMetrics, positions: KafkaPositions? = nil, participant: (any CommitParticipant)? = nil,
+        onFenced: @escaping @Sendable (KafkaFencedError) -> Void = { _ in }, logger: Logger
     ) {
         let stats = self.stats
         self.buffer = buffer
@@ -24,9 +22,8 @@ final class Flusher: Sendable {
             FlushWorker(
                 index: w, shards: Array(stride(from: w, to: buffer.shardCount, by: workerCount)),
                 phase: Double(w) / Double(workerCount),
-                buffer: buffer, writer: writer, pool: pool, configuration: configuration, stats: stats,
-                metrics: metrics, positions: positions, onFenced: onFenced, onCommitted: onCommitted,
-                beforeCommit: beforeCommit, logger: logger)
+                buffer: buffer, store: store, configuration: configuration, stats: stats, metrics: metrics,
+                positions: positions, participant: participant, onFenced: onFenced, logger: logger)
         }
     }
 

@@ -50,15 +50,17 @@ struct EventHandlerService {
             }
             return committed
         }
+        let flushConfiguration = FlushWorker.Configuration(
+            interval: settings.flushInterval, batchSize: settings.flushBatchSize,
+            commitRecordRetention: max(.seconds(3_600), settings.dedup.ttl + settings.dedup.lease * 2))
         let flusher = Flusher(
-            buffer: buffer, writer: ProgressWriter(catalog: catalog, namespace: settings.namespace),
-            pool: pool, workerCount: settings.flushWorkers,
-            configuration: .init(
-                interval: settings.flushInterval, batchSize: settings.flushBatchSize,
-                commitRecordRetention: max(.seconds(3_600), settings.dedup.ttl + settings.dedup.lease * 2)),
-            metrics: metrics, positions: positions, onFenced: Self.fenced(logger: logger),
-            onCommitted: { deduplicator.committed($0, flush: $1, marked: $2) },
-            beforeCommit: { deduplicator.markCommitting($0, flush: $1) }, logger: logger)
+            buffer: buffer,
+            store: PostgresFlushStore(
+                pool: pool, writer: ProgressWriter(catalog: catalog, namespace: settings.namespace),
+                batchSize: flushConfiguration.batchSize, initialBackoff: flushConfiguration.initialBackoff,
+                maxBackoff: flushConfiguration.maxBackoff),
+            workerCount: settings.flushWorkers, configuration: flushConfiguration, metrics: metrics,
+            positions: positions, participant: deduplicator, onFenced: Self.fenced(logger: logger), logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
             deduplicator: deduplicator, flusher: flusher, durable: settings.ackMode == .durable,
