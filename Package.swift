@@ -38,7 +38,7 @@ let package = Package(
     name: "event-handler",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "event-handler", targets: ["EventHandler"]),
+        .executable(name: "event-handler", targets: ["EventHandlerMain"]),
         .executable(name: "dev-kafka", targets: ["DevKafka"]),
         .executable(name: "event-demo", targets: ["EventDemo"]),
         // The modules the benchmarks package builds on (Benchmarks/Package.swift).
@@ -125,7 +125,8 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
-        .executableTarget(
+        // The service: everything but `main`, so the tests reach every part of it in process.
+        .target(
             name: "EventHandler",
             dependencies: [
                 "Buffer",
@@ -147,6 +148,7 @@ let package = Package(
             ],
             swiftSettings: strictSwift
         ),
+        .executableTarget(name: "EventHandlerMain", dependencies: ["EventHandler"], swiftSettings: strictSwift),
         .executableTarget(
             name: "EventDemo",
             dependencies: [
