@@ -44,7 +44,7 @@ let package = Package(
         // The modules the benchmarks package builds on (Benchmarks/Package.swift).
         .library(
             name: "EventHandlerModules",
-            targets: ["GameEvents", "Catalog", "Buffer", "EventRules", "Lifecycle", "Storage", "UnaryGRPC", "Kafka"]
+            targets: ["GameEvents", "Catalog", "Buffer", "EventRules", "Lifecycle", "Storage", "ProgressStore", "UnaryGRPC", "Kafka"]
         ),
         .library(name: "GameEventsGRPC", targets: ["GameEventsGRPC"]),
         .library(name: "TestSupport", targets: ["TestSupport"]),
@@ -115,14 +115,17 @@ let package = Package(
             dependencies: ["GameEvents", "Catalog", "Buffer", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strictSwift
         ),
+        // The PostgreSQL driver: libpq connections, the pool, parameters, migrations. No domain.
         .target(
             name: "Storage",
-            dependencies: [
-                "CLibPQ",
-                "Buffer",
-                "Catalog",
-                .product(name: "Logging", package: "swift-log"),
-            ],
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictSwift
+        ),
+        // The service's tables on that driver: the progress UPSERT, dead letters, GDPR deletion,
+        // Kafka checkpoints and partition owners, flush commit records.
+        .target(
+            name: "ProgressStore",
+            dependencies: ["Storage", "Buffer", "Catalog", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strictSwift
         ),
         // The service: everything but `main`, so the tests reach every part of it in process.
@@ -134,6 +137,7 @@ let package = Package(
                 "EventRules",
                 "Lifecycle",
                 "Storage",
+                "ProgressStore",
                 "GameEvents",
                 "Kafka",
                 "Redis",
@@ -189,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["Storage", "Buffer", "Catalog", "TestSupport"],
+            dependencies: ["Storage", "ProgressStore", "Buffer", "Catalog", "TestSupport"],
             swiftSettings: strictSwift
         ),
         .testTarget(

@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 
 @testable import EventHandler
+@testable import ProgressStore
 @testable import Storage
 
 /// The flush worker's decisions about a drain, in process: a scripted store stands where

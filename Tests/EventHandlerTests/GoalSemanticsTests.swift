@@ -5,6 +5,7 @@ import EventRules
 import Foundation
 import GameEvents
 import ServiceTestSupport
+import ProgressStore
 import Storage
 import TestSupport
 import Testing

@@ -2,6 +2,7 @@ import Kafka
 import Testing
 
 @testable import EventHandler
+@testable import ProgressStore
 @testable import Storage
 
 /// The Kafka bookkeeping behind exactly-once ingestion, in process: where a partition starts,

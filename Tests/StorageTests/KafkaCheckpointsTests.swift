@@ -1,4 +1,5 @@
 import Foundation
+import ProgressStore
 import Storage
 import TestSupport
 import Testing

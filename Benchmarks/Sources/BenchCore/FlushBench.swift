@@ -3,6 +3,7 @@ import Buffer
 import Catalog
 import Foundation
 import Logging
+import ProgressStore
 import Storage
 
 /// Our flush path: merged entries written by `ProgressWriter` on connections from the

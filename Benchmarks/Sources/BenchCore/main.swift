@@ -3,6 +3,7 @@ import Buffer
 import Catalog
 import Foundation
 import Logging
+import ProgressStore
 import Storage
 
 // bench-core: the core's throughput, with the yardstick measured in the same run.

@@ -1,5 +1,6 @@
 import Buffer
 import Catalog
+import ProgressStore
 import Storage
 
 /// Writes one event's goal rows the incumbent's way: one single-row statement per goal, each in

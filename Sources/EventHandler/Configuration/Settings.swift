@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Redis
+import ProgressStore
 import Storage
 import UnaryGRPC
 

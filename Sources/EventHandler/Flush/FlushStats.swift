@@ -1,3 +1,4 @@
+import ProgressStore
 import Storage
 import Synchronization
 

@@ -2,6 +2,7 @@ import Buffer
 import Foundation
 import Kafka
 import Logging
+import ProgressStore
 import Storage
 
 /// Where a flush worker writes its drains: PostgreSQL in the service (`PostgresFlushStore`),

@@ -1,6 +1,7 @@
 import Buffer
 import Foundation
 import Logging
+import ProgressStore
 import Storage
 
 /// One flush's transaction on one connection: the GDPR deletions drained with it, the entries

@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Kafka
 import Logging
+import ProgressStore
 import Storage
 import Synchronization
 

@@ -1,6 +1,7 @@
 import Buffer
 import Foundation
 import Logging
+import ProgressStore
 import Storage
 
 /// The flush side of the buffer: `FLUSH_WORKERS` worker threads, shard `s` owned by worker

@@ -3,6 +3,7 @@ import EventRules
 import Foundation
 import Kafka
 import Logging
+import ProgressStore
 import Storage
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Kafka
+import ProgressStore
 import Storage
 import Synchronization
 

@@ -9,6 +9,7 @@ import Logging
 import Metrics
 import Prometheus
 import Redis
+import ProgressStore
 import Storage
 import UnaryGRPC
 

@@ -1,3 +1,5 @@
+import Storage
+
 /// The `kafka_checkpoints` table: per (consumer group, topic, partition, set of buffer shards),
 /// the offset below which those shards' events of the partition are applied (migrations 003 and
 /// 007: a set is the shards s with s % `shardModulus` = `shard`, a flush worker's shards; read

@@ -1,3 +1,5 @@
+import Storage
+
 /// The `flush_commits` table (migration 006): each flush transaction inserts its id, so whether
 /// it committed can be asked afterwards, by the flush itself when its COMMIT went unanswered, or
 /// by deduplication resolving an event id a dead process marked as committing in that flush.

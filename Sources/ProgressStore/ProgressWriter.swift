@@ -1,3 +1,4 @@
+import Storage
 import Buffer
 import Catalog
 import Foundation
@@ -37,7 +38,7 @@ public struct ProgressBatchResult: Sendable, Equatable {
 /// - inserts the rows of default-assigned goals that did not exist yet;
 /// - counts the events of other goals that found no active row.
 ///
-/// Goal semantics (README, "Goals and events"): relative goals show `progress - baseline_value`,
+/// Goal semantics (docs/goals-and-events.md): relative goals show `progress - baseline_value`,
 /// the baseline placed on the first write at `progress - (this batch's increase)`; a rotating
 /// goal's row last written before the current period began is rolled over as it is written
 /// (re-based when `resetProgress`, reopened when claimed and `allowReselection`), and

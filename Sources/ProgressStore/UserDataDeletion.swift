@@ -1,3 +1,5 @@
+import Storage
+
 /// A GDPR deletion's SQL: every stored row of the users in the namespace, in the progress table
 /// and in `progress_dead_letters` (which holds their ids and event ids too). Runs inside the
 /// flush transaction that drained the deletions, before that flush's own rows are written.

@@ -1,3 +1,5 @@
+import Storage
+
 /// The progress writer's two statements: the full one with the goal semantics (relative
 /// progress, rotation, reselection) and the plain one for the rows that use none of them.
 extension ProgressWriter {

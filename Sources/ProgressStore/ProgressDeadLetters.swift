@@ -1,3 +1,4 @@
+import Storage
 import Buffer
 import Catalog
 
