@@ -183,6 +183,7 @@ let package = Package(
             swiftSettings: strictSwift
         ),
         .testTarget(name: "BufferTests", dependencies: ["Buffer"], swiftSettings: strictSwift),
+        .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle"], swiftSettings: strictSwift),
         .testTarget(name: "UnaryGRPCTests", dependencies: ["UnaryGRPC"], swiftSettings: strictSwift),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: strictSwift),
