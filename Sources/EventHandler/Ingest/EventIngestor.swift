@@ -1,7 +1,8 @@
 import Buffer
 import EventRules
-import Synchronization
 import Foundation
+import Logging
+import Synchronization
 
 /// The ingest path: validate → match goals → deduplicate → merge into the buffer.
 ///
@@ -19,7 +20,9 @@ final class EventIngestor: Sendable {
     /// `ACK_MODE=durable`: accepted events come with a receipt (deletions always do).
     private let durable: Bool
     let deduplicator: EventDeduplicator?
-    let counters = IngestCounters()
+    let counters: IngestCounters
+    /// The log lines for events of another namespace and for a full buffer.
+    private let notices: IngestNotices
 
     /// Open for events until `close()`; `inFlight` lets the drain wait for calls already past
     /// the gate, so nothing lands in the buffer after its final flush.
@@ -43,8 +46,11 @@ final class EventIngestor: Sendable {
 
     init(
         namespace: String, matcher: GoalMatcher, buffer: EventBuffer, deduplicator: EventDeduplicator? = nil,
-        flusher: Flusher, durable: Bool, onFlushDue: @escaping @Sendable () -> Void
+        flusher: Flusher, durable: Bool, logger: Logger = Logger(label: "event-handler"),
+        onFlushDue: @escaping @Sendable () -> Void
     ) {
+        notices = IngestNotices(namespace: namespace, limit: buffer.limit, logger: logger)
+        counters = IngestCounters(notices: notices)
         self.flusher = flusher
         self.durable = durable
         self.namespace = namespace
@@ -91,6 +97,10 @@ final class EventIngestor: Sendable {
     func screen(_ event: IncomingEvent, shard: Int? = nil) -> Screening {
         switch EventValidator.check(event, namespace: namespace) {
         case .otherNamespace:
+            switch event {
+            case .login(let login): notices.otherNamespace(login.namespace)
+            case .stat(let stat): notices.otherNamespace(stat.namespace)
+            }
             return .decided(.ignored(.otherNamespace))
         case .invalid(let field, let reason):
             return .decided(.rejected(field: field, reason: reason))

@@ -26,8 +26,11 @@ final class IngestCounters: Sendable {
     /// created an entry; each set counts one activation.
     private let pushingBack = Atomic<Bool>(false)
     private let activations = Atomic<Int>(0)
+    /// Told when back-pressure starts and ends, and of each refusal (its log lines).
+    private let notices: IngestNotices?
 
-    init() {
+    init(notices: IngestNotices? = nil) {
+        self.notices = notices
         cells = (0..<(EventSource.allCases.count * EventKind.allCases.count * Self.outcomes)).map { _ in Cell() }
     }
 
@@ -39,17 +42,17 @@ final class IngestCounters: Sendable {
 
     func record(_ source: EventSource, _ kind: EventKind, _ outcome: IngestOutcome) {
         cells[Self.base(source, kind) + outcome.counted.index].value.add(1, ordering: .relaxed)
-        if outcome == .overloaded, !pushingBack.load(ordering: .relaxed),
-            !pushingBack.exchange(true, ordering: .relaxed)
-        {
-            activations.add(1, ordering: .relaxed)
+        if outcome == .overloaded {
+            let started = !pushingBack.load(ordering: .relaxed) && !pushingBack.exchange(true, ordering: .relaxed)
+            if started { activations.add(1, ordering: .relaxed) }
+            notices?.refused(started: started)
         }
     }
 
     /// The buffer took an event that created entries: it has room again, and the next refusal
     /// starts a new back-pressure episode. (A pure merge proves nothing: it is taken when full.)
     func noteRoom() {
-        if pushingBack.load(ordering: .relaxed) { pushingBack.store(false, ordering: .relaxed) }
+        if pushingBack.load(ordering: .relaxed), pushingBack.exchange(false, ordering: .relaxed) { notices?.roomAgain() }
     }
 
     func snapshot(_ source: EventSource, _ kind: EventKind) -> Snapshot {

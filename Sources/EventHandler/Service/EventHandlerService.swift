@@ -64,7 +64,7 @@ struct EventHandlerService {
             positions: positions, participant: deduplicator, onFenced: Self.fenced(logger: logger), logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
-            deduplicator: deduplicator, flusher: flusher, durable: settings.ackMode == .durable,
+            deduplicator: deduplicator, flusher: flusher, durable: settings.ackMode == .durable, logger: logger,
             onFlushDue: { flusher.requestFlush() })
         let health = HealthState()
         let methods =

@@ -1,0 +1,117 @@
+import Logging
+import Synchronization
+
+/// Log lines for what the ingest path otherwise only counts, so the two commonest "nothing is
+/// stored" mistakes show in the log and not only in the metrics: events of another namespace
+/// (`events_ignored_total{reason="other_namespace"}`) and a full buffer refusing new entries
+/// (`events_rejected_total{reason="buffer_full"}`, `buffer_backpressure_activations_total`).
+///
+/// Never one line per event. Another namespace: the first such event is logged at once, later
+/// ones at most once per `interval` (a minute), each line with the count since the previous
+/// one. A full buffer: a line when back-pressure starts and one when it ends (the buffer took a
+/// new entry again), the start at most once per `interval`: a buffer that fills at every flush
+/// under sustained overload logs two lines a minute, the first saying how many times it filled.
+/// An episode whose start was not logged ends without a line. On the event path: relaxed
+/// atomics, and a clock read only for an event of another namespace or a refusal that starts
+/// back-pressure.
+final class IngestNotices: Sendable {
+    private let logger: Logger
+    /// `AB_NAMESPACE`.
+    private let namespace: String
+    /// `BUFFER_SIZE_LIMIT`.
+    private let limit: Int
+    /// Nanoseconds between two lines of a kind.
+    private let interval: UInt64
+    /// Monotonic nanoseconds (a parameter for the tests).
+    private let clock: @Sendable () -> UInt64
+
+    /// Events of another namespace since the last line about them.
+    private let foreign = Atomic<Int>(0)
+    /// No line about them before this time.
+    private let nextForeignLine = Atomic<UInt64>(0)
+
+    /// Back-pressure starts since the last "full" line.
+    private let fills = Atomic<Int>(0)
+    private let nextFullLine = Atomic<UInt64>(0)
+    /// Set by a logged "full" line, cleared by the "room again" line that ends its episode.
+    private let fullLogged = Atomic<Bool>(false)
+    private let fullLoggedAt = Atomic<UInt64>(0)
+    /// Refusals since the last "full" line.
+    private let refusals = Atomic<Int>(0)
+
+    static let oneMinute: UInt64 = 60_000_000_000
+
+    init(
+        namespace: String, limit: Int, logger: Logger, interval: UInt64 = IngestNotices.oneMinute,
+        clock: @escaping @Sendable () -> UInt64 = { MonotonicTime.now }
+    ) {
+        self.namespace = namespace
+        self.limit = limit
+        self.logger = logger
+        self.interval = interval
+        self.clock = clock
+    }
+
+    /// An event of `eventNamespace` was ignored. (A Kafka record offered again after a refusal
+    /// earlier in its poll is screened, so counted, again: the count can run a little high.)
+    func otherNamespace(_ eventNamespace: String) {
+        foreign.add(1, ordering: .relaxed)
+        guard due(nextForeignLine) else { return }
+        logger.warning(
+            "events of another namespace ignored: answered OK, never stored (logged at most once a minute)",
+            metadata: [
+                "namespace": "\(Self.printable(eventNamespace))", "ab_namespace": "\(namespace)",
+                "ignored": "\(foreign.exchange(0, ordering: .relaxed))",
+            ])
+    }
+
+    /// An event was refused for a full buffer; `started`: the first refusal since the buffer
+    /// last took a new entry (a back-pressure activation).
+    func refused(started: Bool) {
+        if started {
+            fills.add(1, ordering: .relaxed)
+            if due(nextFullLine) {
+                refusals.store(0, ordering: .relaxed)
+                fullLoggedAt.store(clock(), ordering: .relaxed)
+                fullLogged.store(true, ordering: .releasing)
+                logger.warning(
+                    "event buffer full (BUFFER_SIZE_LIMIT): refusing new entries until a flush frees room (gRPC answers RESOURCE_EXHAUSTED, Kafka consumption pauses)",
+                    metadata: ["limit": "\(limit)", "times_full": "\(fills.exchange(0, ordering: .relaxed))"])
+            }
+        }
+        refusals.add(1, ordering: .relaxed)
+    }
+
+    /// The buffer took a new entry after refusing some: back-pressure is over.
+    func roomAgain() {
+        guard fullLogged.exchange(false, ordering: .acquiring) else { return }
+        let now = clock()
+        let since = fullLoggedAt.load(ordering: .relaxed)
+        logger.info(
+            "event buffer has room again: taking new entries",
+            metadata: [
+                "refused": "\(refusals.load(ordering: .relaxed))",
+                "duration_ms": "\(now > since ? (now - since) / 1_000_000 : 0)",
+            ])
+    }
+
+    /// True for the one caller that finds a line of this kind due; it moves the next one an
+    /// interval on.
+    private func due(_ next: borrowing Atomic<UInt64>) -> Bool {
+        let now = clock()
+        let at = next.load(ordering: .relaxed)
+        guard now >= at else { return false }
+        return next.compareExchange(expected: at, desired: now &+ interval, ordering: .relaxed).exchanged
+    }
+
+    /// A namespace as the sender wrote it, safe for one log line: printable ASCII, at most 64
+    /// characters; anything else becomes `?`; none at all, `(empty)`.
+    static func printable(_ text: String) -> String {
+        if text.isEmpty { return "(empty)" }
+        var out = ""
+        for scalar in text.unicodeScalars.prefix(64) {
+            out.unicodeScalars.append((0x21...0x7e).contains(scalar.value) ? scalar : "?")
+        }
+        return text.unicodeScalars.count > 64 ? out + "…" : out
+    }
+}
