@@ -11,7 +11,7 @@ BENCH_SCALE ?= 0.05
 BENCH_TOOL  ?= k6
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy bench bench-core bench-drain protos migrations-bundle migrate pg-start pg-stop redis-start redis-stop clean
+.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy check-docs bench bench-core bench-drain protos migrations-bundle migrate pg-start pg-stop redis-start redis-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL, Redis and dev-kafka"
@@ -20,6 +20,8 @@ help:
 	@echo "make test-faults the fault-injection suite alone, with its figures (bench/results/faults-*.jsonl)"
 	@echo "make check-monitoring  promtool checks and unit tests of the alert rules, dashboard checks"
 	@echo "make check-deploy      docker-compose.yml against the Compose Specification, .env.example, Dockerfile"
+	@echo "make check-docs        every variable the service reads in .env.example and docs/configuration.md"
+	@echo "                       (same defaults), every metric in docs/operations.md; then the check's self-test"
 	@echo "make bench       the tuning guide's load profiles, naive peer and ceiling alongside, then PERFORMANCE.md"
 	@echo "                 (PROFILE=smoke|baseline|scale|target|endurance|stress|spike|soak for one; BENCH_SCALE=0.05)"
 	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
@@ -65,7 +67,7 @@ migrate: build-release
 
 # The product's tests, then the benchmarks package's (Benchmarks/: the load generator, the run
 # analysis, the naive peer against a real PostgreSQL), built into the same .build/.
-test: check-monitoring check-deploy
+test: check-monitoring check-deploy check-docs
 	scripts/check-source-sizes.sh
 	swift build --build-tests
 	swift test --skip-build --no-parallel
@@ -74,7 +76,7 @@ test: check-monitoring check-deploy
 
 # The fault-injection suite alone (it also runs in `make test`): PostgreSQL, Redis and the
 # broker taken away under load, SIGKILL and SIGTERM; each scenario ends with an exact table.
-# Writes what each measured to bench/results/faults-<time>.jsonl and prints the README table.
+# Writes what each measured to bench/results/faults-<time>.jsonl and prints the table of docs/reliability.md.
 test-faults: deps
 	@scripts/install-deps.sh --test
 	swift build --build-tests
@@ -91,6 +93,14 @@ check-monitoring:
 check-deploy:
 	@scripts/install-deps.sh --test
 	scripts/check-deploy.sh
+
+# The documentation against the code (python3 only): every variable the service reads in
+# .env.example and docs/configuration.md with the same default, every metric of
+# deploy/prometheus/metrics.txt in docs/operations.md. The self-test breaks each of those in a
+# copy and expects the check to fail.
+check-docs:
+	scripts/check-docs.sh
+	scripts/check-docs.sh --self-test
 
 bench: deps
 	PROFILE=$(PROFILE) BENCH_SCALE=$(BENCH_SCALE) BENCH_TOOL=$(BENCH_TOOL) scripts/bench.sh

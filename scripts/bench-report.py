@@ -36,7 +36,7 @@ def load_results(directory):
         name = os.path.basename(path)
         if name.startswith("drain-"):
             # The report's drain is a whole `make bench-drain` (both scenarios, ids in memory);
-            # runs of one scenario or with --redis are cited where they are discussed (README).
+            # runs of one scenario or with --redis are cited where they are discussed (docs/benchmarks.md).
             scenarios = data.get("scenarios", [])
             whole = {s.get("name") for s in scenarios} == {"merging", "distinct"} and all(
                 s.get("dedup", "memory") == "memory" for s in scenarios)

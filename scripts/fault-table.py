@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Renders a fault-report file (JSON lines written by the fault-injection suite, see
-Tests/EventHandlerTests/FaultReport.swift) as the README's "What it survives" table."""
+Tests/EventHandlerTests/FaultReport.swift) as the "What it survives" table of docs/reliability.md."""
 import json
 import sys
 

@@ -8,7 +8,7 @@ import Testing
 /// The fault-injection suite: each scenario runs paced load through the real service, injects
 /// one fault (PostgreSQL, Redis or the broker going away, the process killed or stopped), and
 /// ends by comparing the table with the model in which every event counts exactly once. Each
-/// publishes what it measured (`FaultReport`) for the README's "What it survives".
+/// publishes what it measured (`FaultReport`) for "What it survives" in docs/reliability.md.
 @Suite("Fault injection", .serialized)
 struct FaultInjectionTests {
     static let rate = 200.0

@@ -1,7 +1,7 @@
 import Foundation
 import ServiceTestSupport
 
-/// What one fault scenario measured, for the README's "What it survives" table: printed as a
+/// What one fault scenario measured, for the "What it survives" table of docs/reliability.md: printed as a
 /// `fault-report:` line, and appended as JSON to the file `FAULT_REPORT` names, if any
 /// (`make test-faults` sets it and renders the table with `scripts/fault-table.py`).
 struct FaultReport: Codable {

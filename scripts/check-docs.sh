@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# Holds the documentation to the code (part of `make test`), so each fact has one source of truth
+# and every other place that states it is checked against that source:
+#   - the variables the service reads are what the Swift sources read (`reader.string("NAME")`,
+#     `reader.int/bool/duration/optionalDuration`, `environment["NAME"]`, `getenv("NAME")` under
+#     Sources/EventHandler): each is in .env.example (a `NAME=` or `NAME=value` line) and has a row
+#     in docs/configuration.md (first cell `NAME`), and neither file names a variable the service
+#     does not read;
+#   - a default is what .env.example assigns: docs/configuration.md's default cell starts with it
+#     as a code span (`5m`), with `empty (what that means)` where .env.example leaves it empty, and
+#     `required` where the comment above it in .env.example says "Required";
+#   - the metrics are deploy/prometheus/metrics.txt's (first word of each line): each appears in
+#     docs/operations.md as `name` or `name{...}`.
+# Inputs can be pointed elsewhere (SOURCES, ENV_EXAMPLE, CONFIG_MD, OPERATIONS_MD, METRICS_TXT);
+# `--self-test` uses that to show that the check fails on a copy with one fact removed or changed.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+SOURCES=${SOURCES:-$root/Sources/EventHandler}
+ENV_EXAMPLE=${ENV_EXAMPLE:-$root/.env.example}
+CONFIG_MD=${CONFIG_MD:-$root/docs/configuration.md}
+OPERATIONS_MD=${OPERATIONS_MD:-$root/docs/operations.md}
+METRICS_TXT=${METRICS_TXT:-$root/deploy/prometheus/metrics.txt}
+
+check() {
+  python3 - "$SOURCES" "$ENV_EXAMPLE" "$CONFIG_MD" "$OPERATIONS_MD" "$METRICS_TXT" <<'PY'
+import glob, os, re, sys
+
+sources, env_example, config_md, operations_md, metrics_txt = sys.argv[1:6]
+def show(path):  # relative to the working directory when under it
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+for path in sys.argv[2:6]:
+    if not os.path.isfile(path):
+        sys.exit(f"check-docs: {show(path)} does not exist")
+
+# Read from the process environment before any file is, so a line in .env cannot set them:
+# documented in docs/configuration.md only, never in .env.example.
+ENVIRONMENT_ONLY = {
+    "ENV_FILE",  # names the settings file itself
+}
+
+failures = []
+
+# ---- What the service reads, and the defaults the code gives environment-only variables.
+read, code_default = set(), {}
+pattern = re.compile(
+    r'reader\.(?:string|int|bool|duration|optionalDuration)\("([A-Z][A-Z0-9_]*)"'
+    r'|environment\["([A-Z][A-Z0-9_]*)"\](?:\s*\?\?\s*"([^"]*)")?'
+    r'|getenv\("([A-Z][A-Z0-9_]*)"\)')
+for path in sorted(glob.glob(os.path.join(sources, "**", "*.swift"), recursive=True)):
+    for m in pattern.finditer(open(path).read()):
+        name = m.group(1) or m.group(2) or m.group(4)
+        read.add(name)
+        if m.group(3) is not None:
+            code_default[name] = m.group(3)
+if len(read) < 20:
+    failures.append(f"found only {len(read)} variables read under {show(sources)}: the pattern no longer matches the code")
+
+# ---- .env.example: NAME=value lines, and whether the comment right above says "Required".
+example, required, comment = {}, set(), []
+for line in open(env_example):
+    line = line.rstrip("\n")
+    if line.startswith("#"):
+        comment.append(line)
+        continue
+    m = re.match(r"([A-Z][A-Z0-9_]*)=(.*)$", line)
+    if m:
+        example[m.group(1)] = m.group(2).strip().strip("'\"")
+        if re.search(r"\bRequired\b", " ".join(comment)):
+            required.add(m.group(1))
+    comment = []
+
+# ---- docs/configuration.md: every table row whose first cell is a `VARIABLE`.
+documented = {}
+for number, line in enumerate(open(config_md), 1):
+    if not line.startswith("|"):
+        continue
+    cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+    m = re.fullmatch(r"`([A-Z][A-Z0-9_]*)`", cells[0]) if cells else None
+    if not m:
+        continue
+    name = m.group(1)
+    if len(cells) != 4:
+        failures.append(f"{show(config_md)}:{number}: the row of {name} has {len(cells)} cells, not 4 (variable, default, meaning, when to change it)")
+    elif name in documented:
+        failures.append(f"{show(config_md)}:{number}: {name} has a second row")
+    else:
+        documented[name] = cells[1]
+
+for name in sorted(read - ENVIRONMENT_ONLY):
+    if name not in example:
+        failures.append(f"the service reads {name}, but {show(env_example)} has no {name}= line")
+    if name not in documented:
+        failures.append(f"the service reads {name}, but {show(config_md)} has no row whose first cell is `{name}`")
+for name in sorted(read & ENVIRONMENT_ONLY):
+    if name in example:
+        failures.append(f"{name} is read from the environment only (it cannot be set in .env): remove it from {show(env_example)}")
+    if name not in documented:
+        failures.append(f"the service reads {name} (environment only), but {show(config_md)} has no row whose first cell is `{name}`")
+for name in sorted(ENVIRONMENT_ONLY - read):
+    failures.append(f"check-docs.sh lists {name} as environment-only, but the service no longer reads it")
+for name in sorted(set(example) - read):
+    failures.append(f"{show(env_example)} sets {name}, which the service does not read")
+for name in sorted(set(documented) - read):
+    failures.append(f"{show(config_md)} documents {name}, which the service does not read")
+
+# ---- Defaults: docs/configuration.md against .env.example (environment-only: against the code).
+for name, cell in sorted(documented.items()):
+    value = code_default.get(name) if name in ENVIRONMENT_ONLY else example.get(name)
+    if value is None:
+        continue  # reported above
+    if name in ENVIRONMENT_ONLY:
+        why = f"the code's default is {value}"
+    elif name in required:
+        why = f"the comment above {name}= in {show(env_example)} says Required"
+    else:
+        why = f"{show(env_example)} has {name}={value}"
+    if name in required:
+        want, pattern = "required", r"required"
+    elif value == "":
+        want, pattern = "empty (what an empty value means)", r"empty \(.+\)"
+    else:
+        want = f"`{value}`"
+        pattern = re.escape(want)
+    if not re.match(pattern, cell):
+        failures.append(f"{show(config_md)}: the default of {name} is \"{cell}\", but {why}: it should start with {want}")
+
+# ---- Metrics: every family in metrics.txt appears in docs/operations.md.
+metrics = [line.split()[0] for line in open(metrics_txt) if line.strip() and not line.startswith("#")]
+operations = open(operations_md).read()
+for name in metrics:
+    if not re.search(r"`" + re.escape(name) + r"(\{[^`]*\})?`", operations):
+        failures.append(f"{show(operations_md)} does not mention the metric {name} (as `{name}` or `{name}{{...}}`)")
+
+if failures:
+    print("\n".join(f"check-docs: {f}" for f in failures), file=sys.stderr)
+    sys.exit(1)
+print(f"OK: {len(read)} variables the service reads, in .env.example ({len(read - ENVIRONMENT_ONLY)}; "
+      f"environment-only: {', '.join(sorted(read & ENVIRONMENT_ONLY))}) and docs/configuration.md with the same "
+      f"defaults; {len(metrics)} metrics of metrics.txt in docs/operations.md")
+PY
+}
+
+# Copies the three documents, breaks one fact in each copy, and expects the check to fail naming it.
+self_test() {
+  local var metric out status=0
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  # The mutations' targets: the last variable .env.example gives a value to, the first metric.
+  var=$(grep -E '^[A-Z][A-Z0-9_]*=.' "$ENV_EXAMPLE" | tail -n 1 | cut -d= -f1)
+  metric=$(grep -m 1 -E '^[a-z]' "$METRICS_TXT" | cut -d' ' -f1)
+  fresh() { cp "$ENV_EXAMPLE" "$tmp/env.example"; cp "$CONFIG_MD" "$tmp/configuration.md"; cp "$OPERATIONS_MD" "$tmp/operations.md"; }
+  run() { ENV_EXAMPLE=$tmp/env.example CONFIG_MD=$tmp/configuration.md OPERATIONS_MD=$tmp/operations.md check; }
+  # expect_failure DESCRIPTION FILE NEEDLE: the mutated FILE must differ, and the check must fail naming NEEDLE.
+  expect_failure() {
+    local out
+    if cmp -s "$2" "$2.orig"; then
+      echo "self-test: $1: the mutation changed nothing" >&2; status=1; return
+    fi
+    if out=$(run 2>&1); then
+      echo "self-test: $1: the check passed, it should have failed" >&2; status=1
+    elif ! grep -q -- "$3" <<< "$out"; then
+      echo "self-test: $1: the check failed without naming $3:" >&2; echo "$out" >&2; status=1
+    else
+      echo "self-test: $1: fails as it should:"; sed 's/^/    /' <<< "$out"
+    fi
+  }
+  mutate() {  # mutate FILE COMMAND...: FILE := COMMAND FILE (keeping the original for comparison)
+    local file=$1; shift
+    cp "$file" "$file.orig"; "$@" "$file.orig" > "$file" || true
+  }
+
+  fresh
+  if ! out=$(run 2>&1); then
+    echo "self-test: the untouched copies already fail; fix that first:" >&2; echo "$out" >&2; return 1
+  fi
+  echo "self-test: untouched copies pass"
+
+  fresh; mutate "$tmp/configuration.md" grep -v "^| \`$var\` |"
+  expect_failure "(a) the row of $var deleted from configuration.md" "$tmp/configuration.md" "no row whose first cell is \`$var\`"
+  fresh; mutate "$tmp/env.example" grep -v "^$var="
+  expect_failure "(b) the line $var= deleted from .env.example" "$tmp/env.example" "no $var= line"
+  fresh; mutate "$tmp/configuration.md" sed "s/^| \`$var\` | \`[^\`]*\`/| \`$var\` | \`changed-by-self-test\`/"
+  expect_failure "(c) the default of $var changed in configuration.md" "$tmp/configuration.md" "default of $var"
+  fresh; mutate "$tmp/operations.md" grep -v -- "$metric"
+  expect_failure "(d) every line naming $metric deleted from operations.md" "$tmp/operations.md" "metric $metric"
+  return $status
+}
+
+case "${1:-}" in
+  "") check ;;
+  --self-test) self_test ;;
+  *) echo "usage: $0 [--self-test]" >&2; exit 2 ;;
+esac
