@@ -7,7 +7,9 @@ import Synchronization
 /// one at a time, so an implementation may block (flush, wait for room) where the contract says.
 public protocol KafkaConsumerDelegate: AnyObject, Sendable {
     /// Partitions were assigned to this member. Returns where to start each one: an offset, or
-    /// nothing for a partition with no stored position (it starts at the earliest record).
+    /// nothing for a partition with no stored position. Such a partition starts where its
+    /// consumer group last committed in Kafka (another client's offsets: the incumbent handler,
+    /// when the group is the one it used), or at the earliest record if the group never did.
     func partitionsAssigned(_ partitions: [TopicPartition]) -> [TopicPartition: Int64]
     /// Partitions are being taken from this member. Returns once what came from them is durable:
     /// another member starts them where the owner's stored positions say.
@@ -281,6 +283,23 @@ public final class KafkaConsumer: Sendable {
         return list
     }
 
+    /// The offsets the group committed in Kafka for `partitions` (only those it committed), or
+    /// nil if the coordinator did not answer in 10 s.
+    static func committedOffsets(rk: OpaquePointer, _ partitions: [TopicPartition]) -> [TopicPartition: Int64]? {
+        let list = makeList(partitions)
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        guard rd_kafka_committed(rk, list, 10_000) == RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        var offsets: [TopicPartition: Int64] = [:]
+        for i in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[i]
+            guard element.err == RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+            if element.offset >= 0 {
+                offsets[TopicPartition(topic: String(cString: element.topic), partition: element.partition)] = element.offset
+            }
+        }
+        return offsets
+    }
+
     static func partitions(of list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [TopicPartition] {
         (0..<Int(list.pointee.cnt)).map { i in
             let element = list.pointee.elems[i]
@@ -320,11 +339,32 @@ fileprivate final class ConsumerCallbacks: Sendable, KafkaLogDestination {
         // assigned; the ones a member keeps go on untouched, with no flush and no restart.
         switch code {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            let starts = delegate.partitionsAssigned(partitions)
+            let stored = delegate.partitionsAssigned(partitions)
+            let unpositioned = partitions.filter { stored[$0] == nil }
+            // nil: the group's offsets could not be read; librdkafka then reads them itself
+            // (OFFSET_STORED), never falling back to the beginning while they may exist.
+            let committed = unpositioned.isEmpty ? [:] : KafkaConsumer.committedOffsets(rk: rk, unpositioned)
+            var starts = stored
             for i in 0..<Int(list.pointee.cnt) {
                 let element = list.pointee.elems[i]
                 let key = TopicPartition(topic: String(cString: element.topic), partition: element.partition)
-                list.pointee.elems[i].offset = starts[key] ?? Int64(RD_KAFKA_OFFSET_BEGINNING)
+                if let offset = stored[key] ?? committed?[key] {
+                    starts[key] = offset
+                    list.pointee.elems[i].offset = offset
+                } else {
+                    list.pointee.elems[i].offset = Int64(committed == nil ? RD_KAFKA_OFFSET_STORED : RD_KAFKA_OFFSET_BEGINNING)
+                }
+            }
+            if let committed, !committed.isEmpty {
+                logger.notice(
+                    "kafka partitions without a stored position start where their consumer group committed in Kafka",
+                    metadata: [
+                        "partitions": "\(committed.sorted { ($0.key.topic, $0.key.partition) < ($1.key.topic, $1.key.partition) }.map { "\($0.key):\($0.value)" }.joined(separator: " "))"
+                    ])
+            } else if committed == nil {
+                logger.warning(
+                    "could not read the consumer group's committed offsets; librdkafka reads them before fetching",
+                    metadata: ["partitions": "\(unpositioned.count)"])
             }
             startOffsets.withLock { offsets in
                 for (partition, offset) in starts { offsets[partition] = offset }

@@ -163,6 +163,46 @@ struct KafkaIngestionTests {
         #expect(harness.process.log.contains("unassigned_events=\(model.unassignedEvents)"), "\(harness.process.log.suffix(1_500))")
     }
 
+    @Test(
+        "taking over the incumbent's consumer group: partitions start where it committed in Kafka; after a restart the stored positions win",
+        .timeLimit(.minutes(5)))
+    func takesOverCommittedOffsets() async throws {
+        let broker = try DevKafkaProcess(topics: [Self.loginTopic, Self.statTopic], partitions: 4)
+        defer { broker.stop() }
+        let catalog = TestCatalog()
+        let (_, events) = makeWorkload(users: 300, count: 3_000, seed: 20_261_207)
+        let incumbents = Array(events[..<1_000])
+        let afterSwitch = Array(events[1_000..<2_000])
+        let afterRestart = Array(events[2_000...])
+        try Self.produce(incumbents, to: broker)
+        // The incumbent handler: group "incumbent" read (and applied) everything so far, then
+        // stopped, its offsets committed in Kafka.
+        let read = try Kcat.consumeCommitting(group: "incumbent", topics: [Self.loginTopic, Self.statTopic], bootstrap: broker.bootstrap)
+        #expect(read == incumbents.count)
+        try Self.produce(afterSwitch, to: broker)
+        var model = ExpectedState(catalog: catalog)
+        for event in afterSwitch { model.apply(event) }
+
+        let harness = try ServiceHarness(
+            server: .shared, catalogJSON: catalog.json, environment: Self.environment(broker, group: "incumbent"))
+        try await Self.waitReceived([harness.http], events: afterSwitch.count)
+        try await Self.waitDrained([harness.http], partitions: 8)
+        #expect(harness.process.log.contains("kafka partitions without a stored position start where their consumer group committed in Kafka"))
+        #expect(try harness.stop() == 0)
+        try Self.compare(harness, model)
+
+        // Restarted: PostgreSQL's positions now, not the group's offsets in Kafka (which still
+        // point at the switch, and would apply `afterSwitch` again).
+        try Self.produce(afterRestart, to: broker)
+        for event in afterRestart { model.apply(event) }
+        let (process, http) = try harness.startInstance()
+        try await Self.waitDrained([http], partitions: 8)
+        process.signal(SIGTERM)
+        #expect(try process.waitForExit() == 0)
+        #expect(!process.log.contains("start where their consumer group committed"))
+        try Self.compare(harness, model)
+    }
+
     static let volume = 1_000_000
     /// What fits in the mock cluster's retention when produced before anyone consumes.
     static let upfrontVolume = 120_000

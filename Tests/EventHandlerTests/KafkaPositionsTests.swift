@@ -23,7 +23,7 @@ struct KafkaPositionsTests {
     func startsAndSkips() {
         let positions = KafkaPositions(group: "g", shardCount: 4, workerCount: 2)
         let starts = positions.assign([events0, events1], claim: claim(epoch: 3, shards: [0: 10, 1: 7, 2: 12, 3: 9]))
-        #expect(starts == [events0: 7, events1: 0])
+        #expect(starts == [events0: 7], "events1 has no stored position: the consumer starts it where the group committed")
         #expect(positions.isCommitted(events0, offset: 9, shard: 0))
         #expect(!positions.isCommitted(events0, offset: 10, shard: 0))
         #expect(!positions.isCommitted(events0, offset: 7, shard: 1))
@@ -71,6 +71,24 @@ struct KafkaPositionsTests {
         #expect(positions.snapshot(worker: 1) == departed)
         positions.committed(departed, worker: 1)
         #expect(positions.snapshot(worker: 1) == [events0: .init(offset: 26, epoch: 2)])
+    }
+
+    @Test("a partition with no stored position has no start and stays out of every snapshot until its first record")
+    func unpositioned() {
+        let positions = KafkaPositions(group: "g", shardCount: 4, workerCount: 2)
+        let starts = positions.assign([events0, events1], claim: claim(epoch: 2, shards: [0: 3, 1: 3, 2: 3, 3: 3]))
+        #expect(starts == [events0: 3])
+        // A checkpoint now must not record events1 at 0: a restart would read it from there,
+        // before the offsets its group committed in Kafka.
+        #expect(positions.snapshot(worker: 0) == [events0: .init(offset: 3, epoch: 2)])
+        #expect(!positions.isCommitted(events1, offset: 0, shard: 0))
+        positions.markConsumed(events1, offset: 500)  // the group had committed 500
+        #expect(positions.snapshot(worker: 1) == [events0: .init(offset: 3, epoch: 2), events1: .init(offset: 501, epoch: 2)])
+        // Revoked before any record: nothing of it is buffered, nothing departs.
+        let fresh = TopicPartition(topic: "events", partition: 7)
+        _ = positions.assign([fresh], claim: claim(epoch: 2))
+        positions.revoke([fresh], flushed: false)
+        #expect(positions.snapshot(worker: 0)[fresh] == nil)
     }
 
     @Test("a partition revoked after its final flush committed is forgotten")

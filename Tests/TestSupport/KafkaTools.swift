@@ -22,6 +22,18 @@ public enum Kcat {
         return output.split(separator: "\n").map(String.init)
     }
 
+    /// Reads `topics` as a member of consumer group `group` up to their end now, and exits
+    /// committing what it read (kcat's balanced consumer, auto-commit on): what an incumbent
+    /// consumer of that group leaves behind. Returns how many records it read.
+    @discardableResult
+    public static func consumeCommitting(group: String, topics: [String], bootstrap: String) throws -> Int {
+        let (status, output) = try run(
+            ["-b", bootstrap, "-G", group] + topics
+                + ["-X", "auto.offset.reset=earliest", "-X", "session.timeout.ms=6000", "-e", "-q", "-f", "%o\n"])
+        guard status == 0 else { throw TestFailure("kcat -G exited \(status): \(output)") }
+        return output.split(separator: "\n").filter { Int($0) != nil }.count
+    }
+
     /// Metadata as kcat prints it (`-L`).
     public static func metadata(bootstrap: String) throws -> String {
         let (status, output) = try run(["-L", "-b", bootstrap])

@@ -88,7 +88,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
                 logger.info(
                     "kafka partitions assigned",
                     metadata: [
-                        "partitions": "\(partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }.map { "\($0):\(starts[$0] ?? 0)" }.joined(separator: " "))",
+                        "partitions": "\(partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }.map { "\($0):\(starts[$0].map(String.init) ?? "group")" }.joined(separator: " "))",
                         "epochs": "\(claim.epochs.map { "\($0.epoch)" }.joined(separator: ","))",
                     ])
                 return starts

@@ -142,6 +142,12 @@ final class KafkaPositions: Sendable {
 
     /// Partitions assigned, with their claim: returns where to start each (the smallest shard
     /// position; a shard without one has applied nothing of that partition: 0).
+    ///
+    /// A partition with no stored position at all gets no start: the consumer starts it where
+    /// its group committed in Kafka (the incumbent's offsets, when it takes over that group), or
+    /// at the beginning. Its consumed position is unknown until its first record, and until then
+    /// it stays out of the snapshots: a checkpoint of 0 would send a restart back before those
+    /// offsets, applying again what the incumbent applied.
     func assign(_ partitions: [TopicPartition], claim: KafkaCheckpoints.Claim) -> [TopicPartition: Int64] {
         var starts: [TopicPartition: Int64] = [:]
         var epochs: [TopicPartition: Int64] = [:]
@@ -151,9 +157,13 @@ final class KafkaPositions: Sendable {
                 let shards = claim.positions[partition.topic]?[partition.partition] ?? [:]
                 let floors = (0..<shardCount).map { shards[Int16($0)] ?? 0 }
                 state.floors[partition] = floors
+                state.epochs[partition] = epochs[partition] ?? 0
+                guard !shards.isEmpty else {
+                    state.consumed[partition] = nil
+                    continue
+                }
                 let start = floors.min() ?? 0
                 state.consumed[partition] = start
-                state.epochs[partition] = epochs[partition] ?? 0
                 starts[partition] = start
             }
         }
