@@ -10,7 +10,8 @@
 #     as a code span (`5m`), with `empty (what that means)` where .env.example leaves it empty, and
 #     `required` where the comment above it in .env.example says "Required";
 #   - the metrics are deploy/prometheus/metrics.txt's (first word of each line): each appears in
-#     docs/operations.md as `name` or `name{...}`.
+#     docs/operations.md as `name` or `name{...}`;
+#   - every relative link of README.md, PERFORMANCE.md and docs/*.md resolves (file and heading).
 # Inputs can be pointed elsewhere (SOURCES, ENV_EXAMPLE, CONFIG_MD, OPERATIONS_MD, METRICS_TXT);
 # `--self-test` uses that to show that the check fails on a copy with one fact removed or changed.
 set -euo pipefail
@@ -184,11 +185,57 @@ self_test() {
   expect_failure "(c) the default of $var changed in configuration.md" "$tmp/configuration.md" "default of $var"
   fresh; mutate "$tmp/operations.md" grep -v -- "$metric"
   expect_failure "(d) every line naming $metric deleted from operations.md" "$tmp/operations.md" "metric $metric"
+
+  # (e) A tree of links to the repository's files, with README.md a copy whose first link to
+  # docs/configuration.md points at a page that does not exist.
+  mkdir -p "$tmp/tree"
+  for entry in "$root"/*; do ln -s "$entry" "$tmp/tree/"; done
+  rm "$tmp/tree/README.md"; cp "$root/README.md" "$tmp/tree/README.md"
+  if ! out=$(check_links "$tmp/tree" 2>&1); then
+    echo "self-test: the copied pages' links already fail:" >&2; echo "$out" >&2; return 1
+  fi
+  sed -i '0,/](docs\/configuration.md)/s//](docs\/no-such-page.md)/' "$tmp/tree/README.md"
+  if out=$(check_links "$tmp/tree" 2>&1); then
+    echo "self-test: (e) a dead link in README.md: the check passed, it should have failed" >&2; status=1
+  elif ! grep -q "no-such-page.md" <<< "$out"; then
+    echo "self-test: (e) a dead link in README.md: the check failed without naming it:" >&2; echo "$out" >&2; status=1
+  else
+    echo "self-test: (e) a dead link in README.md: fails as it should:"; sed 's/^/    /' <<< "$out"
+  fi
   return $status
 }
 
+# Every relative link of README.md, PERFORMANCE.md and docs/*.md names a file that exists and, for
+# a Markdown page, a heading it has (GitHub's anchors): the manual is split over pages, and a
+# section moved must not leave a dead link behind.
+check_links() {  # check_links [ROOT]
+  python3 - "${1:-$root}" <<'PY'
+import glob, os, re, sys
+root = sys.argv[1]
+pages = [os.path.join(root, "README.md"), os.path.join(root, "PERFORMANCE.md")] + sorted(glob.glob(os.path.join(root, "docs", "*.md")))
+def anchor(heading):
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+anchors = {page: {anchor(h) for h in re.findall(r"^#+ (.*)$", open(page).read(), re.M)} for page in pages}
+dead = []
+for page in pages:
+    for target in re.findall(r"\]\(([^)\s]+)\)", open(page).read()):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, fragment = target.partition("#")
+        resolved = os.path.normpath(os.path.join(os.path.dirname(page), path)) if path else page
+        if not os.path.exists(resolved):
+            dead.append(f"{os.path.relpath(page, root)}: link to {target}: no such file")
+        elif fragment and resolved.endswith(".md") and fragment not in anchors.get(resolved, set()):
+            dead.append(f"{os.path.relpath(page, root)}: link to {target}: no heading with that anchor")
+if dead:
+    print("\n".join(f"check-docs: {d}" for d in dead), file=sys.stderr)
+    sys.exit(1)
+print(f"OK: every relative link of {len(pages)} pages resolves")
+PY
+}
+
 case "${1:-}" in
-  "") check ;;
+  "") check && check_links ;;
   --self-test) self_test ;;
   *) echo "usage: $0 [--self-test]" >&2; exit 2 ;;
 esac
