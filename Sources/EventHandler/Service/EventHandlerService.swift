@@ -8,8 +8,9 @@ import Kafka
 import Logging
 import Metrics
 import Prometheus
-import Redis
 import ProgressStore
+import Redis
+import ServiceLifecycle
 import Storage
 import UnaryGRPC
 
@@ -118,43 +119,38 @@ struct EventHandlerService {
                 "grpc_max_streams": "\(settings.grpc.maxConcurrentStreams)", "grpc_max_connections": "\(settings.grpc.maxConnections)",
             ])
 
-        let signal = await signals.next()
-        logger.info(
-            "draining: stopped taking events, flushing what is buffered",
-            metadata: ["signal": "\(signal)", "buffered_entries": "\(buffer.pendingCount)"])
-        health.set(.draining)
-        // GOAWAY first: the bridge opens no new calls here and goes to another replica; calls in
-        // flight are still answered (durable ones when the final flush commits).
-        await server.quiesce()
-        let deadline = ContinuousClock.now + settings.shutdownTimeout
-        let unwritten = try await onOwnThread("drain") {
-            // Kafka first. Still a member of the group (heartbeating), it stops taking records
-            // and everything read so far is flushed and checkpointed, however long that
-            // takes; only then does it leave, and the revocation finds nothing left to flush.
-            // (Leaving first would let a slow final flush outlast the session, hand the
-            // partitions over, and be fenced.)
-            if let consumer {
-                if !consumer.quiesce(timeout: .seconds(5)) {
-                    logger.error("the kafka consumer did not pause in time")
-                }
-                if !flusher.flushAndWait(deadline: deadline) {
-                    logger.error("the final flush of what was read from kafka did not finish before SHUTDOWN_TIMEOUT")
-                }
-                consumer.stop()
-                if !consumer.waitUntilStopped(timeout: settings.shutdownTimeout) {
-                    logger.error("the kafka consumer did not leave its group in time")
-                }
-            }
-            ingestor.close()
-            let left = flusher.stop(deadline: deadline)
-            deduplicator.stop(timeout: max(.seconds(1), deadline - ContinuousClock.now))
-            return left
+        // The parts in start order; the group drains them in reverse, each once the one after
+        // it has returned: gRPC admission, Kafka, ingest and flush, deduplication, the gRPC
+        // server, storage.
+        let clock = DrainClock(timeout: settings.shutdownTimeout)
+        let flush = FlushService(ingestor: ingestor, flusher: flusher, clock: clock)
+        let parts: [any Service] =
+            [
+                StorageService(pool: pool, deadLetters: deadLetters),
+                GRPCService(server: server, health: health, flush: flush, logger: logger),
+                DeduplicationService(deduplicator: deduplicator, clock: clock),
+                flush,
+            ]
+            + (consumer.map {
+                [KafkaIngestService(consumer: $0, flusher: flusher, clock: clock, leaveTimeout: settings.shutdownTimeout, logger: logger)]
+            } ?? [])
+            + [GRPCAdmission(server: server, health: health, clock: clock)]
+        let group = ServiceGroup(
+            configuration: .init(
+                services: parts.map { .init(service: $0, successTerminationBehavior: .ignore) },
+                logger: logger))
+        // SIGTERM/SIGINT through the one watcher start-up used too (a signal that came while
+        // starting is seen here at once).
+        let drainOnSignal = Task {
+            let signal = await signals.next()
+            logger.info(
+                "draining: stopped taking events, flushing what is buffered",
+                metadata: ["signal": "\(signal)", "buffered_entries": "\(buffer.pendingCount)"])
+            await group.triggerGracefulShutdown()
         }
-        logger.info("final flush done; closing the gRPC server", metadata: ["unwritten_entries": "\(unwritten)"])
-        health.finishAll()
-        await server.shutdown(timeout: .seconds(5))
-        deadLetters?.close(timeout: .seconds(1))
-        pool.close()
+        defer { drainOnSignal.cancel() }
+        try await group.run()
+        let unwritten = flush.unwritten ?? buffer.pendingCount
         let events = ingestor.counters.total
         let flushed = flusher.stats.snapshot
         let summary: Logger.Metadata = [
