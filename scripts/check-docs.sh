@@ -45,7 +45,7 @@ failures = []
 # ---- What the service reads, and the defaults the code gives environment-only variables.
 read, code_default = set(), {}
 pattern = re.compile(
-    r'reader\.(?:string|int|bool|duration|optionalDuration)\("([A-Z][A-Z0-9_]*)"'
+    r'reader\.(?:string|file|int|bool|duration|optionalDuration)\("([A-Z][A-Z0-9_]*)"'
     r'|environment\["([A-Z][A-Z0-9_]*)"\](?:\s*\?\?\s*"([^"]*)")?'
     r'|getenv\("([A-Z][A-Z0-9_]*)"\)')
 for path in sorted(glob.glob(os.path.join(sources, "**", "*.swift"), recursive=True)):

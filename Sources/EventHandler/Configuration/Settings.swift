@@ -74,25 +74,6 @@ struct Settings: Sendable {
         var localCapacity = 1_000_000
     }
 
-    struct KafkaSettings: Sendable {
-        /// `KAFKA_BROKERS`: bootstrap servers, `host:port[,host:port…]`.
-        var brokers: String
-        /// `KAFKA_GROUP_ID`: instances of one group share the partitions.
-        var groupID: String
-        /// `KAFKA_TOPICS`: comma-separated; default the platform's two for `AB_NAMESPACE`.
-        var topics: [String]
-        /// `KAFKA_SESSION_TIMEOUT`: how long a member that died holds its partitions.
-        var sessionTimeout: Duration
-        /// `KAFKA_DLQ_TOPIC`: where records that cannot be applied are copied; nil: skipped
-        /// (counted and logged) only.
-        var deadLetterTopic: String?
-        /// `KAFKA_GDPR_TOPIC`: the topic of the platform's GDPR data-deletion events; nil: off.
-        var gdprTopic: String?
-
-        /// Every topic the consumer subscribes to.
-        var subscribed: [String] { topics + (gdprTopic.map { [$0] } ?? []) }
-    }
-
     /// Reads `.env` (at `ENV_FILE`, default `./.env`) and the environment; the environment wins.
     /// `requireNamespace` is false for `event-handler migrate`, which stores no events.
     static func load(
@@ -133,49 +114,7 @@ struct Settings: Sendable {
             throw ConfigurationError(variable: "METRICS_PORT", message: "(\(metricsPort)) must differ from GRPC_PORT")
         }
 
-        var password = try reader.string("DB_PASSWORD")
-        if let file = try reader.string("DB_PASSWORD_FILE") {
-            guard password == nil else {
-                throw ConfigurationError(variable: "DB_PASSWORD_FILE", message: "set DB_PASSWORD or DB_PASSWORD_FILE, not both")
-            }
-            guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
-                throw ConfigurationError(variable: "DB_PASSWORD_FILE", message: "cannot read \(file)")
-            }
-            password = text.trimmingCharacters(in: .newlines)
-        }
-        let sslMode = try reader.string("DB_SSLMODE") ?? "disable"
-        let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
-        guard sslModes.contains(sslMode) else {
-            throw ConfigurationError(variable: "DB_SSLMODE", message: "must be one of \(sslModes.joined(separator: ", ")), got \"\(sslMode)\"")
-        }
-        database = ConnectionSettings(
-            host: try reader.string("DB_HOST") ?? "localhost",
-            port: try reader.int("DB_PORT", in: 1...65_535) ?? 5432,
-            database: try reader.string("DB_NAME") ?? "challenge_db",
-            user: try reader.string("DB_USER") ?? "postgres",
-            password: password,
-            sslMode: sslMode,
-            applicationName: "event-handler",
-            connectTimeout: try reader.duration("DB_CONNECT_TIMEOUT", positive: true) ?? .seconds(5),
-            statementTimeout: try reader.duration("DB_STATEMENT_TIMEOUT", positive: true) ?? .seconds(30)
-        )
-
-        flushWorkers = try reader.int("FLUSH_WORKERS", in: 1...64) ?? flushWorkers
-        let maxOpen = try reader.int("DB_MAX_OPEN_CONNS", in: 1...1_000) ?? max(4, flushWorkers + 2)
-        let maxIdle = try reader.int("DB_MAX_IDLE_CONNS", in: 0...1_000) ?? min(maxOpen, flushWorkers)
-        guard maxIdle <= maxOpen else {
-            throw ConfigurationError(variable: "DB_MAX_IDLE_CONNS", message: "(\(maxIdle)) must not exceed DB_MAX_OPEN_CONNS (\(maxOpen))")
-        }
-        guard flushWorkers <= maxOpen else {
-            throw ConfigurationError(variable: "FLUSH_WORKERS", message: "(\(flushWorkers)) needs at least as many connections: raise DB_MAX_OPEN_CONNS (\(maxOpen))")
-        }
-        pool = PoolLimits(
-            maxOpen: maxOpen,
-            maxIdle: maxIdle,
-            maxLifetime: try reader.duration("DB_CONN_MAX_LIFETIME", positive: true) ?? .seconds(30 * 60),
-            maxIdleTime: try reader.duration("DB_CONN_MAX_IDLE_TIME", positive: true) ?? .seconds(5 * 60),
-            acquireTimeout: try reader.duration("DB_ACQUIRE_TIMEOUT", positive: true) ?? .seconds(10)
-        )
+        (database, pool, flushWorkers) = try Self.databaseSettings(reader, flushWorkers: flushWorkers)
 
         flushInterval = try reader.duration("BUFFER_FLUSH_INTERVAL", positive: true) ?? flushInterval
         bufferSizeLimit = try reader.int("BUFFER_SIZE_LIMIT", in: 1...100_000_000) ?? bufferSizeLimit
@@ -208,31 +147,7 @@ struct Settings: Sendable {
             dedup.failMode = parsed
         }
         dedup.localCapacity = try reader.int("DEDUP_LOCAL_MAX_IDS", in: 0...100_000_000) ?? dedup.localCapacity
-        if let brokers = try reader.string("KAFKA_BROKERS") {
-            let topics = try reader.string("KAFKA_TOPICS").map {
-                $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            } ?? ["\(namespace).iam.account.v1.userLoggedIn", "\(namespace).social.statistic.v1.statItemUpdated"]
-            guard !topics.isEmpty else {
-                throw ConfigurationError(variable: "KAFKA_TOPICS", message: "names no topic")
-            }
-            let session = try reader.duration("KAFKA_SESSION_TIMEOUT", positive: true) ?? .seconds(10)
-            guard session >= .seconds(1) && session <= .seconds(300) else {
-                throw ConfigurationError(variable: "KAFKA_SESSION_TIMEOUT", message: "must be between 1s and 5m")
-            }
-            let deadLetterTopic = try reader.string("KAFKA_DLQ_TOPIC")
-            if let deadLetterTopic, topics.contains(deadLetterTopic) {
-                throw ConfigurationError(
-                    variable: "KAFKA_DLQ_TOPIC", message: "\"\(deadLetterTopic)\" is also in KAFKA_TOPICS: its records would come back")
-            }
-            let gdprTopic = try reader.string("KAFKA_GDPR_TOPIC")
-            if let gdprTopic, topics.contains(gdprTopic) || gdprTopic == deadLetterTopic {
-                throw ConfigurationError(
-                    variable: "KAFKA_GDPR_TOPIC", message: "\"\(gdprTopic)\" is also in KAFKA_TOPICS or KAFKA_DLQ_TOPIC")
-            }
-            kafka = KafkaSettings(
-                brokers: brokers, groupID: try reader.string("KAFKA_GROUP_ID") ?? "event-handler", topics: topics,
-                sessionTimeout: session, deadLetterTopic: deadLetterTopic, gdprTopic: gdprTopic)
-        }
+        kafka = try KafkaSettings(reader, namespace: namespace)
         if let level = try reader.string("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) ?? (level.lowercased() == "warn" ? .warning : nil) else {
                 throw ConfigurationError(variable: "LOG_LEVEL", message: "must be one of trace, debug, info, notice, warning, error, critical, got \"\(level)\"")
@@ -261,50 +176,5 @@ struct Settings: Sendable {
             + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
             + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ","))\($0.deadLetterTopic.map { " dlq=\($0)" } ?? "")\($0.gdprTopic.map { " gdpr=\($0)" } ?? ""))" } ?? " kafka=off")
             + " ack=\(ackMode.rawValue) dedup(redis=\(dedup.redis.map { "\($0)" } ?? "off") ttl=\(dedup.ttl.seconds)s fail=\(dedup.failMode.rawValue))"
-    }
-}
-
-/// Typed reads of one variable each; every failure names the variable, the value and its origin.
-private struct SettingsReader {
-    let source: EnvironmentSource
-
-    func string(_ key: String) throws -> String? {
-        guard let value = source[key] else { return nil }
-        return value.text.isEmpty ? nil : value.text
-    }
-
-    func int(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
-        guard let value = source[key], !value.text.isEmpty else { return nil }
-        guard let number = Int(value.text.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
-            throw ConfigurationError(variable: key, message: "must be a whole number in \(range.lowerBound)...\(range.upperBound), got \"\(value.text)\" (from \(value.origin))")
-        }
-        return number
-    }
-
-    func bool(_ key: String) throws -> Bool? {
-        guard let value = source[key], !value.text.isEmpty else { return nil }
-        switch value.text.lowercased() {
-        case "1", "true", "yes", "on": return true
-        case "0", "false", "no", "off": return false
-        default:
-            throw ConfigurationError(variable: key, message: "must be true or false, got \"\(value.text)\" (from \(value.origin))")
-        }
-    }
-
-    /// A duration where `0` (or `off`) turns the limit off; unset keeps `default`.
-    func optionalDuration(_ key: String, default value: Duration?) throws -> Duration? {
-        guard let raw = source[key], !raw.text.isEmpty else { return value }
-        if ["0", "off"].contains(raw.text.lowercased()) { return nil }
-        return try duration(key, positive: true)
-    }
-
-    func duration(_ key: String, positive: Bool) throws -> Duration? {
-        guard let value = source[key], !value.text.isEmpty else { return nil }
-        guard let duration = parseDuration(value.text), !positive || duration > .zero else {
-            throw ConfigurationError(
-                variable: key,
-                message: "must be a \(positive ? "positive " : "")duration such as 500ms, 1s, 30m or 1h30m, at most 8784h (a year), got \"\(value.text)\" (from \(value.origin))")
-        }
-        return duration
     }
 }

@@ -1,0 +1,52 @@
+import Foundation
+import Storage
+
+extension Settings {
+    /// `DB_*` and `FLUSH_WORKERS`: where PostgreSQL is, how to reach it, and the pool's limits
+    /// (the flush workers each hold a connection, so the two are checked together).
+    static func databaseSettings(
+        _ reader: SettingsReader, flushWorkers defaultWorkers: Int
+    ) throws -> (ConnectionSettings, PoolLimits, flushWorkers: Int) {
+        var password = try reader.string("DB_PASSWORD")
+        if let secret = try reader.file("DB_PASSWORD_FILE") {
+            guard password == nil else {
+                throw ConfigurationError(variable: "DB_PASSWORD_FILE", message: "set DB_PASSWORD or DB_PASSWORD_FILE, not both")
+            }
+            password = secret
+        }
+        let sslMode = try reader.string("DB_SSLMODE") ?? "disable"
+        let sslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+        guard sslModes.contains(sslMode) else {
+            throw ConfigurationError(variable: "DB_SSLMODE", message: "must be one of \(sslModes.joined(separator: ", ")), got \"\(sslMode)\"")
+        }
+        let database = ConnectionSettings(
+            host: try reader.string("DB_HOST") ?? "localhost",
+            port: try reader.int("DB_PORT", in: 1...65_535) ?? 5432,
+            database: try reader.string("DB_NAME") ?? "challenge_db",
+            user: try reader.string("DB_USER") ?? "postgres",
+            password: password,
+            sslMode: sslMode,
+            applicationName: "event-handler",
+            connectTimeout: try reader.duration("DB_CONNECT_TIMEOUT", positive: true) ?? .seconds(5),
+            statementTimeout: try reader.duration("DB_STATEMENT_TIMEOUT", positive: true) ?? .seconds(30)
+        )
+
+        let flushWorkers = try reader.int("FLUSH_WORKERS", in: 1...64) ?? defaultWorkers
+        let maxOpen = try reader.int("DB_MAX_OPEN_CONNS", in: 1...1_000) ?? max(4, flushWorkers + 2)
+        let maxIdle = try reader.int("DB_MAX_IDLE_CONNS", in: 0...1_000) ?? min(maxOpen, flushWorkers)
+        guard maxIdle <= maxOpen else {
+            throw ConfigurationError(variable: "DB_MAX_IDLE_CONNS", message: "(\(maxIdle)) must not exceed DB_MAX_OPEN_CONNS (\(maxOpen))")
+        }
+        guard flushWorkers <= maxOpen else {
+            throw ConfigurationError(variable: "FLUSH_WORKERS", message: "(\(flushWorkers)) needs at least as many connections: raise DB_MAX_OPEN_CONNS (\(maxOpen))")
+        }
+        let pool = PoolLimits(
+            maxOpen: maxOpen,
+            maxIdle: maxIdle,
+            maxLifetime: try reader.duration("DB_CONN_MAX_LIFETIME", positive: true) ?? .seconds(30 * 60),
+            maxIdleTime: try reader.duration("DB_CONN_MAX_IDLE_TIME", positive: true) ?? .seconds(5 * 60),
+            acquireTimeout: try reader.duration("DB_ACQUIRE_TIMEOUT", positive: true) ?? .seconds(10)
+        )
+        return (database, pool, flushWorkers)
+    }
+}
