@@ -20,6 +20,7 @@ if [ "${1:-}" = "--test" ]; then
                      # the Prometheus server it also ships is not started by the project
     python3-yaml     # the dashboard and metric-name checks of scripts/check-monitoring.sh
     kcat             # an independent Kafka producer and consumer for the Kafka tests
+    openssl          # the TLS tests' throwaway CA and certificates (Tests/TestSupport/TestCertificates.swift)
   )
 fi
 
