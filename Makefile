@@ -11,7 +11,7 @@ BENCH_SCALE ?= 0.05
 BENCH_TOOL  ?= k6
 DEBUG_BIN   = .build/debug/event-handler
 
-.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy check-docs bench bench-core bench-drain protos migrations-bundle migrate pg-start pg-stop redis-start redis-stop clean
+.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy check-docs secrets bench bench-core bench-drain protos migrations-bundle migrate pg-start pg-stop redis-start redis-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL, Redis and dev-kafka"
@@ -19,6 +19,7 @@ help:
 	@echo "make test        the whole test suite (starts its own PostgreSQL servers)"
 	@echo "make test-faults the fault-injection suite alone, with its figures (bench/results/faults-*.jsonl)"
 	@echo "make check-monitoring  promtool checks and unit tests of the alert rules, dashboard checks"
+	@echo "make secrets           random passwords for docker compose in ./secrets/ (kept if present)"
 	@echo "make check-deploy      docker-compose.yml against the Compose Specification, .env.example, Dockerfile"
 	@echo "make check-docs        every variable the service reads in .env.example and docs/configuration.md"
 	@echo "                       (same defaults), every metric in docs/operations.md; then the check's self-test"
@@ -89,10 +90,15 @@ check-monitoring:
 	@scripts/install-deps.sh --test
 	scripts/check-monitoring.sh
 
+# The passwords docker compose mounts as secrets (./secrets/, not in git), if missing.
+secrets:
+	scripts/make-secrets.sh
+
 # Deployment files, checked without a Docker engine.
 check-deploy:
 	@scripts/install-deps.sh --test
 	scripts/check-deploy.sh
+	scripts/check-deploy.sh --self-test
 
 # The documentation against the code (python3 only): every variable the service reads in
 # .env.example and docs/configuration.md with the same default, every metric of

@@ -12,8 +12,8 @@ import PackageDescription
 //   Lifecycle     SIGTERM/SIGINT as something a task awaits
 //   Storage       everything that touches PostgreSQL: libpq connections, the pool, migrations, SQL
 //   UnaryGRPC     the gRPC server: unary and server-streaming methods answered on the event loop,
-//                 over swift-nio-http2's frames (no stream channels, no task per call), with its limits
-//                 and go-grpc-prometheus's metrics
+//                 over swift-nio-http2's frames (no stream channels, no task per call), with its limits,
+//                 TLS (swift-nio-ssl), bearer tokens and go-grpc-prometheus's metrics
 //   EventHandler  the service executable: configuration, ingest, validation, flusher, gRPC, shutdown,
 //                 and operations (Prometheus /metrics, /healthz, /readyz over a small NIO HTTP server)
 //   Redis         the one wrapper over hiredis: a blocking connection with pipelines (CHiredis is the
@@ -60,6 +60,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
@@ -108,6 +109,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strictSwift
         ),

@@ -5,7 +5,9 @@
 #     `reader.int/bool/duration/optionalDuration`, `environment["NAME"]`, `getenv("NAME")` under
 #     Sources/EventHandler): each is in .env.example (a `NAME=` or `NAME=value` line) and has a row
 #     in docs/configuration.md (first cell `NAME`), and neither file names a variable the service
-#     does not read;
+#     does not read. A family read by prefix (`keys(withPrefix: "PREFIX_")`, any `PREFIX_<NAME>`)
+#     has one row, `PREFIX_<NAME>`, whose default is `empty (...)`, and at least one commented
+#     example `# PREFIX_SOMETHING=value` in .env.example (an uncommented `PREFIX_…=` line is fine);
 #   - a default is what .env.example assigns: docs/configuration.md's default cell starts with it
 #     as a code span (`5m`), with `empty (what that means)` where .env.example leaves it empty, and
 #     `required` where the comment above it in .env.example says "Required";
@@ -39,6 +41,10 @@ for path in sys.argv[2:6]:
 ENVIRONMENT_ONLY = {
     "ENV_FILE",  # names the settings file itself
 }
+# Read by docker-compose.yml from .env, not by the service: in both files, with the same default.
+COMPOSE_ONLY = {
+    "PUBLISH_HOST",  # the host address compose publishes the ports on
+}
 
 failures = []
 
@@ -47,9 +53,15 @@ read, code_default = set(), {}
 pattern = re.compile(
     r'reader\.(?:string|file|int|bool|duration|optionalDuration)\("([A-Z][A-Z0-9_]*)"'
     r'|environment\["([A-Z][A-Z0-9_]*)"\](?:\s*\?\?\s*"([^"]*)")?'
-    r'|getenv\("([A-Z][A-Z0-9_]*)"\)')
+    r'|getenv\("([A-Z][A-Z0-9_]*)"\)'
+    r'|keys\(withPrefix:\s*"([A-Z][A-Z0-9_]*_)"\)')
+families = set()  # prefixes of the families read by prefix, e.g. KAFKA_PROPERTY_
 for path in sorted(glob.glob(os.path.join(sources, "**", "*.swift"), recursive=True)):
     for m in pattern.finditer(open(path).read()):
+        if m.group(5):
+            families.add(m.group(5))
+            read.add(m.group(5) + "<NAME>")
+            continue
         name = m.group(1) or m.group(2) or m.group(4)
         read.add(name)
         if m.group(3) is not None:
@@ -58,11 +70,15 @@ if len(read) < 20:
     failures.append(f"found only {len(read)} variables read under {show(sources)}: the pattern no longer matches the code")
 
 # ---- .env.example: NAME=value lines, and whether the comment right above says "Required".
-example, required, comment = {}, set(), []
+example, required, comment, family_examples = {}, set(), [], set()
 for line in open(env_example):
     line = line.rstrip("\n")
     if line.startswith("#"):
         comment.append(line)
+        m = re.match(r"#\s*([A-Z][A-Z0-9_]*)=", line)
+        for prefix in families:
+            if m and m.group(1).startswith(prefix) and len(m.group(1)) > len(prefix):
+                family_examples.add(prefix + "<NAME>")
         continue
     m = re.match(r"([A-Z][A-Z0-9_]*)=(.*)$", line)
     if m:
@@ -77,7 +93,7 @@ for number, line in enumerate(open(config_md), 1):
     if not line.startswith("|"):
         continue
     cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
-    m = re.fullmatch(r"`([A-Z][A-Z0-9_]*)`", cells[0]) if cells else None
+    m = re.fullmatch(r"`([A-Z][A-Z0-9_]*(?:<NAME>)?)`", cells[0]) if cells else None
     if not m:
         continue
     name = m.group(1)
@@ -88,7 +104,15 @@ for number, line in enumerate(open(config_md), 1):
     else:
         documented[name] = cells[1]
 
-for name in sorted(read - ENVIRONMENT_ONLY):
+family_names = {prefix + "<NAME>" for prefix in families}
+for name in sorted(family_names):
+    if name not in family_examples:
+        failures.append(f"the service reads {name}, but {show(env_example)} has no commented example `# {name.replace('<NAME>', 'SOMETHING')}=value`")
+    if name not in documented:
+        failures.append(f"the service reads {name}, but {show(config_md)} has no row whose first cell is `{name}`")
+    elif not re.match(r"empty \(.+\)", documented[name]):
+        failures.append(f"{show(config_md)}: the default of {name} is \"{documented[name]}\": it should start with empty (what an unset family means)")
+for name in sorted(read - ENVIRONMENT_ONLY - family_names):
     if name not in example:
         failures.append(f"the service reads {name}, but {show(env_example)} has no {name}= line")
     if name not in documented:
@@ -100,13 +124,21 @@ for name in sorted(read & ENVIRONMENT_ONLY):
         failures.append(f"the service reads {name} (environment only), but {show(config_md)} has no row whose first cell is `{name}`")
 for name in sorted(ENVIRONMENT_ONLY - read):
     failures.append(f"check-docs.sh lists {name} as environment-only, but the service no longer reads it")
-for name in sorted(set(example) - read):
+for name in sorted(COMPOSE_ONLY):
+    if name not in example or name not in documented:
+        failures.append(f"{name} (docker compose's) must be in both {show(env_example)} and {show(config_md)}")
+    if name in read:
+        failures.append(f"check-docs.sh lists {name} as compose-only, but the service reads it")
+read_or_compose = read | COMPOSE_ONLY
+for name in sorted(n for n in set(example) - read_or_compose if not any(n.startswith(p) for p in families)):
     failures.append(f"{show(env_example)} sets {name}, which the service does not read")
-for name in sorted(set(documented) - read):
+for name in sorted(set(documented) - read_or_compose):
     failures.append(f"{show(config_md)} documents {name}, which the service does not read")
 
 # ---- Defaults: docs/configuration.md against .env.example (environment-only: against the code).
 for name, cell in sorted(documented.items()):
+    if name in family_names:
+        continue  # checked above
     value = code_default.get(name) if name in ENVIRONMENT_ONLY else example.get(name)
     if value is None:
         continue  # reported above
@@ -185,6 +217,11 @@ self_test() {
   expect_failure "(c) the default of $var changed in configuration.md" "$tmp/configuration.md" "default of $var"
   fresh; mutate "$tmp/operations.md" grep -v -- "$metric"
   expect_failure "(d) every line naming $metric deleted from operations.md" "$tmp/operations.md" "metric $metric"
+  # (f), (g) A family read by prefix (KAFKA_PROPERTY_<NAME>): its row, and its commented examples.
+  fresh; mutate "$tmp/configuration.md" grep -v '^| `KAFKA_PROPERTY_<NAME>` |'
+  expect_failure "(f) the row of KAFKA_PROPERTY_<NAME> deleted from configuration.md" "$tmp/configuration.md" "no row whose first cell is \`KAFKA_PROPERTY_<NAME>\`"
+  fresh; mutate "$tmp/env.example" grep -v '^# KAFKA_PROPERTY_[A-Z_]*='
+  expect_failure "(g) the commented KAFKA_PROPERTY_ examples deleted from .env.example" "$tmp/env.example" "no commented example"
 
   # (e) A tree of links to the repository's files, with README.md a copy whose first link to
   # docs/configuration.md points at a page that does not exist.

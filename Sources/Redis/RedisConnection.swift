@@ -2,7 +2,8 @@ import CHiredis
 import Foundation
 
 /// One blocking connection to Redis over hiredis: connect (with `AUTH` and `SELECT` from the
-/// URL), then pipelines of commands. Every call blocks its thread for up to the command timeout,
+/// URL; without a password, a `PING` that finds out whether the server wants one), then
+/// pipelines of commands. Every call blocks its thread for up to the command timeout,
 /// so it belongs on a thread its owner made for it, never on the cooperative pool.
 ///
 /// Not thread-safe: one owner thread at a time. After a `RedisError` the connection is broken;
@@ -28,7 +29,15 @@ public final class RedisConnection {
         }
         if let password = url.password {
             let auth = url.user.map { RedisCommand("AUTH", $0, password) } ?? RedisCommand("AUTH", password)
-            if case .error(let message) = try command(auth) { throw RedisError("AUTH refused: \(message)") }
+            if case .error(let message) = try command(auth) {
+                let who = url.user.map { "user \"\($0)\"" } ?? "the default user"
+                throw RedisError("authentication refused by \(url.host):\(url.port) (AUTH as \(who)): \(message)")
+            }
+        } else if case .error(let message) = try command(RedisCommand("PING")) {
+            // A server that wants a password answers every command NOAUTH: not a connection
+            // that is up, but one to refuse now, saying why.
+            let hint = message.hasPrefix("NOAUTH") ? "it requires a password, and none was given: " : ""
+            throw RedisError("\(url.host):\(url.port) refused PING: \(hint)\(message)")
         }
         if url.database != 0, case .error(let message) = try command(RedisCommand("SELECT", "\(url.database)")) {
             throw RedisError("SELECT \(url.database) refused: \(message)")

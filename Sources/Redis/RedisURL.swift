@@ -1,4 +1,5 @@
-/// Where a Redis server is and how to log in: `redis://[[user]:password@]host[:port][/db]`.
+/// Where a Redis server is and how to log in: `redis://[[user]:password@]host[:port][/db]`, or
+/// `redis://user@host…` for an ACL user whose password is given apart (`password` set later).
 ///
 /// Only the plain TCP scheme; `rediss://` (TLS) is refused by name rather than silently sent in
 /// clear text. A parse failure says which part is wrong, so the configuration error can name it.
@@ -36,8 +37,10 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
                 let name = credentials[..<colon]
                 user = name.isEmpty ? nil : String(name)
                 password = String(credentials[credentials.index(after: colon)...])
-            } else {
-                password = String(credentials)
+            } else if !credentials.isEmpty {
+                // `user@`: a name without a password (as redis-py, go-redis and node-redis read
+                // it); the password comes from elsewhere.
+                user = String(credentials)
             }
         }
         var database = 0
@@ -66,7 +69,7 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
 
     /// The URL with the password replaced, for logs.
     public var description: String {
-        let credentials = password == nil ? "" : "\(user ?? ""):***@"
+        let credentials = password != nil ? "\(user ?? ""):***@" : user.map { "\($0)@" } ?? ""
         return "redis://\(credentials)\(host):\(port)/\(database)"
     }
 }

@@ -10,6 +10,13 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
     public var password: String?
     /// libpq's `sslmode` (`disable`, `prefer`, `require`, `verify-full`, …).
     public var sslMode: String
+    /// libpq's `sslrootcert`: a file of CA certificates the server's certificate must chain to
+    /// (`verify-ca`, `verify-full`); nil: libpq's default (`~/.postgresql/root.crt`).
+    public var sslRootCert: String?
+    /// libpq's `sslcert` and `sslkey`: a client certificate and its private key, for a server
+    /// that asks for one (`clientcert=verify-full`, `cert` authentication); nil: libpq's default.
+    public var sslCert: String?
+    public var sslKey: String?
     /// Shown in `pg_stat_activity.application_name`.
     public var applicationName: String
     /// How long opening a connection may take (libpq counts whole seconds, at least 2).
@@ -19,8 +26,9 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
 
     public init(
         host: String = "localhost", port: Int = 5432, database: String, user: String = "postgres",
-        password: String? = nil, sslMode: String = "disable", applicationName: String = "event-handler",
-        connectTimeout: Duration = .seconds(5), statementTimeout: Duration? = .seconds(30)
+        password: String? = nil, sslMode: String = "disable", sslRootCert: String? = nil, sslCert: String? = nil,
+        sslKey: String? = nil, applicationName: String = "event-handler", connectTimeout: Duration = .seconds(5),
+        statementTimeout: Duration? = .seconds(30)
     ) {
         self.host = host
         self.port = port
@@ -28,6 +36,9 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
         self.user = user
         self.password = password
         self.sslMode = sslMode
+        self.sslRootCert = sslRootCert
+        self.sslCert = sslCert
+        self.sslKey = sslKey
         self.applicationName = applicationName
         self.connectTimeout = connectTimeout
         self.statementTimeout = statementTimeout
@@ -47,6 +58,9 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
             // Results are decoded as UTF-8 whatever the database's encoding.
             "client_encoding='UTF8'",
         ]
+        if let sslRootCert { parts.append("sslrootcert=\(Self.quoted(sslRootCert))") }
+        if let sslCert { parts.append("sslcert=\(Self.quoted(sslCert))") }
+        if let sslKey { parts.append("sslkey=\(Self.quoted(sslKey))") }
         if let password { parts.append("password=\(Self.quoted(password))") }
         if let statementTimeout {
             parts.append("options=\(Self.quoted("-c statement_timeout=\(Self.milliseconds(statementTimeout))"))")
@@ -54,7 +68,7 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
         return parts.joined(separator: " ")
     }
 
-    /// `user@host:port/database`: for logs and errors, never the password.
+    /// `user@host:port/database`: for logs and errors, never the password (nor the TLS file paths).
     public var redactedDescription: String {
         "\(user)@\(host):\(port)/\(database)"
     }

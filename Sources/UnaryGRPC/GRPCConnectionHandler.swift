@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
+import NIOSSL
 
 /// gRPC on one HTTP/2 connection, at the frame level: sits after `NIOHTTP2Handler` (framing,
 /// HPACK, flow-control accounting, the flood limits) with no stream multiplexer, so a call is a
@@ -26,7 +27,10 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         case status(GRPCStatus)
     }
 
-    private enum Phase {
+    // The state below is internal, not private, only so the answers' half of the handler can live
+    // in GRPCConnectionHandler+Answers.swift; nothing outside the handler touches it.
+
+    enum Phase {
         /// Reading the request.
         case receiving
         /// Handed to the handler; waiting for its answer.
@@ -35,7 +39,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         case streaming
     }
 
-    private struct Call {
+    struct Call {
         var method: Int
         var arrived: UInt64
         var deadline: NIODeadline?
@@ -48,22 +52,24 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         var onCancel: (@Sendable () -> Void)?
     }
 
-    private let methods: GRPCMethodTable
-    private let metrics: GRPCServerMetrics
-    private let limits: Limits
-    private var context: ChannelHandlerContext?
-    private var calls: [HTTP2StreamID: Call] = [:]
+    let methods: GRPCMethodTable
+    let metrics: GRPCServerMetrics
+    let limits: Limits
+    let security: GRPCSecurity?
+    var context: ChannelHandlerContext?
+    var calls: [HTTP2StreamID: Call] = [:]
     private var highestStreamID = HTTP2StreamID(0)
-    private var inReadLoop = false
-    private var flushPending = false
-    private var flushScheduled = false
+    var inReadLoop = false
+    var flushPending = false
+    var flushScheduled = false
     /// DATA bytes received and not yet returned to the client's connection window.
     private var unreturnedCredit = 0
 
-    init(methods: GRPCMethodTable, metrics: GRPCServerMetrics, limits: Limits) {
+    init(methods: GRPCMethodTable, metrics: GRPCServerMetrics, limits: Limits, security: GRPCSecurity?) {
         self.methods = methods
         self.metrics = metrics
         self.limits = limits
+        self.security = security
     }
 
     // MARK: - Channel events
@@ -138,7 +144,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         // goes on. Anything else (a bad preface, HTTP/1.1, a protocol violation) ends it: the
         // handler has sent GOAWAY where HTTP/2 asks for one.
         if error is NIOHTTP2Errors.StreamError { return }
-        metrics.connectionErrors.add(1)
+        if error is NIOSSLError || error is BoringSSLError {
+            metrics.tlsHandshakeFailures.add(1)
+        } else {
+            metrics.connectionErrors.add(1)
+        }
         context.close(promise: nil)
     }
 
@@ -150,6 +160,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         var contentType = ""
         var encoding: String?
         var timeout: String?
+        var authorization: String?
         for (name, value, _) in headers {
             switch name {
             case ":path": path = value
@@ -157,6 +168,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             case "content-type": contentType = value
             case "grpc-encoding": encoding = value
             case "grpc-timeout": timeout = value
+            case "authorization": authorization = value
             default: break
             }
         }
@@ -169,7 +181,18 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
                 streamID, status: GRPCStatus(.internal, "invalid gRPC content-type \"\(contentType)\""), httpStatus: "415",
                 clientDone: endStream)
         }
-        guard let index = methods.index(of: path) else {
+        let index = methods.index(of: path)
+        // Without the token, a caller learns nothing, not even which methods exist.
+        if let security, index.map({ methods.methods[$0].requiresToken }) ?? true, !security.authorizes(authorization) {
+            metrics.unauthenticated.add(1)
+            guard let index else {
+                return refuse(streamID, status: GRPCStatus(.unauthenticated, Self.unauthenticated(authorization)), clientDone: endStream)
+            }
+            metrics.started(index)
+            calls[streamID] = Call(method: index, arrived: arrived.uptimeNanoseconds, clientDone: endStream)
+            return answer(streamID: streamID.asInt, with: .status(GRPCStatus(.unauthenticated, Self.unauthenticated(authorization))))
+        }
+        guard let index else {
             metrics.unknownMethods.add(1)
             return refuse(streamID, status: methods.unknown(path), clientDone: endStream)
         }
@@ -281,112 +304,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             }
         }
     }
-
-    // MARK: - Answers
-
-    /// The deadline of a call still waiting for its answer passed: DEADLINE_EXCEEDED, then its
-    /// cancel action (the method's wait stops with the call).
-    private func expire(_ streamID: HTTP2StreamID) {
-        let action = calls[streamID]?.onCancel
-        answer(streamID: streamID.asInt, with: .status(GRPCStatus(.deadlineExceeded, "deadline exceeded")))
-        action?()
-    }
-
-    /// Ends call `streamID` with `answer`, if it is still open; counts it.
-    func answer(streamID: Int, with answer: Answer, extraHeaders: [(String, String)] = []) {
-        let id = HTTP2StreamID(streamID)
-        guard let call = calls.removeValue(forKey: id) else { return }
-        call.timer?.cancel()
-        let code: GRPCStatus.Code
-        switch answer {
-        case .message(let message):
-            code = .ok
-            if call.phase != .streaming { write(id, .headers(.init(headers: GRPCFraming.responseHeaders))) }
-            write(id, .data(.init(data: .byteBuffer(GRPCFraming.prefixed(message, allocator: context!.channel.allocator)))))
-            write(id, .headers(.init(headers: GRPCFraming.okTrailers, endStream: true)))
-            metrics.sent(call.method)
-        case .status(let status):
-            code = status.code
-            var trailers = call.phase == .streaming ? HPACKHeaders() : GRPCFraming.responseHeaders
-            trailers.add(name: "grpc-status", value: GRPCFraming.statusValues[status.code.rawValue])
-            if !status.message.isEmpty { trailers.add(name: "grpc-message", value: status.encodedMessage) }
-            for (name, value) in extraHeaders { trailers.add(name: name, value: value) }
-            write(id, .headers(.init(headers: trailers, endStream: true)))
-        }
-        if !call.clientDone {
-            // Answered before the request ended (refused early): ask the client to stop sending.
-            write(id, .rstStream(.noError))
-        }
-        metrics.handled(call.method, code: code, nanoseconds: NIODeadline.now().uptimeNanoseconds &- call.arrived)
-        flushSoon()
-    }
-
-    /// One message of a server-streaming call.
-    func send(streamID: Int, message: ByteBuffer) {
-        let id = HTTP2StreamID(streamID)
-        guard let call = calls[id], call.phase == .streaming else { return }
-        write(id, .data(.init(data: .byteBuffer(GRPCFraming.prefixed(message, allocator: context!.channel.allocator)))))
-        metrics.sent(call.method)
-        flushSoon()
-    }
-
-    func setCancelAction(streamID: Int, _ action: @escaping @Sendable () -> Void) {
-        let id = HTTP2StreamID(streamID)
-        if calls[id] != nil {
-            calls[id]!.onCancel = action
-        } else {
-            action()
-        }
-    }
-
-    /// A call that never reached a method: counted apart, answered with `status`.
-    private func refuse(_ streamID: HTTP2StreamID, status: GRPCStatus, httpStatus: String = "200", clientDone: Bool) {
-        var headers = HPACKHeaders()
-        headers.add(name: ":status", value: httpStatus)
-        headers.add(name: "content-type", value: "application/grpc")
-        headers.add(name: "grpc-status", value: GRPCFraming.statusValues[status.code.rawValue])
-        headers.add(name: "grpc-message", value: status.encodedMessage)
-        write(streamID, .headers(.init(headers: headers, endStream: true)))
-        if !clientDone { write(streamID, .rstStream(.noError)) }
-        flushSoon()
-    }
-
-    /// A call that ended without an answer written: cancelled by its client, or, when the reset
-    /// comes at its deadline (within `deadlineSlack` before it, or after), given up by a client
-    /// whose deadline passed a moment before ours did (its clock started first): counted as
-    /// DEADLINE_EXCEEDED, as our timer would have.
-    private func end(_ call: Call) {
-        call.timer?.cancel()
-        call.onCancel?()
-        let now = NIODeadline.now()
-        let expired = call.deadline.map { now + Self.deadlineSlack >= $0 } ?? false
-        metrics.handled(call.method, code: expired ? .deadlineExceeded : .cancelled, nanoseconds: now.uptimeNanoseconds &- call.arrived)
-    }
-
-    /// How early a client's reset may come and still be its deadline passing.
-    static let deadlineSlack = TimeAmount.milliseconds(50)
-
-    private func write(_ streamID: HTTP2StreamID, _ payload: HTTP2Frame.FramePayload) {
-        context?.write(wrapOutboundOut(HTTP2Frame(streamID: streamID, payload: payload)), promise: nil)
-    }
-
-    /// Flushes at the end of the read burst, or (for answers from elsewhere: a commit, a timer)
-    /// once after the burst of answers already queued on the event loop.
-    private func flushSoon() {
-        if inReadLoop {
-            flushPending = true
-            return
-        }
-        guard !flushScheduled, let context else { return }
-        flushScheduled = true
-        let handler = NIOLoopBound(self, eventLoop: context.eventLoop)
-        context.eventLoop.execute {
-            handler.value.flushScheduled = false
-            handler.value.context?.flush()
-        }
-    }
 }
 
 extension HTTP2StreamID {
-    fileprivate var asInt: Int { Int(self) }
+    var asInt: Int { Int(self) }
 }

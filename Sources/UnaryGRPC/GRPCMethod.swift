@@ -21,12 +21,18 @@ public struct GRPCMethod: Sendable {
     /// Whether the call's time also goes to `grpc_request_duration_seconds{method}` (the
     /// service's event-latency alert reads it for the event methods only).
     public let recordsRequestDuration: Bool
+    /// Whether a call needs the bearer token when one is configured (`GRPCSecurity`); health
+    /// checks do not, so probes work without it.
+    public let requiresToken: Bool
 
-    public init(service: String, name: String, recordsRequestDuration: Bool = false, handler: Handler) {
+    public init(
+        service: String, name: String, recordsRequestDuration: Bool = false, requiresToken: Bool = true, handler: Handler
+    ) {
         self.service = service
         self.name = name
         self.handler = handler
         self.recordsRequestDuration = recordsRequestDuration
+        self.requiresToken = requiresToken
     }
 
     /// The `:path` of its calls: `/service/name`.

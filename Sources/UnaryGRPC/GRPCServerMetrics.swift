@@ -36,6 +36,19 @@ public final class GRPCServerMetrics: Sendable {
     let unknownMethods = AtomicCounter()
     /// Requests refused for a message over `GRPC_MAX_MESSAGE_BYTES`.
     let oversizedMessages = AtomicCounter()
+    /// Calls refused for a missing or wrong bearer token.
+    let unauthenticated = AtomicCounter()
+    /// Connections closed because their TLS handshake failed (no client certificate, an
+    /// untrusted one, plaintext on the TLS port, no common protocol version).
+    let tlsHandshakeFailures = AtomicCounter()
+    /// Certificate and token reloads (SIGHUP) that worked and that failed (the old ones kept).
+    let reloadsSucceeded = AtomicCounter()
+    let reloadsFailed = AtomicCounter()
+
+    /// Counts a reload of `GRPCSecurity`'s files.
+    public func recordReload(succeeded: Bool) {
+        (succeeded ? reloadsSucceeded : reloadsFailed).add(1)
+    }
 
     /// The series of `methods`: give the server the same methods in the same order.
     public init(methods: [GRPCMethod]) {
@@ -114,9 +127,22 @@ public final class GRPCServerMetrics: Sendable {
                 "grpc_server_oversized_messages_total", "counter",
                 "Requests refused for a message over GRPC_MAX_MESSAGE_BYTES", oversizedMessages.total
             ),
+            (
+                "grpc_server_unauthenticated_total", "counter",
+                "Calls refused UNAUTHENTICATED for a missing or wrong bearer token (GRPC_AUTH_TOKEN_FILE)", unauthenticated.total
+            ),
+            (
+                "grpc_server_tls_handshake_failures_total", "counter",
+                "gRPC connections closed because their TLS handshake failed (no or untrusted client certificate, plaintext)",
+                tlsHandshakeFailures.total
+            ),
         ]
         for level in levels {
             family(level.name, level.type, level.help) { text += "\(level.name) \(level.value)\n" }
+        }
+        family("grpc_server_security_reloads_total", "counter", "Reloads of the gRPC TLS certificate and token files on SIGHUP, by result") {
+            text += "grpc_server_security_reloads_total{result=\"ok\"} \(reloadsSucceeded.total)\n"
+            text += "grpc_server_security_reloads_total{result=\"failed\"} \(reloadsFailed.total)\n"
         }
         return text
     }

@@ -1,12 +1,14 @@
 import NIOCore
 import NIOHTTP2
 import NIOPosix
+import NIOSSL
 import Synchronization
 
-/// A gRPC server for unary (and simple server-streaming) methods on plaintext HTTP/2 with prior
-/// knowledge, as the platform's event bridge speaks it.
+/// A gRPC server for unary (and simple server-streaming) methods on HTTP/2 with prior knowledge,
+/// as the platform's event bridge speaks it: plaintext, or TLS (ALPN `h2`, optionally with client
+/// certificates) and a bearer token as `GRPCSecurity` says.
 ///
-/// Per connection, three handlers on one event loop: `NIOHTTP2Handler` (framing, HPACK, flow
+/// Per connection, three handlers on one event loop (after `NIOSSLServerHandler` with TLS): `NIOHTTP2Handler` (framing, HPACK, flow
 /// control, the flood limits), `NIOHTTP2ServerConnectionManagementHandler` (idle timeout,
 /// maximum age and its grace, keepalive pings, graceful GOAWAY) and `GRPCConnectionHandler`
 /// (calls as values keyed by stream id; handlers run on the event loop). No task, channel or
@@ -62,8 +64,9 @@ public final class UnaryGRPCServer: Sendable {
 
     /// Binds and starts accepting connections. `metrics` counts `methods` (made from the same
     /// list, so `/metrics` can show its zeros before the server starts).
+    /// `security`, when given, puts TLS in front of HTTP/2 and asks calls for its bearer token.
     public static func start(
-        configuration: Configuration, methods: [GRPCMethod], metrics: GRPCServerMetrics? = nil
+        configuration: Configuration, methods: [GRPCMethod], metrics: GRPCServerMetrics? = nil, security: GRPCSecurity? = nil
     ) async throws -> UnaryGRPCServer {
         let table = GRPCMethodTable(methods)
         let metrics = metrics ?? GRPCServerMetrics(methods: methods)
@@ -114,10 +117,13 @@ public final class UnaryGRPCServer: Sendable {
                     }
                     return channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations
+                        if let tls = security?.tlsContext {
+                            try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+                        }
                         try pipeline.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: http2.connection, streamConfiguration: http2.stream))
                         try pipeline.addHandler(
                             NIOHTTP2ServerConnectionManagementHandler(eventLoop: channel.eventLoop, configuration: management))
-                        try pipeline.addHandler(GRPCConnectionHandler(methods: table, metrics: metrics, limits: limits))
+                        try pipeline.addHandler(GRPCConnectionHandler(methods: table, metrics: metrics, limits: limits, security: security))
                     }
                 }
                 .bind(host: configuration.host, port: configuration.port).get()

@@ -175,7 +175,7 @@ struct FaultTests {
 /// Settings are checked before anything starts, and a bad one is named.
 @Suite("Configuration")
 struct ConfigurationTests {
-    func checkConfig(_ environment: [String: String]) throws -> (status: Int32, log: String) {
+    static func checkConfig(_ environment: [String: String]) throws -> (status: Int32, log: String) {
         var env = ["AB_NAMESPACE": "ns", "CONFIG_PATH": PostgresServer.repositoryRoot + "/config/challenges.json"]
         env.merge(environment) { $1 }
         let process = try ServiceProcess(arguments: ["check-config"], environment: env.filter { !$0.value.isEmpty })
@@ -184,14 +184,14 @@ struct ConfigurationTests {
 
     @Test("the shipped configuration is valid")
     func valid() throws {
-        let (status, log) = try checkConfig([:])
+        let (status, log) = try Self.checkConfig([:])
         #expect(status == 0, "\(log)")
         #expect(log.contains("configuration OK"))
     }
 
     @Test("the incumbent's sample configuration, legacy keys included, loads with warnings naming them")
     func legacySample() throws {
-        let (status, log) = try checkConfig(["CONFIG_PATH": PostgresServer.repositoryRoot + "/config/challenges.legacy.json"])
+        let (status, log) = try Self.checkConfig(["CONFIG_PATH": PostgresServer.repositoryRoot + "/config/challenges.legacy.json"])
         #expect(status == 0, "\(log)")
         #expect(log.contains("legacy goal key \"type\" is ignored"), "\(log)")
         #expect(log.contains("legacy goal key \"daily\" is ignored"), "\(log)")
@@ -204,7 +204,7 @@ struct ConfigurationTests {
         try #"{"challenges": [{"challengeId": "c", "name": "C", "goals": [{"goalId": "daily-kills", "name": "G", "eventSource": "statistic", "defaultAssigned": true, "requirement": {"statCode": "kills", "operator": ">=", "targetValue": 5}, "reward": {"type": "ITEM", "rewardId": "r", "quantity": 1}, "prerequisites": [], "rotation": {"enabled": true, "type": "global", "schedule": "hourly", "onExpiry": {"resetProgress": true, "allowReselection": false}}}]}]}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, log) = try checkConfig(["CONFIG_PATH": path])
+        let (status, log) = try Self.checkConfig(["CONFIG_PATH": path])
         #expect(status == 2)
         #expect(log.contains(path), "\(log)")
         #expect(log.contains("daily-kills"), "\(log)")
@@ -219,7 +219,7 @@ struct ConfigurationTests {
         try #"{"challenges": [{"challengeId": "c", "name": "C", "goals": [{"goalId": "g", "name": "G", "eventSource": "login", "defaultAssigned": true, "requirement": {"operator": ">=", "targetValue": 3}, "reward": {"type": "ITEM", "rewardId": "r", "quantity": 1}, "prerequisites": [], "odd\nkey": 1}]}]}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, log) = try checkConfig(["CONFIG_PATH": path, "LOG_FORMAT": "json"])
+        let (status, log) = try Self.checkConfig(["CONFIG_PATH": path, "LOG_FORMAT": "json"])
         #expect(status == 0, "\(log)")
         let lines = log.split(separator: "\n").filter { $0.hasPrefix("{") }
         #expect(lines.count == 1, "\(log)")
@@ -257,7 +257,7 @@ struct ConfigurationTests {
         ("MIGRATE_PROGRESS_TABLE", "maybe"),
     ])
     func badValue(variable: String, value: String) throws {
-        let (status, log) = try checkConfig([variable: value])
+        let (status, log) = try Self.checkConfig([variable: value])
         #expect(status == 2, "\(variable)=\(value): \(log)")
         #expect(log.contains("configuration error: \(variable)"), "\(variable)=\(value): \(log)")
     }
@@ -268,7 +268,7 @@ struct ConfigurationTests {
         try #"{"challenges": [{"challengeId": "c", "name": "C", "goals": [{"goalId": "g", "name": "G", "eventSource": "statistic", "defaultAssigned": true, "requirement": {"statCode": "s", "operator": ">=", "targetValue": 0}, "reward": {"type": "ITEM", "rewardId": "r", "quantity": 1}, "prerequisites": [], "colour": "red"}]}]}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, log) = try checkConfig(["CONFIG_PATH": path])
+        let (status, log) = try Self.checkConfig(["CONFIG_PATH": path])
         #expect(status == 2)
         #expect(log.contains(path) && log.contains("targetValue"), "\(log)")
     }
@@ -279,13 +279,13 @@ struct ConfigurationTests {
         try #"{"version": 2, "challenges": [{"challengeId": "c", "name": "C", "theme": "dark", "goals": [{"goalId": "g", "challengeId": "c", "name": "G", "eventSource": "statistic", "defaultAssigned": true, "requirement": {"statCode": "s", "operator": ">=", "targetValue": 3, "unit": "kills"}, "reward": {"type": "ITEM", "rewardId": "r", "quantity": 1, "rarity": "epic"}, "prerequisites": [], "icon": "g.png"}]}]}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let (status, log) = try checkConfig(["CONFIG_PATH": path])
+        let (status, log) = try Self.checkConfig(["CONFIG_PATH": path])
         #expect(status == 0, "\(log)")
         for key in ["version", "theme", "challengeId", "requirement.unit", "reward.rarity", "icon"] {
             #expect(log.components(separatedBy: "unknown key \"\(key)\" ignored").count == 2, "one warning for \(key): \(log)")
         }
         #expect(log.contains("configuration OK"))
-        let (_, sample) = try checkConfig([:])
+        let (_, sample) = try Self.checkConfig([:])
         #expect(!sample.contains("warning"), "the project's sample loads with no warning: \(sample)")
     }
 }

@@ -38,6 +38,11 @@ struct OperationsTests {
         "grpc_server_connections_accepted_total": "counter", "grpc_server_connections_refused_total": "counter",
         "grpc_server_connection_errors_total": "counter", "grpc_server_unknown_method_total": "counter",
         "grpc_server_oversized_messages_total": "counter",
+        "grpc_server_unauthenticated_total": "counter",
+        "grpc_server_tls_handshake_failures_total": "counter",
+        "grpc_server_security_reloads_total": "counter",
+        // The operations server's own (OperationsHardeningTests).
+        "operations_http_connections_refused_total": "counter", "operations_http_connections_timed_out_total": "counter",
         "process_cpu_seconds_total": "counter", "process_resident_memory_bytes": "gauge",
         "process_virtual_memory_bytes": "gauge", "process_open_fds": "gauge", "process_max_fds": "gauge",
         "process_start_time_seconds": "gauge",

@@ -50,6 +50,34 @@ public final class PostgresServer: Sendable {
     /// The database `scripts/postgres.sh` creates, and `connectionSettings` names.
     public let database: String
     public let extraOptions: String
+    /// TLS on the server's port, if it was asked for.
+    public let tls: TLS?
+    /// `extraOptions`, plus the TLS and `pg_hba.conf` options.
+    private let serverOptions: String
+
+    /// `ssl=on` with `certificate` and `key` (copied into the server's directory, readable by the
+    /// server's OS user alone: PostgreSQL refuses a key others can read), and with `clientCA` the
+    /// CA whose client certificates the server accepts (`ssl_ca_file`; pg_hba rules decide who
+    /// must present one). Plaintext connections are still accepted unless `hbaRules` refuse them.
+    public struct TLS: Sendable {
+        public var certificate: String
+        public var key: String
+        public var clientCA: String?
+
+        public init(certificate: String, key: String, clientCA: String? = nil) {
+            self.certificate = certificate
+            self.key = key
+            self.clientCA = clientCA
+        }
+
+        /// The server certificate of `certificates` (for `localhost` and 127.0.0.1), and its CA
+        /// for client certificates when `clientCertificates` is true.
+        public init(_ certificates: TestCertificates, clientCertificates: Bool = false) {
+            self.init(
+                certificate: certificates.serverCertificate, key: certificates.serverKey,
+                clientCA: clientCertificates ? certificates.caCertificate : nil)
+        }
+    }
 
     private struct State {
         var port: Int
@@ -61,7 +89,14 @@ public final class PostgresServer: Sendable {
     private let state: Mutex<State>
 
     /// Starts a new server. Throws (with the end of the server log) when it cannot start.
-    public init(database: String = "challenge_db", extraOptions: String = PostgresServer.defaultExtraOptions) throws {
+    ///
+    /// `tls` turns TLS on (see `TLS`). `hbaRules` are `pg_hba.conf` lines checked before the
+    /// default ones (trust for every user on the socket and on loopback), e.g.
+    /// `hostssl all alice 127.0.0.1/32 cert` to make `alice` present a client certificate.
+    public init(
+        database: String = "challenge_db", extraOptions: String = PostgresServer.defaultExtraOptions, tls: TLS? = nil,
+        hbaRules: [String] = []
+    ) throws {
         let directory = NSTemporaryDirectory() + "pg-test-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
         // The postgres OS user (the script runs the server as it when we are root) must reach data/.
         try FileManager.default.createDirectory(
@@ -71,6 +106,31 @@ public final class PostgresServer: Sendable {
         self.state = Mutex(State(port: try Self.freeLoopbackPort()))
         self.database = database
         self.extraOptions = extraOptions
+        self.tls = tls
+        var options = extraOptions
+        if let tls {
+            func install(_ file: String, as name: String) throws -> String {
+                let path = directory + "/" + name
+                try FileManager.default.copyItem(atPath: file, toPath: path)
+                var attributes: [FileAttributeKey: Any] = [.posixPermissions: 0o600]
+                if getuid() == 0 {
+                    attributes[.ownerAccountName] = "postgres"
+                    attributes[.groupOwnerAccountName] = "postgres"
+                }
+                try FileManager.default.setAttributes(attributes, ofItemAtPath: path)
+                return path
+            }
+            options += " -c ssl=on -c ssl_cert_file=\(try install(tls.certificate, as: "server.crt"))"
+            options += " -c ssl_key_file=\(try install(tls.key, as: "server.key"))"
+            if let clientCA = tls.clientCA { options += " -c ssl_ca_file=\(try install(clientCA, as: "client-ca.crt"))" }
+        }
+        if !hbaRules.isEmpty {
+            let hba = directory + "/pg_hba.conf"
+            let defaults = ["local all all trust", "host all all 127.0.0.1/32 trust", "host all all ::1/128 trust"]
+            try (hbaRules + defaults).joined(separator: "\n").appending("\n").write(toFile: hba, atomically: true, encoding: .utf8)
+            options += " -c hba_file=\(hba)"
+        }
+        self.serverOptions = options
         ServerRegistry.register(dataDirectory: dataDirectory, directory: directory)
         do {
             try start()
@@ -212,7 +272,7 @@ public final class PostgresServer: Sendable {
             throw PostgresServerError("\(action): the server was shut down", log: "")
         }
         var environment = ProcessInfo.processInfo.environment
-        environment["PG_EXTRA_OPTS"] = extraOptions
+        environment["PG_EXTRA_OPTS"] = serverOptions
         environment["PGDATABASE_NAME"] = database ?? self.database
         let result = try ChildProcess.run(
             "/bin/bash",

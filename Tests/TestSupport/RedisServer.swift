@@ -10,16 +10,22 @@ import Glibc
 /// uses). `stop()` then `start()` is a restart on the same port, with nothing kept (no
 /// persistence), as a crashed or restarted Redis would come back. The server is stopped and
 /// its directory removed by `shutdown()`, by `deinit`, or when the test process exits.
+///
+/// With `password`, the server requires it (`requirepass`, set as soon as it answers, and again
+/// after each `start()`); `cli` logs in with it.
 public final class RedisServer: Sendable {
     public let directory: String
     public let port: Int
-    /// `redis://127.0.0.1:PORT/0`, for `REDIS_URL`.
+    /// The default user's password (`requirepass`); nil: none.
+    public let password: String?
+    /// `redis://127.0.0.1:PORT/0`, for `REDIS_URL` (never with the password).
     public var url: String { "redis://127.0.0.1:\(port)/0" }
 
-    public init() throws {
+    public init(password: String? = nil) throws {
         directory = NSTemporaryDirectory() + "redis-test-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         port = try PostgresServer.freeLoopbackPort()
+        self.password = password
         RedisRegistry.register(directory)
         try start()
     }
@@ -30,6 +36,11 @@ public final class RedisServer: Sendable {
 
     public func start() throws {
         try run("start")
+        if let password {
+            // scripts/redis.sh waits for a PING answered without a password: set it after.
+            let set = try cli(["CONFIG", "SET", "requirepass", password], authenticated: false)
+            guard set == "OK" else { throw PostgresServerError("CONFIG SET requirepass answered \(set)", log: "") }
+        }
     }
 
     public func stop() throws {
@@ -43,11 +54,19 @@ public final class RedisServer: Sendable {
         try? FileManager.default.removeItem(atPath: directory)
     }
 
-    /// Runs `redis-cli` against the server and returns what it printed, trimmed.
+    /// Runs `redis-cli` against the server (as the default user, with `password` if any) and
+    /// returns what it printed, trimmed.
     public func cli(_ arguments: String...) throws -> String {
+        try cli(arguments, authenticated: true)
+    }
+
+    private func cli(_ arguments: [String], authenticated: Bool) throws -> String {
+        // The password through the environment (REDISCLI_AUTH), not the command line.
+        var environment = ProcessInfo.processInfo.environment
+        if authenticated, let password { environment["REDISCLI_AUTH"] = password }
         let result = try ChildProcess.run(
             "/usr/bin/redis-cli", ["-h", "127.0.0.1", "-p", "\(port)"] + arguments,
-            environment: ProcessInfo.processInfo.environment, scratchDirectory: directory)
+            environment: environment, scratchDirectory: directory)
         guard result.status == 0 else {
             throw PostgresServerError("redis-cli \(arguments.joined(separator: " ")) exited \(result.status)", log: result.standardError)
         }

@@ -44,6 +44,12 @@ public struct EnvironmentSource: Sendable {
         values[key]
     }
 
+    /// Every variable whose name starts with `prefix`, from `.env` and the environment alike,
+    /// sorted (a family of settings such as `KAFKA_PROPERTY_<NAME>`).
+    public func keys(withPrefix prefix: String) -> [String] {
+        values.keys.filter { $0.hasPrefix(prefix) }.sorted()
+    }
+
     static func parseDotEnv(_ text: String, fileName: String) throws -> [(String, Value)] {
         var result: [(String, Value)] = []
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

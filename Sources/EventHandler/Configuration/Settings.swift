@@ -26,12 +26,19 @@ struct Settings: Sendable {
     /// `GRPC_MAX_CONNECTION_AGE`, `GRPC_MAX_CONNECTION_AGE_GRACE`, `GRPC_KEEPALIVE_TIME`,
     /// `GRPC_KEEPALIVE_TIMEOUT`, `GRPC_THREADS`).
     var grpc = UnaryGRPCServer.Configuration(host: "0.0.0.0", port: 6565)
+    /// `GRPC_TLS_CERT_FILE`, `GRPC_TLS_KEY_FILE`, `GRPC_TLS_CLIENT_CA_FILE`, `GRPC_AUTH_TOKEN_FILE`:
+    /// TLS, client certificates and a bearer token on the gRPC port, loaded (and so checked) here
+    /// and read again on SIGHUP; nil: plaintext, no token.
+    var grpcSecurity: GRPCSecurity?
     var grpcHost: String { grpc.host }
     var grpcPort: Int { grpc.port }
     /// `METRICS_HOST` / `METRICS_PORT`: HTTP `/metrics`, `/healthz`, `/readyz`.
     var metricsHost = "0.0.0.0"
     var metricsPort = 8080
     var database: ConnectionSettings
+    /// `DB_MIGRATION_USER` (and `DB_MIGRATION_PASSWORD_FILE`): the role migrations run as, which
+    /// then grants `DB_USER` what it needs; nil: migrations run as `DB_USER`.
+    var migrationDatabase: ConnectionSettings?
     var pool: PoolLimits
     /// `BUFFER_FLUSH_INTERVAL`.
     var flushInterval: Duration = .seconds(1)
@@ -60,7 +67,8 @@ struct Settings: Sendable {
     var dedup = DedupSettings()
 
     struct DedupSettings: Sendable {
-        /// `REDIS_URL`: where seen event ids are shared across replicas; nil: this process only.
+        /// `REDIS_URL` (its password from `REDIS_PASSWORD_FILE` when set): where seen event ids
+        /// are shared across replicas; nil: this process only.
         var redis: RedisURL?
         /// `REDIS_POOL_SIZE`: Redis connections (each on its own thread, pipelining).
         var redisConnections = 2
@@ -108,13 +116,14 @@ struct Settings: Sendable {
         grpc.maxConnectionAgeGrace = try reader.optionalDuration("GRPC_MAX_CONNECTION_AGE_GRACE", default: grpc.maxConnectionAgeGrace)
         grpc.keepaliveTime = try reader.optionalDuration("GRPC_KEEPALIVE_TIME", default: grpc.keepaliveTime)
         grpc.keepaliveTimeout = try reader.duration("GRPC_KEEPALIVE_TIMEOUT", positive: true) ?? grpc.keepaliveTimeout
+        grpcSecurity = try Self.grpcSecurity(reader)
         metricsHost = try reader.string("METRICS_HOST") ?? metricsHost
         metricsPort = try reader.int("METRICS_PORT", in: 1...65_535) ?? metricsPort
         guard metricsPort != grpc.port else {
             throw ConfigurationError(variable: "METRICS_PORT", message: "(\(metricsPort)) must differ from GRPC_PORT")
         }
 
-        (database, pool, flushWorkers) = try Self.databaseSettings(reader, flushWorkers: flushWorkers)
+        (database, migrationDatabase, pool, flushWorkers) = try Self.databaseSettings(reader, flushWorkers: flushWorkers)
 
         flushInterval = try reader.duration("BUFFER_FLUSH_INTERVAL", positive: true) ?? flushInterval
         bufferSizeLimit = try reader.int("BUFFER_SIZE_LIMIT", in: 1...100_000_000) ?? bufferSizeLimit
@@ -127,13 +136,7 @@ struct Settings: Sendable {
             }
             ackMode = parsed
         }
-        if let url = try reader.string("REDIS_URL") {
-            do {
-                dedup.redis = try RedisURL(parsing: url)
-            } catch {
-                throw ConfigurationError(variable: "REDIS_URL", message: "\(error) (redis://[[user]:password@]host[:port][/db])")
-            }
-        }
+        dedup.redis = try Self.redisURL(reader)
         dedup.redisConnections = try reader.int("REDIS_POOL_SIZE", in: 1...64) ?? dedup.redisConnections
         dedup.ttl = try reader.duration("DEDUP_TTL", positive: true) ?? dedup.ttl
         dedup.lease = try reader.duration("DEDUP_LEASE", positive: true) ?? dedup.lease
@@ -162,6 +165,41 @@ struct Settings: Sendable {
         }
     }
 
+    /// `REDIS_URL`, with the password of `REDIS_PASSWORD_FILE` when set (a secret file rather
+    /// than a password in the URL; the URL may name an ACL user: `redis://user@host:port`).
+    private static func redisURL(_ reader: SettingsReader) throws -> RedisURL? {
+        let password = try reader.file("REDIS_PASSWORD_FILE")
+        guard let text = try reader.string("REDIS_URL") else {
+            if password != nil {
+                throw ConfigurationError(variable: "REDIS_PASSWORD_FILE", message: "is set but REDIS_URL is empty (no Redis to log in to)")
+            }
+            return nil
+        }
+        var url: RedisURL
+        do {
+            url = try RedisURL(parsing: text)
+        } catch {
+            throw ConfigurationError(variable: "REDIS_URL", message: "\(error) (redis://[[user]:password@]host[:port][/db], or redis://user@host[:port][/db] with REDIS_PASSWORD_FILE)")
+        }
+        if let password {
+            guard url.password == nil else {
+                throw ConfigurationError(
+                    variable: "REDIS_PASSWORD_FILE",
+                    message: "is set and REDIS_URL carries a password too: keep one (the file, and REDIS_URL without its password)")
+            }
+            guard !password.isEmpty else {
+                throw ConfigurationError(variable: "REDIS_PASSWORD_FILE", message: "names an empty file")
+            }
+            url.password = password
+        } else if url.user != nil && url.password == nil {
+            // Not echoed: before ACL users, some wrote a bare password there.
+            throw ConfigurationError(
+                variable: "REDIS_URL",
+                message: "names a user (redis://user@…) but no password: set REDIS_PASSWORD_FILE (a password alone is redis://:password@…)")
+        }
+        return url
+    }
+
     /// The migrations this service applies, from `MIGRATIONS_PATH` and `MIGRATE_PROGRESS_TABLE`.
     func migrator(logger: Logger) -> Migrator {
         Migrator(
@@ -171,7 +209,7 @@ struct Settings: Sendable {
 
     /// A one-line summary for the start-up log (no secrets).
     var summary: String {
-        "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort)(streams=\(grpc.maxConcurrentStreams) max_message=\(grpc.maxMessageBytes) max_conns=\(grpc.maxConnections)) http=\(metricsHost):\(metricsPort) db=\(database.redactedDescription) "
+        "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort)(\(grpcSecurity?.files.usesTLS == true ? "tls" : "plaintext")\(grpcSecurity?.files.clientCA != nil ? "+client-certs" : "")\(grpcSecurity?.files.token != nil ? "+token" : "") streams=\(grpc.maxConcurrentStreams) max_message=\(grpc.maxMessageBytes) max_conns=\(grpc.maxConnections)) http=\(metricsHost):\(metricsPort) db=\(database.redactedDescription) "
             + "pool(open=\(pool.maxOpen) idle=\(pool.maxIdle)) flush(interval=\(flushInterval.seconds)s "
             + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
             + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ","))\($0.deadLetterTopic.map { " dlq=\($0)" } ?? "")\($0.gdprTopic.map { " gdpr=\($0)" } ?? ""))" } ?? " kafka=off")

@@ -80,7 +80,7 @@ enum HealthMethods {
 
     static func methods(state: HealthState) -> [GRPCMethod] {
         [
-            GRPCMethod(service: service, name: "Check", handler: .unary { call in
+            GRPCMethod(service: service, name: "Check", requiresToken: false, handler: .unary { call in
                 guard let request = try? Grpc_Health_V1_HealthCheckRequest(serializedBytes: Array(call.request.readableBytesView)) else {
                     return call.fail(GRPCStatus(.invalidArgument, "the request is not a valid grpc.health.v1.HealthCheckRequest"))
                 }
@@ -89,7 +89,7 @@ enum HealthMethods {
                 }
                 call.respond(response(state.status))
             }),
-            GRPCMethod(service: service, name: "Watch", handler: .serverStreaming { stream in
+            GRPCMethod(service: service, name: "Watch", requiresToken: false, handler: .serverStreaming { stream in
                 guard let request = try? Grpc_Health_V1_HealthCheckRequest(serializedBytes: Array(stream.request.readableBytesView)) else {
                     return stream.finish(GRPCStatus(.invalidArgument, "the request is not a valid grpc.health.v1.HealthCheckRequest"))
                 }

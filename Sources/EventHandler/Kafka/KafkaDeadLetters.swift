@@ -27,13 +27,20 @@ final class KafkaDeadLetters: Sendable {
         var description: String { "\(outstanding) dead letters not yet delivered to \(topic)" }
     }
 
-    init(topic: String, brokers: String, logger: Logger) throws {
-        self.topic = topic
-        self.logger = logger
+    /// The producer's configuration: its own client id, retries for ever (`message.timeout.ms=0`),
+    /// then `properties` (the Kafka security settings and `KAFKA_PROPERTY_*`, as the consumer's).
+    static func configuration(brokers: String, properties: [String: String], logger: Logger) -> KafkaProducerConfiguration {
         var configuration = KafkaProducerConfiguration(bootstrapServers: brokers)
         configuration.clientID = "event-handler-dlq"
         configuration.deliveryTimeout = .zero
         configuration.logger = logger
+        configuration.properties = properties
+        return configuration
+    }
+
+    init(topic: String, configuration: KafkaProducerConfiguration, logger: Logger) throws {
+        self.topic = topic
+        self.logger = logger
         producer = try KafkaProducer(configuration: configuration) { failure in
             logger.error(
                 "dead letter refused by the broker; the record stays readable at its source",

@@ -291,6 +291,7 @@ final class MetricsCollector: Sendable {
         collect()
         var text = metrics.registry.emitToBuffer()
         if let grpc = sources.grpc { text += Array(grpc.exposition().utf8) }
+        text += Array(OperationsServer.Metrics.shared.exposition().utf8)
         text += Array(ProcessMetrics.exposition().utf8)
         return text
     }

@@ -44,11 +44,17 @@ public enum EventHandlerCommand {
         switch command {
         case "migrate":
             do {
-                let connection = try PostgresConnection(settings: settings.database)
+                // As the migration role when one is set (DB_MIGRATION_USER), which then grants
+                // DB_USER what the service needs; otherwise as DB_USER.
+                let connection = try PostgresConnection(settings: settings.migrationDatabase ?? settings.database)
                 defer { connection.close() }
                 let migrator = settings.migrator(logger: logger)
-                let applied = try migrator.migrate(on: connection)
-                logger.info("migrations done", metadata: ["applied": "\(applied)", "from": "\(migrator.source)"])
+                let applied = try DatabaseRoles.applyMigrations(
+                    migrator, on: connection, grantingTo: settings.migrationDatabase.map { _ in settings.database.user },
+                    logger: logger)
+                logger.info(
+                    "migrations done",
+                    metadata: ["applied": "\(applied)", "from": "\(migrator.source)", "as": "\(connection.settings.user)"])
                 return 0
             } catch {
                 return fail("migrate: \(error)")

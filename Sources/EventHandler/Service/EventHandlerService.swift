@@ -38,7 +38,9 @@ struct EventHandlerService {
                 + FlushCommits.preparedStatements + KafkaCheckpoints.preparedStatements, logger: logger)
         let buffer = EventBuffer(shardCount: 256, limit: settings.bufferSizeLimit)
         let deadLetters = try settings.kafka.flatMap { kafka in
-            try kafka.deadLetterTopic.map { try KafkaDeadLetters(topic: $0, brokers: kafka.brokers, logger: logger) }
+            try kafka.deadLetterTopic.map {
+                try KafkaDeadLetters(topic: $0, configuration: kafka.deadLetterConfiguration(logger: logger), logger: logger)
+            }
         }
         let positions = settings.kafka.map {
             KafkaPositions(
@@ -72,17 +74,15 @@ struct EventHandlerService {
             EventMethods.methods(ingestor: ingestor) + [UserDeletionMethod.method(ingestor: ingestor)]
             + HealthMethods.methods(state: health)
         let grpcMetrics = GRPCServerMetrics(methods: methods)
+        let hangup = Self.reloadOnHangup(settings.grpcSecurity, metrics: grpcMetrics, logger: logger)
+        defer { withExtendedLifetime(hangup) {} }
         // Both or neither: `positions` exists exactly when Kafka is configured.
         let kafka = settings.kafka.flatMap { kafkaSettings in positions.map { (kafkaSettings, $0) } }.map { kafkaSettings, positions in
             let ingest = KafkaIngest(
                 ingestor: ingestor, buffer: buffer, positions: positions, flusher: flusher, pool: pool,
                 gdprTopic: kafkaSettings.gdprTopic,
                 revokeTimeout: settings.shutdownTimeout, logger: logger)
-            var configuration = KafkaConsumerConfiguration(
-                bootstrapServers: kafkaSettings.brokers, groupID: kafkaSettings.groupID, topics: kafkaSettings.subscribed)
-            configuration.sessionTimeout = kafkaSettings.sessionTimeout
-            configuration.logger = logger
-            return (ingest: ingest, configuration: configuration)
+            return (ingest: ingest, configuration: kafkaSettings.consumerConfiguration(logger: logger))
         }
         let consumer = try kafka.map { try KafkaConsumer(configuration: $0.configuration, delegate: $0.ingest) }
         let collector = MetricsCollector(
@@ -105,7 +105,8 @@ struct EventHandlerService {
         }
         flusher.start()
 
-        let server = try await UnaryGRPCServer.start(configuration: settings.grpc, methods: methods, metrics: grpcMetrics)
+        let server = try await UnaryGRPCServer.start(
+            configuration: settings.grpc, methods: methods, metrics: grpcMetrics, security: settings.grpcSecurity)
         if let consumer {
             try consumer.start()
             logger.info("kafka consumer started", metadata: ["group": "\(consumer.configuration.groupID)", "topics": "\(consumer.configuration.topics)"])
@@ -182,10 +183,13 @@ struct EventHandlerService {
                 if up {
                     logger.info("redis reachable: event ids are deduplicated across replicas", metadata: ["redis": "\(url)"])
                 } else {
+                    // Refused credentials need the operator, not patience: say so first.
+                    let refused = reason.map { $0.contains("authentication refused") || $0.contains("requires a password") } ?? false
+                    let what = refused ? "redis refused the credentials (check REDIS_PASSWORD_FILE and the user in REDIS_URL)" : "redis unreachable"
                     logger.warning(
                         dedup.failMode == .open
-                            ? "redis unreachable: deduplicating within this process only until it is back (DEDUP_FAIL_MODE=open)"
-                            : "redis unreachable: events with an id are pushed back until it is back (DEDUP_FAIL_MODE=closed)",
+                            ? "\(what): deduplicating within this process only until it is back (DEDUP_FAIL_MODE=open)"
+                            : "\(what): events with an id are pushed back until it is back (DEDUP_FAIL_MODE=closed)",
                         metadata: ["redis": "\(url)", "error": "\(reason ?? "")"])
                 }
             }
@@ -262,6 +266,25 @@ struct EventHandlerService {
         return loaded.catalog
     }
 
+    /// SIGHUP reads the gRPC certificate and token files again; a reload that fails keeps the
+    /// files loaded before (and says why). Without TLS or a token, SIGHUP is logged and ignored.
+    private static func reloadOnHangup(_ security: GRPCSecurity?, metrics: GRPCServerMetrics, logger: Logger) -> SignalHandler {
+        SignalHandler(SIGHUP, label: "event-handler.sighup") {
+            guard let security else {
+                logger.info("SIGHUP: nothing to reload (no GRPC_TLS_CERT_FILE or GRPC_AUTH_TOKEN_FILE)")
+                return
+            }
+            do {
+                try security.reload()
+                metrics.recordReload(succeeded: true)
+                logger.info("SIGHUP: reloaded the gRPC certificate and token files; new connections and calls use them")
+            } catch {
+                metrics.recordReload(succeeded: false)
+                logger.error("SIGHUP: reload failed, keeping the certificate and token loaded before", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
     /// Migrates (or checks migrations), waits for the progress table when the REST service owns
     /// it, and warms the pool, retrying with backoff while the database is unreachable. Returns
     /// false if a signal arrived first.
@@ -279,7 +302,7 @@ struct EventHandlerService {
                     let connection = try PostgresConnection(settings: settings.database)
                     defer { connection.close() }
                     if !alreadyMigrated {
-                        try Self.migrate(settings.migrator(logger: logger), on: connection, apply: settings.migrateOnStart, logger: logger)
+                        try Self.migrate(settings: settings, runtime: connection, logger: logger)
                     }
                     if !settings.migrateProgressTable, let reason = try ProgressWriter.unreadiness(on: connection) {
                         return reason
@@ -308,6 +331,10 @@ struct EventHandlerService {
                 }
                 if attempts > 1 { logger.info("database reachable", metadata: ["attempts": "\(attempts)"]) }
                 return true
+            } catch let error as PostgresError where error.isTLSConfigurationProblem {
+                throw StartupError(
+                    "cannot reach PostgreSQL over TLS (DB_SSLMODE=\(settings.database.sslMode)): \(error). "
+                        + "Check DB_SSLROOTCERT (the CA that signed the server's certificate), DB_HOST (a name the certificate holds), DB_SSLCERT and DB_SSLKEY")
             } catch let error as PostgresError where error.isConnectionFailure {
                 if attempts == 1 {
                     logger.error("database unreachable at start-up; retrying", metadata: ["error": "\(error)"])
@@ -315,29 +342,6 @@ struct EventHandlerService {
                 if await signals.wait(for: backoff) { return false }
                 backoff = min(backoff * 2, .seconds(5))
             }
-        }
-    }
-}
-
-extension EventHandlerService {
-    /// Applies the pending migrations, or (`apply` false) refuses to go on while any is pending.
-    static func migrate(_ migrator: Migrator, on connection: PostgresConnection, apply: Bool, logger: Logger) throws {
-        if apply {
-            let applied = try migrator.migrate(on: connection)
-            if !applied.isEmpty {
-                logger.info("migrations applied", metadata: ["versions": "\(applied)", "from": "\(migrator.source)"])
-            }
-        } else {
-            let pending = try migrator.pending(on: connection)
-            guard pending.isEmpty else {
-                throw StartupError(
-                    "migrations \(pending) are pending and MIGRATE_ON_START=false: run `event-handler migrate` first")
-            }
-        }
-        if !migrator.externalTables.isEmpty {
-            logger.info(
-                "leaving tables to another service's migrations (MIGRATE_PROGRESS_TABLE=false)",
-                metadata: ["tables": "\(migrator.externalTables.sorted())"])
         }
     }
 }
