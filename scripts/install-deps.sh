@@ -21,6 +21,7 @@ if [ "${1:-}" = "--test" ]; then
     python3-yaml     # the dashboard and metric-name checks of scripts/check-monitoring.sh
     kcat             # an independent Kafka producer and consumer for the Kafka tests
     openssl          # the TLS tests' throwaway CA and certificates (Tests/TestSupport/TestCertificates.swift)
+    stunnel4         # runs deploy/stunnel/redis-tls.conf, the compose recipe for Redis over TLS (RedisTLSSidecarTests)
   )
 fi
 
