@@ -48,6 +48,25 @@ struct JSONMember: Sendable, Equatable {
 /// `text` in double quotes, shortened past 120 characters so a pasted blob cannot flood a message.
 func quoted(_ text: String) -> String {
     let limit = 120
-    if text.count <= limit { return "\"\(text)\"" }
-    return "\"\(text.prefix(limit))…\""
+    // Control characters escaped as JSON writes them: a key or id from the file must not break
+    // or forge a log line.
+    let shown = ControlCharacters.first(in: text) == nil ? text : escapingControls(text)
+    if shown.count <= limit { return "\"\(shown)\"" }
+    return "\"\(shown.prefix(limit))…\""
+}
+
+private func escapingControls(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar.value {
+        case 0x0A: out += "\\n"
+        case 0x0D: out += "\\r"
+        case 0x09: out += "\\t"
+        case 0x00...0x1F, 0x7F...0x9F:
+            let hex = String(scalar.value, radix: 16, uppercase: true)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }

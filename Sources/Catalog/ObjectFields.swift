@@ -125,6 +125,11 @@ extension CatalogLoader {
                 "\(name) must be at most \(maxIdentifierBytes) bytes (it is stored in a VARCHAR(\(maxIdentifierBytes)) column), got \(bytes) bytes")
             return nil
         }
+        // A NUL would fail every write of the goal; other control characters reach logs raw.
+        if let refusal = ControlCharacters.refusal(in: text) {
+            report(fields.location, "\(name) \(refusal)")
+            return nil
+        }
         return text
     }
 

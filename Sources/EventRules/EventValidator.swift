@@ -1,3 +1,5 @@
+import Catalog
+
 /// The wire contract's rules for a valid event (wire.md, "What a valid event is").
 ///
 /// Checked in this order, so an answer is stable: namespace first (an event of another
@@ -45,13 +47,13 @@ public enum EventValidator {
         if userID.utf8.count > maxUserIDBytes {
             return .invalid(field: .userID, reason: "must be at most \(maxUserIDBytes) bytes, got \(userID.utf8.count)")
         }
-        // PostgreSQL text cannot hold a NUL: such a row would fail its whole flush batch.
-        if userID.utf8.contains(0) {
-            return .invalid(field: .userID, reason: "must not contain a NUL character")
-        }
+        // No NUL (PostgreSQL text cannot hold one: the row would fail its flush) and no other
+        // control character (it would reach the logs raw).
+        if let refusal = ControlCharacters.refusal(in: userID) { return .invalid(field: .userID, reason: refusal) }
         if id.utf8.count > maxEventIDBytes {
             return .invalid(field: .id, reason: "must be at most \(maxEventIDBytes) bytes, got \(id.utf8.count)")
         }
+        if let refusal = ControlCharacters.refusal(in: id) { return .invalid(field: .id, reason: refusal) }
         return .valid
     }
 }

@@ -1,3 +1,4 @@
+import Catalog
 import GameEvents
 import SwiftProtobuf
 
@@ -43,7 +44,7 @@ public struct UserDeletionRequest: Sendable, Equatable {
         if userID.utf8.count > EventValidator.maxUserIDBytes {
             return .invalid(field: .userID, reason: "must be at most \(EventValidator.maxUserIDBytes) bytes, got \(userID.utf8.count)")
         }
-        if userID.utf8.contains(0) { return .invalid(field: .userID, reason: "must not contain a NUL character") }
+        if let refusal = ControlCharacters.refusal(in: userID) { return .invalid(field: .userID, reason: refusal) }
         return .valid
     }
 }

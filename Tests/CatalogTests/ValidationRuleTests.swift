@@ -54,6 +54,11 @@ struct ValidationRuleTests {
             rule: "goalId is non-empty", edits: [("\(Fixture.g1).goalId", "")],
             expected: ["test.json: goal challenges[0].goals[0] (challenge \"c1\"): goalId must not be empty"]),
         RuleCase(
+            rule: "goalId holds no NUL (every write of the goal would fail)", edits: [("\(Fixture.g1).goalId", "g\u{0}x")],
+            expected: [
+                "test.json: goal \"g\\u0000x\" (challenge \"c1\"): goalId must not contain control characters (U+0000 at byte 1)"
+            ]),
+        RuleCase(
             rule: "goalId is a string", edits: [("\(Fixture.g1).goalId", 7)],
             expected: ["test.json: goal challenges[0].goals[0] (challenge \"c1\"): goalId must be a string, got number 7"]),
         RuleCase(
@@ -162,6 +167,9 @@ struct ValidationRuleTests {
         RuleCase(
             rule: "challengeId is non-empty", edits: [("challenges.0.challengeId", "")],
             expected: ["test.json: challenge challenges[0]: challengeId must not be empty"]),
+        RuleCase(
+            rule: "challengeId holds no newline (it would forge a log line)", edits: [("challenges.0.challengeId", "c\n1")],
+            expected: ["test.json: challenge \"c\\n1\": challengeId must not contain control characters (U+000A at byte 1)"]),
         RuleCase(
             rule: "challengeId is at most 100 bytes", edits: [("challenges.0.challengeId", .string(long))],
             expected: [

@@ -84,6 +84,9 @@ struct EndToEndTests {
         bad.append(("stat with NaN latest value", "payload.latest_value", stat { $0.payload.latestValue = .nan }))
         bad.append(("stat with infinite inc", "payload.inc", stat { $0.payload.inc = -.infinity }))
         bad.append(("login with a 201-byte id", "id", login { $0.id = String(repeating: "i", count: 201) }))
+        bad.append(("login with a newline in its user id (it would forge a log line)", "user_id", login { $0.userID = "player\n1" }))
+        bad.append(("stat with an escape sequence in its id", "id", stat { $0.id = "id-\u{1B}[31m-red" }))
+        bad.append(("login with a C1 control (NEL) in its id", "id", login { $0.id = "id-\u{85}-nel" }))
 
         try await harness.withClients { loginClient, statClient in
             var next = 0

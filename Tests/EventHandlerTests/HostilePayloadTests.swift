@@ -16,11 +16,12 @@ import Testing
 struct HostilePayloadTests {
     static let tenKB = String(repeating: "x", count: 10_240)
 
-    /// Good events at the edges of what is valid: ids with quotes, NULs, backslashes and emoji,
-    /// negative and 2^40 values (clamped to the column's range).
+    /// Good events at the edges of what is valid: ids with quotes, backslashes, emoji, a
+    /// no-break space (U+00A0, whose UTF-8 starts like a C1 control) and SQL, negative and 2^40
+    /// values (clamped to the column's range).
     static func edgyEvents(count: Int, seed: UInt64) -> [TestEvent] {
         var random = SeededGenerator(seed: seed)
-        let ids = ["q\"uote", "nul\u{0}byte", "back\\slash", "emoji-🎮", "tab\tid", "<script>", "'; DROP TABLE x; --"]
+        let ids = ["q\"uote", "nbsp\u{A0}id", "back\\slash", "emoji-🎮", "pct%0Aid", "<script>", "'; DROP TABLE x; --"]
         // Ascending over the run, so each (user, stat) only grows, as stats do: a value that
         // falls back within one flush window would merge away a completion the model keeps.
         let values: [Double] = [-1e300, -5, 0, 7.9, 2_147_483_648, 1_099_511_627_776, 1e18]
@@ -85,8 +86,16 @@ struct HostilePayloadTests {
                 stat.payload.inc = n % 2 == 0 ? .infinity : -.infinity
                 calls.append(.stat(stat, field: "payload.inc"))
             case 8:
-                login.userID = "nul\u{0}inside"
-                calls.append(.login(login, field: "user_id"))
+                // Control characters: a NUL (the table cannot store it), a newline (a forged log
+                // line), an escape sequence, a C1 control; in the user id or the event id.
+                let control = ["nul\u{0}inside", "new\nline", "esc\u{1B}[31m", "c1\u{85}nel"][(n / 12) % 4]
+                if (n / 48) % 2 == 0 {
+                    login.userID = control
+                    calls.append(.login(login, field: "user_id"))
+                } else {
+                    login.id = control
+                    calls.append(.login(login, field: "id"))
+                }
             case 9:
                 stat.userID = ""
                 calls.append(.stat(stat, field: "user_id"))
@@ -102,7 +111,7 @@ struct HostilePayloadTests {
         return calls
     }
 
-    @Test("gRPC: 7,000 hostile calls (raw bytes, truncated protobuf, 10 KB strings, NaN, NUL) among 3,000 good ones: each answered, the good land exactly", .timeLimit(.minutes(5)))
+    @Test("gRPC: 7,000 hostile calls (raw bytes, truncated protobuf, 10 KB strings, NaN, control characters) among 3,000 good ones: each answered, the good land exactly", .timeLimit(.minutes(5)))
     func grpcHostile() async throws {
         let catalog = TestCatalog()
         let (_, plain) = makeWorkload(users: 200, count: 2_000, seed: 101)

@@ -25,8 +25,8 @@ struct PoisonRowTests {
             var random = SeededGenerator(seed: seed + 1)
             for n in 0..<60 {
                 let user = "poison-\(n % 3)"
-                // One id carries a NUL: the dead letter must still be stored (written as \u0000).
-                let id = n == 7 ? "poison-event-\(n)-nul\u{0}" : "poison-event-\(n)"
+                // One id carries a quote and a backslash: the dead letter keeps it intact.
+                let id = n == 7 ? "poison-event-\(n)-q\"uote\\" : "poison-event-\(n)"
                 let event: TestEvent =
                     n % 4 == 0
                     ? .login(id: id, user: user)
@@ -52,7 +52,7 @@ struct PoisonRowTests {
                 for goal in goals where goal.defaultAssigned {
                     poisonEvents["\(event.user)|\(goal.id)", default: 0] += 1
                 }
-                poisonIDs[event.user, default: []].insert(id.replacingOccurrences(of: "\u{0}", with: "\\u0000"))
+                poisonIDs[event.user, default: []].insert(id)
             }
         }
     }
