@@ -23,12 +23,17 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
     public var connectTimeout: Duration
     /// Server-side limit on one statement (sent as `options='-c statement_timeout=…'`); nil for none.
     public var statementTimeout: Duration?
+    /// Client-side limit on one libpq call, whatever the server does (a black-holed path answers
+    /// nothing, so `statement_timeout` never fires): past it the socket is shut down and the
+    /// call fails (`PostgresConnection`); also TCP keepalives and `tcp_user_timeout`, so an idle
+    /// connection to a vanished server is found within it. nil: no bound.
+    public var callTimeout: Duration?
 
     public init(
         host: String = "localhost", port: Int = 5432, database: String, user: String = "postgres",
         password: String? = nil, sslMode: String = "disable", sslRootCert: String? = nil, sslCert: String? = nil,
         sslKey: String? = nil, applicationName: String = "event-handler", connectTimeout: Duration = .seconds(5),
-        statementTimeout: Duration? = .seconds(30)
+        statementTimeout: Duration? = .seconds(30), callTimeout: Duration? = nil
     ) {
         self.host = host
         self.port = port
@@ -42,6 +47,7 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
         self.applicationName = applicationName
         self.connectTimeout = connectTimeout
         self.statementTimeout = statementTimeout
+        self.callTimeout = callTimeout
     }
 
     /// The libpq keyword/value connection string, every value quoted. Holds the password:
@@ -62,6 +68,17 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
         if let sslCert { parts.append("sslcert=\(Self.quoted(sslCert))") }
         if let sslKey { parts.append("sslkey=\(Self.quoted(sslKey))") }
         if let password { parts.append("password=\(Self.quoted(password))") }
+        if let callTimeout {
+            // Keepalive probes from a third of the bound on, three of them: an idle connection
+            // to a peer that vanished is found within about the bound; tcp_user_timeout ends one
+            // whose sent data goes unacknowledged that long.
+            let seconds = Self.wholeSecondsRoundedUp(callTimeout)
+            parts.append("keepalives=1")
+            parts.append("keepalives_idle=\(max(1, seconds / 3))")
+            parts.append("keepalives_interval=\(max(1, seconds / 9))")
+            parts.append("keepalives_count=3")
+            parts.append("tcp_user_timeout=\(Self.milliseconds(callTimeout))")
+        }
         if let statementTimeout {
             parts.append("options=\(Self.quoted("-c statement_timeout=\(Self.milliseconds(statementTimeout))"))")
         }
@@ -89,6 +106,12 @@ public struct ConnectionSettings: Sendable, Equatable, CustomStringConvertible {
     private static func milliseconds(_ duration: Duration) -> Int64 {
         let (seconds, attoseconds) = duration.components
         return Swift.max(0, seconds * 1_000 + attoseconds / 1_000_000_000_000_000)
+    }
+
+    /// A duration as the settings write it: `30s`, `1500ms`.
+    static func shown(_ duration: Duration) -> String {
+        let milliseconds = milliseconds(duration)
+        return milliseconds % 1_000 == 0 ? "\(milliseconds / 1_000)s" : "\(milliseconds)ms"
     }
 
     private static func wholeSecondsRoundedUp(_ duration: Duration) -> Int64 {

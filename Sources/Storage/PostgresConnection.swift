@@ -95,7 +95,7 @@ public final class PostgresConnection: @unchecked Sendable {
     @discardableResult
     public func execute(_ sql: String) throws -> QueryResult {
         let connection = try openHandle()
-        return try consume(PQexec(connection, sql), on: connection)
+        return try bounded(connection) { try consume(PQexec(connection, sql), on: connection) }
     }
 
     /// Runs one statement with parameters (`PQexecParams`); results come back as text.
@@ -103,7 +103,9 @@ public final class PostgresConnection: @unchecked Sendable {
     public func execute(_ sql: String, _ parameters: [PostgresParameter]) throws -> QueryResult {
         let connection = try openHandle()
         return try withBoundParameters(parameters) { count, types, values, lengths, formats in
-            try consume(PQexecParams(connection, sql, count, types, values, lengths, formats, 0), on: connection)
+            try bounded(connection) {
+                try consume(PQexecParams(connection, sql, count, types, values, lengths, formats, 0), on: connection)
+            }
         }
     }
 
@@ -111,7 +113,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// inferred or taken from casts in `sql`.
     public func prepare(_ name: String, _ sql: String) throws {
         let connection = try openHandle()
-        _ = try consume(PQprepare(connection, name, sql, 0, nil), on: connection)
+        _ = try bounded(connection) { try consume(PQprepare(connection, name, sql, 0, nil), on: connection) }
         preparedStatements.insert(name)
     }
 
@@ -122,8 +124,27 @@ public final class PostgresConnection: @unchecked Sendable {
     public func executePrepared(_ name: String, _ parameters: [PostgresParameter]) throws -> QueryResult {
         let connection = try openHandle()
         return try withBoundParameters(parameters) { count, _, values, lengths, formats in
-            try consume(PQexecPrepared(connection, name, count, values, lengths, formats, 0), on: connection)
+            try bounded(connection) {
+                try consume(PQexecPrepared(connection, name, count, values, lengths, formats, 0), on: connection)
+            }
         }
+    }
+
+    // MARK: - The call bound
+
+    /// Runs one blocking libpq call under `settings.callTimeout`: past it, `CallWatchdog` shuts
+    /// the socket down, the call returns, and this throws `.connectionLost` saying so (the
+    /// connection is closed: the pool replaces it). A statement the server had finished meanwhile
+    /// may have committed: callers treat a lost COMMIT as an unknown outcome, as for any cut.
+    private func bounded<T>(_ connection: OpaquePointer, _ call: () throws -> T) throws -> T {
+        guard let timeout = settings.callTimeout else { return try call() }
+        let ticket = CallWatchdog.shared.begin(socket: PQsocket(connection), timeout: timeout)
+        let outcome = Result { try call() }
+        guard CallWatchdog.shared.end(ticket) else { return try outcome.get() }
+        close()
+        throw PostgresError(
+            kind: .connectionLost,
+            message: "no answer from \(settings.redactedDescription) within \(ConnectionSettings.shown(timeout)) (DB_CALL_TIMEOUT): the connection was abandoned")
     }
 
     // MARK: - Results

@@ -165,6 +165,37 @@ struct PostgresConnectionTests {
         }
     }
 
+    @Test("a call the server never answers (replies black-holed) is cut at DB_CALL_TIMEOUT as a lost connection")
+    func callTimeoutCutsABlackHole() async throws {
+        try await onThread { [self] in
+            let proxy = try TCPProxy(upstreamPort: server.port)
+            defer { proxy.close() }
+            var settings = server.settings(database: server.database)
+            settings.port = proxy.port
+            settings.statementTimeout = .seconds(30)
+            settings.callTimeout = .seconds(1)
+            #expect(settings.conninfo.contains("keepalives=1"))
+            #expect(settings.conninfo.contains("tcp_user_timeout=1000"))
+            let connection = try PostgresConnection(settings: settings)
+            defer { connection.close() }
+            #expect(try connection.execute("SELECT 1")[0, 0] == "1")
+            proxy.replyDelay = .seconds(3_600)
+            let started = ContinuousClock.now
+            let error = #expect(throws: PostgresError.self) { try connection.execute("SELECT 2") }
+            let waited = ContinuousClock.now - started
+            #expect(error?.isConnectionFailure == true)
+            #expect(error?.message.contains("within 1s (DB_CALL_TIMEOUT)") == true, "\(String(describing: error))")
+            // The bound, not the statement timeout (30 s) nor the kernel (minutes), ended it.
+            #expect(waited >= .milliseconds(900) && waited < .seconds(10), "\(waited)")
+            #expect(!connection.isHealthy)
+            // A call answered in time is untouched by the bound.
+            proxy.replyDelay = .zero
+            let fresh = try PostgresConnection(settings: settings)
+            defer { fresh.close() }
+            #expect(try fresh.execute("SELECT pg_sleep(0.2), 3")[0, 1] == "3")
+        }
+    }
+
     @Test func aTerminatedBackendIsAConnectionFailure() async throws {
         try await onThread { [self] in
             let connection = try connect(server.database)

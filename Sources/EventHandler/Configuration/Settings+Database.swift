@@ -26,6 +26,16 @@ extension Settings {
             throw ConfigurationError(
                 variable: sslCert == nil ? "DB_SSLCERT" : "DB_SSLKEY", message: "is needed too: set DB_SSLCERT and DB_SSLKEY together")
         }
+        // The server's bound on a statement, and the client's on a call, which must be longer: a
+        // statement the server times out is a query error on a connection that stays; only a
+        // call the server never answers is cut.
+        let statementTimeout = try reader.duration("DB_STATEMENT_TIMEOUT", positive: true) ?? .seconds(25)
+        let callTimeout = try reader.optionalDuration("DB_CALL_TIMEOUT", default: .seconds(30))
+        if let callTimeout, callTimeout <= statementTimeout {
+            throw ConfigurationError(
+                variable: "DB_CALL_TIMEOUT",
+                message: "(\(callTimeout)) must be longer than DB_STATEMENT_TIMEOUT (\(statementTimeout)), or 0 for no bound")
+        }
         let database = ConnectionSettings(
             host: try reader.string("DB_HOST") ?? "localhost",
             port: try reader.int("DB_PORT", in: 1...65_535) ?? 5432,
@@ -38,7 +48,8 @@ extension Settings {
             sslKey: sslKey,
             applicationName: "event-handler",
             connectTimeout: try reader.duration("DB_CONNECT_TIMEOUT", positive: true) ?? .seconds(5),
-            statementTimeout: try reader.duration("DB_STATEMENT_TIMEOUT", positive: true) ?? .seconds(30)
+            statementTimeout: statementTimeout,
+            callTimeout: callTimeout
         )
         // The migration role: the same server, database and TLS settings, its own user and a
         // password from a file only (never the environment).
