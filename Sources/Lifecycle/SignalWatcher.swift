@@ -52,6 +52,10 @@ public final class SignalWatcher: @unchecked Sendable {
 
     public var hasFired: Bool { state.withLock { $0.received != nil } }
 
+    /// Waits registered and not yet answered (for tests: a signal sent once this counts them
+    /// reaches waits in progress, not waits that would find it already received).
+    var waiterCount: Int { state.withLock { $0.waiters.count } }
+
     /// Sleeps up to `duration`; returns true as soon as a signal arrives (at once if one came
     /// already).
     public func wait(for duration: Duration) async -> Bool {

@@ -1,5 +1,5 @@
 import Foundation
-import Lifecycle
+@testable import Lifecycle
 import Testing
 
 /// Real signals, sent to this process (kill, not raise: libdispatch reads a signal sent to the
@@ -15,7 +15,8 @@ struct SignalWatcherTests {
         #expect(!watcher.hasFired)
         let waiting = Task { await watcher.wait(for: .seconds(3_600)) }
         let next = Task { await watcher.next() }
-        try await Task.sleep(for: .milliseconds(50))
+        // Both registered: the signal then reaches waits in progress.
+        while watcher.waiterCount < 2 { try await Task.sleep(for: .milliseconds(1)) }
         kill(getpid(), SIGUSR1)
         #expect(await waiting.value)
         #expect(await next.value == SIGUSR1)

@@ -141,15 +141,16 @@ struct EventHandlerService {
                 services: parts.map { .init(service: $0, successTerminationBehavior: .ignore) },
                 logger: logger))
         // SIGTERM/SIGINT through the one watcher start-up used too (a signal that came while
-        // starting is seen here at once).
-        let drainOnSignal = Task {
+        // starting is seen here at once). The task is not cancelled: it waits for a signal as
+        // long as the process lives, and the group ends only after one (or after a part failed,
+        // when the process exits anyway).
+        _ = Task {
             let signal = await signals.next()
             logger.info(
                 "draining: stopped taking events, flushing what is buffered",
                 metadata: ["signal": "\(signal)", "buffered_entries": "\(buffer.pendingCount)"])
             await group.triggerGracefulShutdown()
         }
-        defer { drainOnSignal.cancel() }
         try await group.run()
         let unwritten = flush.unwritten ?? buffer.pendingCount
         let events = ingestor.counters.total

@@ -21,8 +21,9 @@ final class DrainClock: Sendable {
 
     var deadline: ContinuousClock.Instant {
         began.withLock { began in
-            if began == nil { began = .now }
-            return began! + timeout
+            let start = began ?? .now
+            began = start
+            return start + timeout
         }
     }
 }
