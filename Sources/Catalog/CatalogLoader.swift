@@ -157,7 +157,7 @@ struct CatalogLoader {
                 if requirement.values["statCode"] == nil {
                     report(location, "requirement.statCode is required for a statistic goal")
                 } else {
-                    statCode = identifier(requirement, "statCode")
+                    statCode = identifier(requirement, "statCode", refusingControls: false)
                 }
             }
             _ = choice(requirement, "operator", [Literal(rawValue: ">=")])

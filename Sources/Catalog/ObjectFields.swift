@@ -110,8 +110,9 @@ extension CatalogLoader {
         return text
     }
 
-    /// A string that is non-empty and at most `maxIdentifierBytes` UTF-8 bytes.
-    mutating func identifier(_ fields: ObjectFields, _ key: String) -> String? {
+    /// A non-empty string of at most `maxIdentifierBytes`; with `refusingControls`, one without
+    /// control characters (ids are stored and logged; a stat code is only compared with events').
+    mutating func identifier(_ fields: ObjectFields, _ key: String, refusingControls: Bool = true) -> String? {
         guard let text = string(fields, key) else { return nil }
         let name = fields.name(key)
         if text.isEmpty {
@@ -126,7 +127,7 @@ extension CatalogLoader {
             return nil
         }
         // A NUL would fail every write of the goal; other control characters reach logs raw.
-        if let refusal = ControlCharacters.refusal(in: text) {
+        if refusingControls, let refusal = ControlCharacters.refusal(in: text) {
             report(fields.location, "\(name) \(refusal)")
             return nil
         }

@@ -67,6 +67,51 @@ struct FaultInjectionTests {
         #expect(try harness.stop() == 0)
     }
 
+    @Test("PostgreSQL black-holed for 45 s under gRPC load (no reset, no reply): detected within the default DB_CALL_TIMEOUT, every event applied once", .timeLimit(.minutes(5)))
+    func postgresBlackHoled() async throws {
+        let proxy = try TCPProxy(upstreamPort: PostgresServer.shared.port)
+        defer { proxy.close() }
+        let (_, events) = makeWorkload(users: 300, count: 12_000, seed: 97)
+        // The defaults: DB_STATEMENT_TIMEOUT 20 s, DB_CALL_TIMEOUT 25 s, DB_CONNECT_TIMEOUT 5 s.
+        let harness = try ServiceHarness(
+            server: .shared, catalogJSON: TestCatalog().json, environment: ["DB_PORT": String(proxy.port)])
+        let started = ContinuousClock.now
+        let load = BridgeLoad(events: events, port: harness.grpcPort, eventsPerSecond: Self.rate)
+        async let sent = load.run(started: started)
+        try await Task.sleep(until: started + .seconds(8))
+        proxy.replyDelay = .seconds(3_600)
+        let dark = ContinuousClock.now
+        var detected: Duration?
+        while ContinuousClock.now - dark < .seconds(45) {
+            if detected == nil, try await harness.http.metrics().value("flush_consecutive_failures") ?? 0 >= 1 {
+                detected = ContinuousClock.now - dark
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        proxy.replyDelay = .zero
+        let light = ContinuousClock.now
+        var recovered: Duration?
+        while recovered == nil && ContinuousClock.now - light < .seconds(60) {
+            if try await harness.http.metrics().value("flush_consecutive_failures") == 0 { recovered = ContinuousClock.now - light }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let result = try await sent
+        let model = Self.model(events)
+        let actual = try await Self.settledTable(harness, model)
+        let report = FaultReport(
+            fault: "PostgreSQL black-holed 45 s (replies held; detected after \(detected.map { String(format: "%.1f", $0.seconds) } ?? "never") s)",
+            load: "gRPC \(Int(Self.rate)) events/s, ACK_MODE=buffered, default timeouts",
+            eventsSent: events.count, retried: result.refused, model: model, actual: actual,
+            recovery: recovered, recoveredWhen: "flushes committing again after replies flow", duration: ContinuousClock.now - started)
+        report.publish()
+        Self.expectExact(report, model, actual, log: harness.process.log)
+        let after = try #require(detected, "a 45-s black hole was never counted as a failed flush")
+        // DB_CALL_TIMEOUT (25 s) from the flush that went dark, plus the flush interval: within
+        // the 30 s the issue asks of the defaults.
+        #expect(after <= .seconds(30), "\(after)")
+        #expect(try harness.stop() == 0)
+    }
+
     @Test("PostgreSQL stopped for 20 s while Kafka records keep coming: consumption pauses at the buffer limit and resumes; every record applied once", .timeLimit(.minutes(6)))
     func postgresDownKafka() async throws {
         let server = try PostgresServer()

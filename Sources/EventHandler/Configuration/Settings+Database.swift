@@ -29,8 +29,8 @@ extension Settings {
         // The server's bound on a statement, and the client's on a call, which must be longer: a
         // statement the server times out is a query error on a connection that stays; only a
         // call the server never answers is cut.
-        let statementTimeout = try reader.duration("DB_STATEMENT_TIMEOUT", positive: true) ?? .seconds(25)
-        let callTimeout = try reader.optionalDuration("DB_CALL_TIMEOUT", default: .seconds(30))
+        let statementTimeout = try reader.duration("DB_STATEMENT_TIMEOUT", positive: true) ?? .seconds(20)
+        let callTimeout = try reader.optionalDuration("DB_CALL_TIMEOUT", default: .seconds(25))
         if let callTimeout, callTimeout <= statementTimeout {
             throw ConfigurationError(
                 variable: "DB_CALL_TIMEOUT",
