@@ -146,6 +146,9 @@ struct EventHandlerService {
         // when the process exits anyway).
         _ = Task {
             let signal = await signals.next()
+            // Not ready from this line on (GRPCAdmission says it again when the drain reaches it):
+            // probes and balancers stop sending before the port stops taking calls.
+            health.set(.draining)
             logger.info(
                 "draining: stopped taking events, flushing what is buffered",
                 metadata: ["signal": "\(signal)", "buffered_entries": "\(buffer.pendingCount)"])
