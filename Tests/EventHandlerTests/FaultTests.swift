@@ -103,14 +103,16 @@ struct FaultTests {
         #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))\n--- log ---\n\(harness.process.log.suffix(3_000))")
     }
 
-    /// Holds every flush's COMMIT for `commit_delay` seconds (a deferred trigger on its commit
-    /// record runs at COMMIT time), so a test can break the connection in the middle of it.
-    static let commitDelay = """
-        CREATE TABLE commit_delay (seconds float8 NOT NULL);
-        CREATE FUNCTION delay_commit() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_sleep(COALESCE((SELECT max(seconds) FROM commit_delay), 0)); RETURN NULL; END $$;
-        CREATE CONSTRAINT TRIGGER delay_commit AFTER INSERT ON flush_commits
-            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION delay_commit();
+    /// Holds every flush's COMMIT until the test lets it go: a deferred trigger on its commit
+    /// record, run at COMMIT time, waits for advisory lock `commitGate`, which the test holds.
+    /// (A gate rather than a timed sleep: a test that has to catch a COMMIT inside a one-second
+    /// window misses it on a loaded machine.)
+    static let commitGate: Int64 = 4_242
+    static let commitGateTrigger = """
+        CREATE FUNCTION gate_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_advisory_xact_lock_shared(\(commitGate)); RETURN NULL; END $$;
+        CREATE CONSTRAINT TRIGGER gate_commit AFTER INSERT ON flush_commits
+            DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION gate_commit();
         """
 
     @Test("the connection breaks during COMMIT: the flush asks its commit record, so a commit that landed is not written again and one that did not is; exact", .timeLimit(.minutes(5)))
@@ -125,13 +127,19 @@ struct FaultTests {
                 "DB_PORT": String(proxy.port), "FLUSH_WORKERS": "1", "BUFFER_FLUSH_INTERVAL": "100ms",
                 "DB_CONNECT_TIMEOUT": "2s",
             ],
-            prepare: { try $0.execute(Self.commitDelay) })
+            prepare: { try $0.execute(Self.commitGateTrigger) })
+        // The gate's session: straight to the server, not through the proxy the test cuts.
+        let gate = try PostgresConnection(settings: server.settings(database: harness.database))
+        defer { gate.close() }
         var model = ExpectedState(catalog: catalog)
 
-        /// Sends `count` logins, waits until their flush sits in its COMMIT, breaks it with `cut`,
-        /// and waits for the flush to say what it learnt.
-        func round(_ name: String, count: Int, delay: Double, expect: String, cut: () throws -> Void) async throws {
-            _ = try server.query("INSERT INTO commit_delay VALUES (\(delay))", database: harness.database)
+        /// Closes the gate, sends `count` logins, waits until their flush sits in its COMMIT at
+        /// the gate, breaks it with `cut`, and waits for the flush to say what it learnt, opening
+        /// the gate before that (`holdUntilAnswered` false) or after.
+        func round(_ name: String, count: Int, holdUntilAnswered: Bool, expect: String, cut: () throws -> Void) async throws {
+            _ = try gate.execute("SELECT pg_advisory_lock(\(Self.commitGate))")
+            var gateOpen = false
+            defer { if !gateOpen { _ = try? gate.execute("SELECT pg_advisory_unlock(\(Self.commitGate))") } }
             try await harness.withClients { login, stat in
                 for n in 0..<count {
                     let event = TestEvent.login(id: "\(name)-\(n)", user: "\(name)-user-\(n % 7)")
@@ -141,28 +149,35 @@ struct FaultTests {
             }
             let deadline = ContinuousClock.now + .seconds(30)
             while try server.query(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(harness.database)' AND query = 'COMMIT' AND wait_event = 'PgSleep'"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = '\(harness.database)' AND query = 'COMMIT' AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
             )[0][0] != "1" {
-                guard ContinuousClock.now < deadline else { throw TestFailure("no flush ever sat in its COMMIT") }
+                guard ContinuousClock.now < deadline else {
+                    throw TestFailure("\(name): no flush ever sat in its COMMIT\n--- log ---\n\(harness.process.log.suffix(3_000))")
+                }
                 try await Task.sleep(for: .milliseconds(20))
             }
             try cut()
-            _ = try server.query("DELETE FROM commit_delay", database: harness.database)
+            func openGate() throws {
+                _ = try gate.execute("SELECT pg_advisory_unlock(\(Self.commitGate))")
+                gateOpen = true
+            }
+            if !holdUntilAnswered { try openGate() }
             do {
                 try harness.process.waitForLog(expect, timeout: .seconds(30))
             } catch {
-                throw TestFailure("\(error)\n--- log ---\n\(harness.process.log.suffix(3_000))")
+                throw TestFailure("\(name): \(error)\n--- log ---\n\(harness.process.log.suffix(3_000))")
             }
+            if holdUntilAnswered { try openGate() }
         }
 
-        // The network drops while the server commits: the commit lands (a second later), the
-        // answer is lost.
-        try await round("landed", count: 40, delay: 1, expect: "the flush had committed") {
+        // The network drops while the server commits: the commit lands (at once, when the gate
+        // opens), the answer is lost.
+        try await round("landed", count: 40, holdUntilAnswered: false, expect: "the flush had committed") {
             #expect(proxy.dropConnections() > 0)
         }
-        // The network drops and the session stays busy past the flush's patience (2 s): the flush
-        // ends that session, so its transaction never commits, and writes the entries again.
-        try await round("rolled-back", count: 40, delay: 10, expect: "the flush had not committed") {
+        // The network drops and the session stays busy past the flush's patience (2 s, the gate
+        // stays closed until the flush has answered): the flush ends that session, so its transaction never commits, and writes the entries again.
+        try await round("rolled-back", count: 40, holdUntilAnswered: true, expect: "the flush had not committed") {
             #expect(proxy.dropConnections() > 0)
         }
         try await DeduplicationTests.waitForTable(harness, model)
