@@ -81,4 +81,34 @@ struct CommitSequenceTests {
         // The deadline is past the test's time limit: only the stop can answer in time.
         #expect(!commits.waitUntilCommitted(commits.ticket(), deadline: .now + .seconds(600)))
     }
+
+    @Test("ACK_WAITING_LIMIT: a waiting call's place is given back once, whether it is answered, cancelled or stopped")
+    func waitingPlaces() {
+        let commits = CommitSequence()
+        let limit = CommitWaitLimit(limit: 2)
+        let answers = Answers()
+        #expect(limit.take() && limit.take())
+        #expect(!limit.take(), "at the limit")
+        let first = CommitReceipt(commits: commits, ticket: commits.ticket()).holding(limit)
+        let second = CommitReceipt(commits: commits, ticket: commits.ticket()).holding(limit)
+        let answered = first.whenCommitted { answers.record($0) }
+        let cancelled = second.whenCommitted { answers.record($0) }
+        cancelled.cancel()
+        cancelled.cancel()
+        #expect(limit.count == 1, "the cancelled call gave its place back, once")
+        commits.committed(drain: commits.startDrain())
+        #expect(answers.all == [true])
+        #expect(limit.count == 0)
+        answered.cancel()
+        #expect(limit.count == 0, "a cancel after the answer gives nothing back twice")
+        // Already committed: answered at once, the place back at once.
+        #expect(limit.take())
+        CommitReceipt(commits: commits, ticket: 1).holding(limit).whenCommitted { answers.record($0) }
+        #expect(limit.count == 0 && answers.all == [true, true])
+        // The service stops: the waiter hears false and its place comes back.
+        #expect(limit.take())
+        CommitReceipt(commits: commits, ticket: commits.ticket()).holding(limit).whenCommitted { answers.record($0) }
+        commits.stop()
+        #expect(limit.count == 0 && answers.all == [true, true, false])
+    }
 }

@@ -25,6 +25,40 @@ struct HeldEventIDsTests {
         #expect(held.committed == 1 && held.claimed == 0)
     }
 
+    @Test("BUFFER_EVENT_ID_LIMIT: past the limit a new id is refused, a repeat is still a duplicate, and a commit or release makes room")
+    func pendingLimit() {
+        let held = HeldEventIDs(capacity: 10, pendingLimit: 2, shardCount: 4)
+        #expect(held.reserve("a", now: 1) == .reserved)
+        #expect(held.reserve("b", now: 1) == .reserved)
+        #expect(held.reserve("c", now: 1) == .full)
+        #expect(held.claimed == 2, "a refused id is not held")
+        held.buffered("a")
+        #expect(held.reserve("a", now: 2) == .held, "a repeat at the limit adds nothing: a duplicate")
+        #expect(held.reserve("b", now: 2) == .admitting)
+        held.markCommitted(["a"], now: 3)
+        #expect(held.reserve("c", now: 3) == .reserved, "a commit made room")
+        #expect(held.reserve("d", now: 3) == .full)
+        held.release("b")
+        #expect(held.reserve("d", now: 4) == .reserved, "a release made room")
+        // Committed ids do not count: they are bounded by the capacity.
+        #expect(held.committed == 1 && held.claimed == 2)
+    }
+
+    @Test("the limit is exact under concurrent reservers")
+    func pendingLimitConcurrent() async {
+        let held = HeldEventIDs(capacity: 10, pendingLimit: 1_000, shardCount: 8)
+        let reserved = await withTaskGroup(of: Int.self) { group in
+            for thread in 0..<4 {
+                group.addTask {
+                    (0..<2_000).reduce(0) { $0 + (held.reserve("\(thread)-\($1)", now: 1) == .reserved ? 1 : 0) }
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(reserved == 1_000)
+        #expect(held.claimed == 1_000)
+    }
+
     @Test("release frees a claimed id only; a committed id stays")
     func release() {
         let held = HeldEventIDs(capacity: 10)

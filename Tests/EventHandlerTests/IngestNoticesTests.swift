@@ -32,7 +32,7 @@ struct IngestNoticesTests {
                     store.withLock { $0.append((object["message"] as! String, metadata)) }
                 }
             }
-            return IngestNotices(namespace: "test-ns", limit: limit, logger: logger) { [self] in now.load(ordering: .relaxed) }
+            return IngestNotices(namespace: "test-ns", limits: [.bufferFull: limit, .eventIDLimit: 7, .waitingLimit: 3], logger: logger) { [self] in now.load(ordering: .relaxed) }
         }
 
         func at(seconds: UInt64) { now.store(seconds * 1_000_000_000, ordering: .relaxed) }
@@ -64,7 +64,7 @@ struct IngestNoticesTests {
     func bufferFull() {
         let log = Captured()
         let counters = IngestCounters(notices: log.notices(limit: 40))
-        for _ in 0..<3 { counters.record(.grpc, .login, .overloaded) }
+        for _ in 0..<3 { counters.record(.grpc, .login, .overloaded(.bufferFull)) }
         #expect(log.lines("event buffer full") == [["limit": "40", "times_full": "1"]])
         log.at(seconds: 5)
         counters.noteRoom()
@@ -73,13 +73,13 @@ struct IngestNoticesTests {
         // Full again within the minute, twice: counted, not logged, and its end neither.
         for second: UInt64 in [10, 20] {
             log.at(seconds: second)
-            counters.record(.kafka, .stat, .overloaded)
+            counters.record(.kafka, .stat, .overloaded(.bufferFull))
             counters.noteRoom()
         }
         #expect(log.lines.count == 2)
         log.at(seconds: 60)
-        counters.record(.grpc, .stat, .overloaded)
-        counters.record(.grpc, .stat, .overloaded)
+        counters.record(.grpc, .stat, .overloaded(.bufferFull))
+        counters.record(.grpc, .stat, .overloaded(.bufferFull))
         #expect(log.lines("event buffer full").last == ["limit": "40", "times_full": "3"])
         log.at(seconds: 61)
         counters.noteRoom()
@@ -87,6 +87,38 @@ struct IngestNoticesTests {
         #expect(log.lines.count == 4)
         #expect(counters.backPressureActivations == 4)
         #expect(counters.total[.rejected(.bufferFull)] == 7)
+    }
+
+    @Test("each memory limit has its own episode: merges with ids taken under a full buffer do not end it, and the lines name the setting")
+    func limitsApart() {
+        let log = Captured()
+        let counters = IngestCounters(notices: log.notices(limit: 40))
+        counters.record(.grpc, .login, .overloaded(.bufferFull))
+        // Under a full buffer, events that only merge are taken, ids and all: the id limit has
+        // room, the buffer's episode goes on.
+        counters.noteRoom(.eventIDLimit)
+        counters.noteRoom(.waitingLimit)
+        counters.record(.grpc, .login, .overloaded(.bufferFull))
+        #expect(counters.backPressureActivations == 1)
+        #expect(log.lines("event buffer has room again").isEmpty)
+        counters.noteRoom(.bufferFull)
+        #expect(log.lines("event buffer has room again").count == 1)
+        // Another limit's line is not held back by the buffer's, a second earlier.
+        log.at(seconds: 1)
+        counters.record(.grpc, .stat, .overloaded(.eventIDLimit))
+        #expect(log.lines("too many accepted events wait for their commit (BUFFER_EVENT_ID_LIMIT)") == [["limit": "7", "times_full": "1"]])
+        counters.noteRoom(.bufferFull)
+        #expect(log.lines.count == 3, "room in another limit does not end this episode")
+        log.at(seconds: 3)
+        counters.noteRoom(.eventIDLimit)
+        #expect(log.lines("BUFFER_EVENT_ID_LIMIT has room again") == [["refused": "1", "duration_ms": "2000"]])
+        log.at(seconds: 4)
+        counters.record(.grpc, .login, .overloaded(.waitingLimit))
+        #expect(log.lines("too many calls wait for their commit (ACK_WAITING_LIMIT)") == [["limit": "3", "times_full": "1"]])
+        #expect(counters.backPressureActivations == 3)
+        #expect(counters.total[.rejected(.eventIDLimit)] == 1)
+        #expect(counters.total[.rejected(.ackWaitingLimit)] == 1)
+        #expect(counters.total[.rejected(.bufferFull)] == 2)
     }
 }
 

@@ -169,11 +169,14 @@ extension TestEvent {
         }
     }
 
-    public func send(login: LoginClient, stat: StatClient) async throws {
+    /// Sends the event; `timeout` sets the call's deadline (`grpc-timeout`).
+    public func send(login: LoginClient, stat: StatClient, timeout: Duration? = nil) async throws {
+        var options = CallOptions.defaults
+        options.timeout = timeout
         if let message = loginMessage {
-            _ = try await login.onMessage(message)
+            _ = try await login.onMessage(message, options: options)
         } else if let message = statMessage {
-            _ = try await stat.onMessage(message)
+            _ = try await stat.onMessage(message, options: options)
         }
     }
 }

@@ -45,6 +45,10 @@ struct Settings: Sendable {
     /// `BUFFER_SIZE_LIMIT`: pending entries at which a flush starts and beyond which new entries
     /// are refused (gRPC `RESOURCE_EXHAUSTED`).
     var bufferSizeLimit = 100_000
+    /// `BUFFER_EVENT_ID_LIMIT`: ids of accepted events not yet committed, held in memory (for
+    /// deduplication and the commit's record) beyond which events with an id are refused: the
+    /// bound on what events that only merge make the service hold through a database outage.
+    var bufferEventIDLimit = 500_000
     /// `FLUSH_WORKERS`: flush threads, each with its own connection and its own shards.
     var flushWorkers = 2
     /// `FLUSH_BATCH_SIZE`: rows per UPSERT statement.
@@ -64,6 +68,9 @@ struct Settings: Sendable {
     var kafka: KafkaSettings?
     /// `ACK_MODE`: when a gRPC call is answered OK.
     var ackMode: AcknowledgementMode = .buffered
+    /// `ACK_WAITING_LIMIT`: calls waiting for their commit at once (durable events, GDPR
+    /// deletions) beyond which new ones are refused.
+    var ackWaitingLimit = 10_000
     var dedup = DedupSettings()
 
     struct DedupSettings: Sendable {
@@ -127,6 +134,7 @@ struct Settings: Sendable {
 
         flushInterval = try reader.duration("BUFFER_FLUSH_INTERVAL", positive: true) ?? flushInterval
         bufferSizeLimit = try reader.int("BUFFER_SIZE_LIMIT", in: 1...100_000_000) ?? bufferSizeLimit
+        bufferEventIDLimit = try reader.int("BUFFER_EVENT_ID_LIMIT", in: 1...100_000_000) ?? bufferEventIDLimit
         flushBatchSize = try reader.int("FLUSH_BATCH_SIZE", in: 1...100_000) ?? flushBatchSize
         shutdownTimeout = try reader.duration("SHUTDOWN_TIMEOUT", positive: true) ?? shutdownTimeout
 
@@ -136,6 +144,7 @@ struct Settings: Sendable {
             }
             ackMode = parsed
         }
+        ackWaitingLimit = try reader.int("ACK_WAITING_LIMIT", in: 1...10_000_000) ?? ackWaitingLimit
         dedup.redis = try Self.redisURL(reader)
         dedup.redisConnections = try reader.int("REDIS_POOL_SIZE", in: 1...64) ?? dedup.redisConnections
         dedup.ttl = try reader.duration("DEDUP_TTL", positive: true) ?? dedup.ttl
@@ -211,8 +220,8 @@ struct Settings: Sendable {
     var summary: String {
         "namespace=\(namespace) grpc=\(grpcHost):\(grpcPort)(\(grpcSecurity?.files.usesTLS == true ? "tls" : "plaintext")\(grpcSecurity?.files.clientCA != nil ? "+client-certs" : "")\(grpcSecurity?.files.token != nil ? "+token" : "") streams=\(grpc.maxConcurrentStreams) max_message=\(grpc.maxMessageBytes) max_conns=\(grpc.maxConnections)) http=\(metricsHost):\(metricsPort) db=\(database.redactedDescription) "
             + "pool(open=\(pool.maxOpen) idle=\(pool.maxIdle)) flush(interval=\(flushInterval.seconds)s "
-            + "limit=\(bufferSizeLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
+            + "limit=\(bufferSizeLimit) event_ids=\(bufferEventIDLimit) workers=\(flushWorkers) batch=\(flushBatchSize))"
             + (kafka.map { " kafka(brokers=\($0.brokers) group=\($0.groupID) topics=\($0.topics.joined(separator: ","))\($0.deadLetterTopic.map { " dlq=\($0)" } ?? "")\($0.gdprTopic.map { " gdpr=\($0)" } ?? ""))" } ?? " kafka=off")
-            + " ack=\(ackMode.rawValue) dedup(redis=\(dedup.redis.map { "\($0)" } ?? "off") ttl=\(dedup.ttl.seconds)s fail=\(dedup.failMode.rawValue))"
+            + " ack=\(ackMode.rawValue)\(ackMode == .durable ? "(waiting=\(ackWaitingLimit))" : "") dedup(redis=\(dedup.redis.map { "\($0)" } ?? "off") ttl=\(dedup.ttl.seconds)s fail=\(dedup.failMode.rawValue))"
     }
 }

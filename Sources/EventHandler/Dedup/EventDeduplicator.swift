@@ -48,6 +48,8 @@ final class EventDeduplicator: Sendable {
         var failMode: FailMode
         /// Committed ids kept in memory when Redis is off or down.
         var localCapacity: Int
+        /// Most ids held whose events have not committed (`BUFFER_EVENT_ID_LIMIT`).
+        var pendingLimit: Int = .max
     }
 
     typealias KafkaCoordinate = DedupPolicy.KafkaCoordinate
@@ -70,6 +72,9 @@ final class EventDeduplicator: Sendable {
         case heldElsewhere(Holder)
         /// Redis is unreachable and `DEDUP_FAIL_MODE=closed`.
         case unavailable
+        /// `BUFFER_EVENT_ID_LIMIT` ids wait for their commit already (a database outage): push
+        /// back, as for a full buffer.
+        case full
     }
 
     let configuration: Configuration
@@ -109,7 +114,7 @@ final class EventDeduplicator: Sendable {
         self.configuration = configuration
         self.isFlushCommitted = isFlushCommitted
         self.logger = logger
-        held = HeldEventIDs(capacity: configuration.localCapacity)
+        held = HeldEventIDs(capacity: configuration.localCapacity, pendingLimit: configuration.pendingLimit)
         let instance = "\(ProcessInfo.processInfo.hostName)/\(getpid())/\(String(UInt32.random(in: 0...UInt32.max), radix: 16))"
         self.instance = instance
         store = redis.map {
@@ -208,12 +213,14 @@ final class EventDeduplicator: Sendable {
     }
 
     /// Holds `id` in memory as admitting; nil when that worked, else the answer: a duplicate
-    /// (held in the buffer or committed) or "later" (another delivery of it is being admitted).
+    /// (held in the buffer or committed), "later" (another delivery of it is being admitted) or
+    /// "full" (too many ids wait for their commit).
     private func reserved(_ id: String) -> Admission? {
         switch held.reserve(id, now: MonotonicTime.now) {
         case .reserved: return nil
         case .held: return counted(.duplicate(.memory))
         case .admitting: return .heldElsewhere(Holder(instance: instance, kafka: nil))
+        case .full: return .full
         }
     }
 

@@ -50,10 +50,16 @@ final class HeldEventIDs: Sendable {
         case admitting
         /// In the buffer, or committed: a duplicate.
         case held
+        /// Not held, and `pendingLimit` ids wait for their commit already: push back.
+        case full
     }
 
     /// Most committed ids kept for in-process deduplication (claimed ids are never dropped).
     let capacity: Int
+    /// Most ids held at once whose events have not committed (admitting and claimed), the
+    /// memory a database outage can make the service hold (`BUFFER_EVENT_ID_LIMIT`): past it a
+    /// new id is refused, as a full buffer refuses a new entry, until a flush commits.
+    let pendingLimit: Int
     private let shards: [Shard]
     private let claimedCount = Atomic<Int>(0)
     private let committedCount = Atomic<Int>(0)
@@ -66,8 +72,9 @@ final class HeldEventIDs: Sendable {
         let ids = Mutex<[HeldID: State]>([:])
     }
 
-    init(capacity: Int, shardCount: Int = 64) {
+    init(capacity: Int, pendingLimit: Int = .max, shardCount: Int = 64) {
         self.capacity = capacity
+        self.pendingLimit = pendingLimit
         shards = (0..<shardCount).map { _ in Shard() }
     }
 
@@ -81,20 +88,34 @@ final class HeldEventIDs: Sendable {
     /// Committed and recorded in Redis, kept for in-process deduplication.
     var recorded: Int { recordedCount.load(ordering: .relaxed) }
 
-    /// Holds `id` as admitting at `now`, unless it is held already (see `Reservation`).
+    /// Holds `id` as admitting at `now`, unless it is held already or `pendingLimit` ids wait
+    /// for their commit (see `Reservation`). A repeat of a held id is answered as one even at the
+    /// limit: it adds nothing.
     func reserve(_ id: String, now: UInt64) -> Reservation {
         let key = HeldID(id)
-        let reservation = shard(key).ids.withLock { ids -> Reservation in
+        return shard(key).ids.withLock { ids -> Reservation in
             switch ids[key] {
             case nil:
+                // Counted before it is held, under its shard's lock, so the limit is exact across
+                // shards: two reservers cannot both take the last place.
+                guard takePlace() else { return .full }
                 ids[key] = .admitting(since: now)
                 return .reserved
             case .admitting?: return .admitting
             case .claimed?, .committed?: return .held
             }
         }
-        if reservation == .reserved { claimedCount.add(1, ordering: .relaxed) }
-        return reservation
+    }
+
+    /// Adds one to the pending count unless it is at `pendingLimit`.
+    private func takePlace() -> Bool {
+        var current = claimedCount.load(ordering: .relaxed)
+        while current < pendingLimit {
+            let (exchanged, original) = claimedCount.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
+            if exchanged { return true }
+            current = original
+        }
+        return false
     }
 
     /// An admitting id's event is in the buffer now: a repeat is a duplicate from here on.

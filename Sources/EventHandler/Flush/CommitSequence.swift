@@ -77,8 +77,10 @@ final class CommitSequence: Sendable {
 
     /// Forgets waiter `number` without calling it: its call ended (deadline, reset, disconnect),
     /// so nothing is left waiting for a commit that may be far off (a database outage).
-    func cancel(_ number: Int) {
-        _ = state.withLock { $0.waiting.removeValue(forKey: number) }
+    /// True when it was still waiting (false: it was answered already, or is being answered).
+    @discardableResult
+    func cancel(_ number: Int) -> Bool {
+        state.withLock { $0.waiting.removeValue(forKey: number) } != nil
     }
 
     /// Drain `drain` committed: so did every event of the tickets up to it.

@@ -83,13 +83,34 @@ final class Flusher: Sendable {
 struct CommitReceipt: Sendable {
     fileprivate let commits: CommitSequence
     fileprivate let ticket: Int
+    /// Where its call holds a place (`ACK_WAITING_LIMIT`), given back when the wait ends.
+    fileprivate var place: CommitWaitLimit? = nil
+
+    /// The receipt for a drain of `commits` numbered `ticket` or later.
+    init(commits: CommitSequence, ticket: Int) {
+        self.commits = commits
+        self.ticket = ticket
+    }
+
+    /// The same receipt, its wait holding a place of `limit` (taken already by the caller).
+    func holding(_ limit: CommitWaitLimit) -> CommitReceipt {
+        var receipt = self
+        receipt.place = limit
+        return receipt
+    }
 
     /// `done(true)` once the flush holding the event has committed; `done(false)` if the
     /// service stopped first. Runs at once, or on a flush worker's thread: keep it short.
-    /// `cancel()` on the returned wait forgets it (`done` is then never called).
+    /// `cancel()` on the returned wait forgets it (`done` is then never called). Either way
+    /// the place it holds is given back, once.
     @discardableResult
     func whenCommitted(_ done: @escaping @Sendable (Bool) -> Void) -> CommitWait {
-        CommitWait(commits: commits, number: commits.whenCommitted(ticket, done))
+        guard let place else { return CommitWait(commits: commits, number: commits.whenCommitted(ticket, done), place: nil) }
+        let number = commits.whenCommitted(ticket) { committed in
+            place.giveBack()
+            done(committed)
+        }
+        return CommitWait(commits: commits, number: number, place: place)
     }
 }
 
@@ -97,8 +118,11 @@ struct CommitReceipt: Sendable {
 struct CommitWait: Sendable {
     fileprivate let commits: CommitSequence
     fileprivate let number: Int?
+    fileprivate let place: CommitWaitLimit?
 
     func cancel() {
-        if let number { commits.cancel(number) }
+        // Only a wait still registered gives its place back here: one already answered gave it
+        // back when it was.
+        if let number, commits.cancel(number) { place?.giveBack() }
     }
 }

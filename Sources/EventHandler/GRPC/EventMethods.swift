@@ -56,8 +56,8 @@ enum EventMethods {
             call.respond(emptyResponse)
         case .rejected(let field, let reason):
             call.fail(GRPCStatus(.invalidArgument, "\(field.rawValue): \(reason)"))
-        case .overloaded:
-            call.fail(GRPCStatus(.resourceExhausted, "event buffer is full (BUFFER_SIZE_LIMIT); retry later"))
+        case .overloaded(let limit):
+            call.fail(GRPCStatus(.resourceExhausted, limit.message))
         case .unavailable:
             call.fail(GRPCStatus(.unavailable, "the service is shutting down; retry later"))
         case .deferred(.inFlightElsewhere):

@@ -19,6 +19,8 @@ final class EventIngestor: Sendable {
     private let flusher: Flusher
     /// `ACK_MODE=durable`: accepted events come with a receipt (deletions always do).
     private let durable: Bool
+    /// `ACK_WAITING_LIMIT`: places for calls that wait for their commit (nil: no limit).
+    let waiting: CommitWaitLimit?
     let deduplicator: EventDeduplicator?
     let counters: IngestCounters
     /// The log lines for events of another namespace and for a full buffer.
@@ -46,13 +48,20 @@ final class EventIngestor: Sendable {
 
     init(
         namespace: String, matcher: GoalMatcher, buffer: EventBuffer, deduplicator: EventDeduplicator? = nil,
-        flusher: Flusher, durable: Bool, logger: Logger = Logger(label: "event-handler"),
+        flusher: Flusher, durable: Bool, waiting: CommitWaitLimit? = nil, logger: Logger = Logger(label: "event-handler"),
         onFlushDue: @escaping @Sendable () -> Void
     ) {
-        notices = IngestNotices(namespace: namespace, limit: buffer.limit, logger: logger)
+        notices = IngestNotices(
+            namespace: namespace,
+            limits: [
+                .bufferFull: buffer.limit, .eventIDLimit: deduplicator?.configuration.pendingLimit ?? 0,
+                .waitingLimit: waiting?.limit ?? 0,
+            ],
+            logger: logger)
         counters = IngestCounters(notices: notices)
         self.flusher = flusher
         self.durable = durable
+        self.waiting = waiting
         self.namespace = namespace
         self.matcher = matcher
         self.buffer = buffer
@@ -64,17 +73,33 @@ final class EventIngestor: Sendable {
     /// the ingestor gives receipts (`ACK_MODE=durable`) and the event is in the buffer (or is a
     /// repeat of one), the receipt of the flush that commits it. Never blocks: `then` runs before
     /// this returns, or on the Redis thread with its reply.
+    ///
+    /// A call that may wait takes a place under `ACK_WAITING_LIMIT` first, before its event can
+    /// go into the buffer: at the limit it is refused whole, so a retry applies it once even
+    /// without an id. The receipt holds the place until its wait ends.
     func ingest(
         _ event: IncomingEvent, receivedAt: UInt64, then: @escaping @Sendable (IngestOutcome, CommitReceipt?) -> Void
     ) {
+        let place = durable ? waiting : nil
+        if let place {
+            guard place.take() else {
+                let refused = IngestOutcome.overloaded(.waitingLimit)
+                counters.record(.grpc, event.kind, refused)
+                return then(refused, nil)
+            }
+            counters.noteRoom(.waitingLimit)
+        }
         // The receipt is taken before the size trigger wakes the flusher: it names the first
         // drain certain to hold the event, and the wake-up then starts such a drain even if one
         // is running (taken after, it could name the drain after the one the wake-up started).
         let finish: @Sendable (Added) -> Void = { [self] added in
             counters.record(.grpc, event.kind, added.outcome)
-            let receipt =
+            var receipt =
                 durable && (added.outcome == .accepted || added.outcome == .ignored(.duplicate))
                 ? flusher.receipt(shard: added.shard ?? buffer.shardIndex(of: event.userID)) : nil
+            if let place {
+                if let held = receipt { receipt = held.holding(place) } else { place.giveBack() }
+            }
             if added.flushDue { onFlushDue() }
             then(added.outcome, receipt)
         }
@@ -145,6 +170,8 @@ final class EventIngestor: Sendable {
             return Added(outcome: .deferred(.inFlightElsewhere))
         case .unavailable:
             return Added(outcome: .deferred(.dedupUnavailable))
+        case .full:
+            return Added(outcome: .overloaded(.eventIDLimit))
         case .admitted(let claimed):
             let added = insert(screened, receivedAt: receivedAt, eventID: screened.id)
             if added.outcome == .accepted {
@@ -166,9 +193,10 @@ final class EventIngestor: Sendable {
             userID: screened.userID, updates: screened.updates, receivedAt: receivedAt, eventID: eventID, shard: screened.shard)
         {
         case .full:
-            return Added(outcome: .overloaded, shard: screened.shard)
+            return Added(outcome: .overloaded(.bufferFull), shard: screened.shard)
         case .accepted(let created, let flushDue):
-            if created > 0 { counters.noteRoom() }
+            if created > 0 { counters.noteRoom(.bufferFull) }
+            if eventID != nil { counters.noteRoom(.eventIDLimit) }
             return Added(outcome: .accepted, flushDue: flushDue, shard: screened.shard)
         }
     }
@@ -178,20 +206,31 @@ final class EventIngestor: Sendable {
     /// afterwards (`EventBuffer.deleteUser`). Returns the outcome and, when accepted, the receipt
     /// of that flush, whatever `ACK_MODE` is: a deletion is answered OK only once committed.
     /// Never blocks; not deduplicated (a deletion is idempotent).
-    func deleteUser(_ request: UserDeletionRequest) -> (IngestOutcome, CommitReceipt?) {
+    func deleteUser(_ request: UserDeletionRequest, callerWaits: Bool = true) -> (IngestOutcome, CommitReceipt?) {
         switch request.check(namespace: namespace) {
         case .otherNamespace: return (.ignored(.otherNamespace), nil)
         case .invalid(let field, let reason): return (.rejected(field: field, reason: reason), nil)
         case .valid: break
         }
+        // A deletion answered from its commit takes a place as a durable call does (`callerWaits`
+        // false: the Kafka path, which never waits on its receipt).
+        let waiting = callerWaits ? waiting : nil
+        if let waiting {
+            guard waiting.take() else { return (.overloaded(.waitingLimit), nil) }
+            counters.noteRoom(.waitingLimit)
+        }
         inFlight.add(1, ordering: .sequentiallyConsistent)
         defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
-        guard open.load(ordering: .sequentiallyConsistent) else { return (.unavailable, nil) }
+        guard open.load(ordering: .sequentiallyConsistent) else {
+            waiting?.giveBack()
+            return (.unavailable, nil)
+        }
         buffer.deleteUser(request.userID)
         // The receipt first: it names the first drain certain to hold the deletion, and the
         // wake-up below starts such a drain even if one is running now (a receipt taken after
         // the wake-up could name the drain after the one it started, a whole interval later).
-        let receipt = flusher.receipt(userID: request.userID)
+        var receipt = flusher.receipt(userID: request.userID)
+        if let waiting { receipt = receipt.holding(waiting) }
         // Deletions are rare and asked for "at once": flush now rather than at the interval.
         onFlushDue()
         return (.accepted, receipt)

@@ -20,11 +20,17 @@ final class IngestCounters: Sendable {
         let value = Atomic<Int>(0)
     }
 
+    private final class Flag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
     private static let outcomes = CountedOutcome.allCases.count
     private let cells: [Cell]
-    /// Back-pressure: set by the first refusal for a full buffer, cleared by the next event that
-    /// created an entry; each set counts one activation.
-    private let pushingBack = Atomic<Bool>(false)
+    /// Back-pressure, one episode per limit (`Pushback`, by its index): set by the first refusal
+    /// for that limit, cleared when the limit has room again (`noteRoom`); each set counts one
+    /// activation. Apart per limit: under a full buffer, merges with ids keep being taken, and
+    /// would otherwise end and restart the episode at every refusal.
+    private let pushingBack: [Flag] = Pushback.allCases.map { _ in Flag() }
     private let activations = Atomic<Int>(0)
     /// Told when back-pressure starts and ends, and of each refusal (its log lines).
     private let notices: IngestNotices?
@@ -42,17 +48,20 @@ final class IngestCounters: Sendable {
 
     func record(_ source: EventSource, _ kind: EventKind, _ outcome: IngestOutcome) {
         cells[Self.base(source, kind) + outcome.counted.index].value.add(1, ordering: .relaxed)
-        if outcome == .overloaded {
-            let started = !pushingBack.load(ordering: .relaxed) && !pushingBack.exchange(true, ordering: .relaxed)
+        if case .overloaded(let limit) = outcome {
+            let flag = pushingBack[limit.index]
+            let started = !flag.value.load(ordering: .relaxed) && !flag.value.exchange(true, ordering: .relaxed)
             if started { activations.add(1, ordering: .relaxed) }
-            notices?.refused(started: started)
+            notices?.refused(started: started, limit: limit)
         }
     }
 
-    /// The buffer took an event that created entries: it has room again, and the next refusal
-    /// starts a new back-pressure episode. (A pure merge proves nothing: it is taken when full.)
-    func noteRoom() {
-        if pushingBack.load(ordering: .relaxed), pushingBack.exchange(false, ordering: .relaxed) { notices?.roomAgain() }
+    /// `limit` has room again (the buffer took an event that created entries, or an event id,
+    /// or a call that waits for its commit), and its next refusal starts a new back-pressure
+    /// episode. (A pure merge proves nothing of the entries: it is taken when the buffer is full.)
+    func noteRoom(_ limit: Pushback = .bufferFull) {
+        let flag = pushingBack[limit.index]
+        if flag.value.load(ordering: .relaxed), flag.value.exchange(false, ordering: .relaxed) { notices?.roomAgain(limit) }
     }
 
     func snapshot(_ source: EventSource, _ kind: EventKind) -> Snapshot {
@@ -77,6 +86,6 @@ final class IngestCounters: Sendable {
         return total
     }
 
-    /// Times the buffer started refusing events for being full.
+    /// Times a memory limit (`Pushback`) started refusing events.
     var backPressureActivations: Int { activations.load(ordering: .relaxed) }
 }

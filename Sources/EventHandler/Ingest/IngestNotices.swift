@@ -3,12 +3,13 @@ import Synchronization
 
 /// Log lines for what the ingest path otherwise only counts, so the two commonest "nothing is
 /// stored" mistakes show in the log and not only in the metrics: events of another namespace
-/// (`events_ignored_total{reason="other_namespace"}`) and a full buffer refusing new entries
-/// (`events_rejected_total{reason="buffer_full"}`, `buffer_backpressure_activations_total`).
+/// (`events_ignored_total{reason="other_namespace"}`) and a memory limit refusing events
+/// (`events_rejected_total{reason="buffer_full"}` and the other `Pushback` reasons,
+/// `buffer_backpressure_activations_total`).
 ///
 /// Never one line per event. Another namespace: the first such event is logged at once, later
 /// ones at most once per `interval` (a minute), each line with the count since the previous
-/// one. A full buffer: a line when back-pressure starts and one when it ends (the buffer took a
+/// one. A full buffer (or another memory limit, each apart): a line when back-pressure starts and one when it ends (the buffer took a
 /// new entry again), the start at most once per `interval`: a buffer that fills at every flush
 /// under sustained overload logs two lines a minute, the first saying how many times it filled.
 /// An episode whose start was not logged ends without a line. On the event path: relaxed
@@ -18,8 +19,8 @@ final class IngestNotices: Sendable {
     private let logger: Logger
     /// `AB_NAMESPACE`.
     private let namespace: String
-    /// `BUFFER_SIZE_LIMIT`.
-    private let limit: Int
+    /// The limits' values, by `Pushback.index` (`BUFFER_SIZE_LIMIT`, ...).
+    private let limits: [Int]
     /// Nanoseconds between two lines of a kind.
     private let interval: UInt64
     /// Monotonic nanoseconds (a parameter for the tests).
@@ -30,23 +31,29 @@ final class IngestNotices: Sendable {
     /// No line about them before this time.
     private let nextForeignLine = Atomic<UInt64>(0)
 
-    /// Back-pressure starts since the last "full" line.
-    private let fills = Atomic<Int>(0)
-    private let nextFullLine = Atomic<UInt64>(0)
-    /// Set by a logged "full" line, cleared by the "room again" line that ends its episode.
-    private let fullLogged = Atomic<Bool>(false)
-    private let fullLoggedAt = Atomic<UInt64>(0)
-    /// Refusals since the last "full" line.
-    private let refusals = Atomic<Int>(0)
+    /// Each limit's lines (by `Pushback.index`), rate-limited apart: one limit's line does not
+    /// hide another's.
+    private let episodes: [Episode] = Pushback.allCases.map { _ in Episode() }
+
+    private final class Episode: Sendable {
+        /// Back-pressure starts since the last "full" line.
+        let fills = Atomic<Int>(0)
+        let nextFullLine = Atomic<UInt64>(0)
+        /// Set by a logged "full" line, cleared by the "room again" line that ends its episode.
+        let fullLogged = Atomic<Bool>(false)
+        let fullLoggedAt = Atomic<UInt64>(0)
+        /// Refusals since the last "full" line.
+        let refusals = Atomic<Int>(0)
+    }
 
     static let oneMinute: UInt64 = 60_000_000_000
 
     init(
-        namespace: String, limit: Int, logger: Logger, interval: UInt64 = IngestNotices.oneMinute,
+        namespace: String, limits: [Pushback: Int], logger: Logger, interval: UInt64 = IngestNotices.oneMinute,
         clock: @escaping @Sendable () -> UInt64 = { MonotonicTime.now }
     ) {
         self.namespace = namespace
-        self.limit = limit
+        self.limits = Pushback.allCases.map { limits[$0] ?? 0 }
         self.logger = logger
         self.interval = interval
         self.clock = clock
@@ -65,32 +72,43 @@ final class IngestNotices: Sendable {
             ])
     }
 
-    /// An event was refused for a full buffer; `started`: the first refusal since the buffer
-    /// last took a new entry (a back-pressure activation).
-    func refused(started: Bool) {
+    /// An event was refused for `limit`; `started`: the first refusal since that limit last had
+    /// room (a back-pressure activation).
+    func refused(started: Bool, limit: Pushback = .bufferFull) {
+        let episode = episodes[limit.index]
         if started {
-            fills.add(1, ordering: .relaxed)
-            if due(nextFullLine) {
-                refusals.store(0, ordering: .relaxed)
-                fullLoggedAt.store(clock(), ordering: .relaxed)
-                fullLogged.store(true, ordering: .releasing)
+            episode.fills.add(1, ordering: .relaxed)
+            if due(episode.nextFullLine) {
+                episode.refusals.store(0, ordering: .relaxed)
+                episode.fullLoggedAt.store(clock(), ordering: .relaxed)
+                episode.fullLogged.store(true, ordering: .releasing)
                 logger.warning(
-                    "event buffer full (BUFFER_SIZE_LIMIT): refusing new entries until a flush frees room (gRPC answers RESOURCE_EXHAUSTED, Kafka consumption pauses)",
-                    metadata: ["limit": "\(limit)", "times_full": "\(fills.exchange(0, ordering: .relaxed))"])
+                    "\(Self.full(limit)) (gRPC answers RESOURCE_EXHAUSTED, Kafka consumption pauses)",
+                    metadata: ["limit": "\(limits[limit.index])", "times_full": "\(episode.fills.exchange(0, ordering: .relaxed))"])
             }
         }
-        refusals.add(1, ordering: .relaxed)
+        episode.refusals.add(1, ordering: .relaxed)
     }
 
-    /// The buffer took a new entry after refusing some: back-pressure is over.
-    func roomAgain() {
-        guard fullLogged.exchange(false, ordering: .acquiring) else { return }
+    private static func full(_ limit: Pushback) -> String {
+        switch limit {
+        case .bufferFull: "event buffer full (BUFFER_SIZE_LIMIT): refusing new entries until a flush frees room"
+        case .eventIDLimit:
+            "too many accepted events wait for their commit (BUFFER_EVENT_ID_LIMIT): refusing new events with an id until a flush commits"
+        case .waitingLimit: "too many calls wait for their commit (ACK_WAITING_LIMIT): refusing new durable calls until a flush commits"
+        }
+    }
+
+    /// `limit` has room again after refusing some: back-pressure is over.
+    func roomAgain(_ limit: Pushback = .bufferFull) {
+        let episode = episodes[limit.index]
+        guard episode.fullLogged.exchange(false, ordering: .acquiring) else { return }
         let now = clock()
-        let since = fullLoggedAt.load(ordering: .relaxed)
+        let since = episode.fullLoggedAt.load(ordering: .relaxed)
         logger.info(
-            "event buffer has room again: taking new entries",
+            "\(limit == .bufferFull ? "event buffer has room again: taking new entries" : "\(limit.setting) has room again: taking events")",
             metadata: [
-                "refused": "\(refusals.load(ordering: .relaxed))",
+                "refused": "\(episode.refusals.load(ordering: .relaxed))",
                 "duration_ms": "\(now > since ? (now - since) / 1_000_000 : 0)",
             ])
     }

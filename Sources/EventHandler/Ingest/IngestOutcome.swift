@@ -9,8 +9,8 @@ enum IngestOutcome: Sendable, Equatable {
     case ignored(IgnoreReason)
     /// Bad input (wire.md "What a valid event is"); `field` names the offending field.
     case rejected(field: EventField, reason: String)
-    /// The buffer is at `BUFFER_SIZE_LIMIT`: deliver again later.
-    case overloaded
+    /// A memory limit is reached (`Pushback` says which): deliver again later.
+    case overloaded(Pushback)
     /// The service is draining for shutdown: deliver again later (elsewhere).
     case unavailable
     /// Deduplication cannot let it in yet: deliver again later.
@@ -22,7 +22,7 @@ enum IngestOutcome: Sendable, Equatable {
         case .accepted: .accepted
         case .ignored(let reason): .ignored(reason)
         case .rejected(let field, _): .rejected(RejectReason(field))
-        case .overloaded: .rejected(.bufferFull)
+        case .overloaded(let limit): .rejected(limit.rejectReason)
         case .unavailable: .rejected(.shuttingDown)
         case .deferred(let reason): .rejected(reason.rejectReason)
         }
@@ -40,6 +40,52 @@ enum IgnoreReason: String, Sendable, CaseIterable {
     case noMatchingGoal = "no_matching_goal"
     /// Its id was applied already (or is in the buffer): acknowledged, not applied again.
     case duplicate
+}
+
+/// Which memory limit pushed an event back. Each bounds what a database outage can make the
+/// service hold: entries, ids of events not yet committed, calls waiting for a commit.
+enum Pushback: String, Sendable, CaseIterable {
+    /// The buffer is at `BUFFER_SIZE_LIMIT` entries.
+    case bufferFull = "buffer_full"
+    /// `BUFFER_EVENT_ID_LIMIT` ids of accepted events wait for their commit.
+    case eventIDLimit = "event_id_limit"
+    /// `ACK_WAITING_LIMIT` calls wait for their commit (`ACK_MODE=durable`).
+    case waitingLimit = "ack_waiting_limit"
+
+    /// Dense index into `allCases`.
+    var index: Int {
+        switch self {
+        case .bufferFull: 0
+        case .eventIDLimit: 1
+        case .waitingLimit: 2
+        }
+    }
+
+    var rejectReason: RejectReason {
+        switch self {
+        case .bufferFull: .bufferFull
+        case .eventIDLimit: .eventIDLimit
+        case .waitingLimit: .ackWaitingLimit
+        }
+    }
+
+    /// The setting that sets the limit.
+    var setting: String {
+        switch self {
+        case .bufferFull: "BUFFER_SIZE_LIMIT"
+        case .eventIDLimit: "BUFFER_EVENT_ID_LIMIT"
+        case .waitingLimit: "ACK_WAITING_LIMIT"
+        }
+    }
+
+    /// The answer's words: which setting, and what to do.
+    var message: String {
+        switch self {
+        case .bufferFull: "event buffer is full (BUFFER_SIZE_LIMIT); retry later"
+        case .eventIDLimit: "too many accepted events wait for their commit (BUFFER_EVENT_ID_LIMIT); retry later"
+        case .waitingLimit: "too many calls wait for their commit (ACK_WAITING_LIMIT); retry later"
+        }
+    }
 }
 
 /// Why deduplication holds an event back for now.
@@ -67,6 +113,10 @@ enum RejectReason: String, Sendable, CaseIterable {
     case invalidInc = "invalid_inc"
     /// Back-pressure: the buffer is at its limit.
     case bufferFull = "buffer_full"
+    /// Back-pressure: too many ids of accepted events wait for their commit.
+    case eventIDLimit = "event_id_limit"
+    /// Back-pressure: too many durable calls wait for their commit.
+    case ackWaitingLimit = "ack_waiting_limit"
     /// Draining for shutdown.
     case shuttingDown = "shutting_down"
     /// Deduplication: another delivery of the id is in flight.

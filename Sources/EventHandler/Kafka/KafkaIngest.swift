@@ -176,7 +176,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
                     switch admissions[item] {
                     case .admitted(let claimed): deduplicator.release(items[item].id, claimed: claimed)
                     case .duplicate(let source): deduplicator.uncount(source)
-                    case .heldElsewhere, .unavailable: break
+                    case .heldElsewhere, .unavailable, .full: break
                     }
                 }
                 return index
@@ -309,7 +309,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
             return .taken
         }
         let outcome = positions.withIngestLock(worker: positions.worker(ofShard: shard)) {
-            let (outcome, _) = ingestor.deleteUser(request)
+            let (outcome, _) = ingestor.deleteUser(request, callerWaits: false)
             switch outcome {
             case .rejected(let field, let reason):
                 positions.deadLetters?.send(record, reason: "invalid \(field.rawValue): \(reason)")
@@ -368,8 +368,10 @@ final class KafkaIngest: KafkaConsumerDelegate {
     }
 
     func hasRoom() -> Bool {
-        // Resume below the limit with a margin, so one resumed record does not pause it again.
-        buffer.pendingCount < buffer.limit - buffer.limit / 10
+        // Resume below the limits with a margin, so one resumed record does not pause it again.
+        guard buffer.pendingCount < buffer.limit - buffer.limit / 10 else { return false }
+        guard let held = ingestor.deduplicator?.held else { return true }
+        return held.claimed < held.pendingLimit - held.pendingLimit / 10
     }
 
     func consumerError(_ message: String) {

@@ -67,7 +67,8 @@ struct EventHandlerService {
             positions: positions, participant: deduplicator, onFenced: Self.fenced(logger: logger), logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
-            deduplicator: deduplicator, flusher: flusher, durable: settings.ackMode == .durable, logger: logger,
+            deduplicator: deduplicator, flusher: flusher, durable: settings.ackMode == .durable,
+            waiting: CommitWaitLimit(limit: settings.ackWaitingLimit), logger: logger,
             onFlushDue: { flusher.requestFlush() })
         let health = HealthState()
         let methods =
@@ -204,7 +205,7 @@ struct EventHandlerService {
         return EventDeduplicator(
             configuration: .init(
                 namespace: settings.namespace, ttl: dedup.ttl, lease: dedup.lease, failMode: dedup.failMode,
-                localCapacity: dedup.localCapacity),
+                localCapacity: dedup.localCapacity, pendingLimit: settings.bufferEventIDLimit),
             redis: redis, isFlushCommitted: isFlushCommitted, logger: logger)
     }
 
