@@ -10,8 +10,10 @@ PROFILE     ?=
 BENCH_SCALE ?= 0.05
 BENCH_TOOL  ?= k6
 DEBUG_BIN   = .build/debug/event-handler
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
 
-.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy check-docs secrets bench bench-core bench-drain protos migrations-bundle migrate pg-start pg-stop redis-start redis-stop clean
+.PHONY: help deps build build-release run demo test test-faults check-monitoring check-deploy check-docs secrets bench bench-core bench-drain fuzz fuzz-smoke protos migrations-bundle migrate pg-start pg-stop redis-start redis-stop clean
 
 help:
 	@echo "make run         build (release) and run the service against a local PostgreSQL, Redis and dev-kafka"
@@ -28,6 +30,9 @@ help:
 	@echo "make bench-core  buffer and flush throughput against the raw PostgreSQL ceiling"
 	@echo "make bench-drain the service draining 1,000,000 Kafka events, against the same ceiling"
 	@echo "                 (the benchmarks are a package of their own: Benchmarks/, built by scripts/build-release.sh)"
+	@echo "make fuzz        libFuzzer on every parser of outside input, each target FUZZ_SECONDS (300) s;"
+	@echo "                 FUZZ_TARGETS=\"catalog grpc\" for some; executions and corpus sizes to bench/results/fuzz-*.txt"
+	@echo "make fuzz-smoke  the same, 20 s per target (what CI runs)"
 	@echo "make migrate     apply the migrations to the database in .env"
 	@echo "make migrations-bundle  rebuild the built-in migrations from migrations/*.sql (after changing one)"
 	@echo "make protos      regenerate Sources/GameEvents and Sources/GameEventsGRPC from protos/"
@@ -82,7 +87,7 @@ test-faults: deps
 	@scripts/install-deps.sh --test
 	swift build --build-tests
 	@report=bench/results/faults-$$(date -u +%Y-%m-%dT%H%M%SZ).jsonl; \
-	FAULT_REPORT=$$PWD/$$report swift test --skip-build --no-parallel --filter FaultInjectionTests && \
+	FAULT_REPORT=$$PWD/$$report FAULT_OUTAGE_SECONDS=$${FAULT_OUTAGE_SECONDS:-300} swift test --skip-build --no-parallel --filter FaultInjectionTests && \
 	python3 scripts/fault-table.py $$report
 
 # Alert rules (promtool check + unit tests), Prometheus config, Grafana dashboard, metric names.
@@ -119,6 +124,16 @@ bench-drain: deps
 	scripts/build-release.sh event-handler bench-drain > /dev/null
 	.build/release/bench-drain $(ARGS)
 
+# libFuzzer (with AddressSanitizer) on every parser of outside input: the fuzz package, Fuzz/,
+# built into .build-fuzz/; each target's corpus grows in .build-fuzz/corpus/ (not in git) from
+# its seeds in Fuzz/corpus/. See docs/development.md, "Fuzzing".
+fuzz: deps
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# What CI runs (.ci/run): every target for 20 s, seeds (and the inputs of crashes fixed) first.
+fuzz-smoke: deps
+	scripts/fuzz.sh 20 $(FUZZ_TARGETS)
+
 protos:
 	scripts/generate-protos.sh
 
@@ -126,4 +141,4 @@ migrations-bundle:
 	scripts/bundle-migrations.py
 
 clean: pg-stop
-	rm -rf .build $(LOCAL)
+	rm -rf .build .build-fuzz $(LOCAL)

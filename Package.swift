@@ -28,7 +28,8 @@ import PackageDescription
 //                 clients, the test catalog and workload, the independent model of the table
 //
 // The benchmarks, the load generator and the naive peer are a package of their own, Benchmarks/,
-// which depends on this one by path: this package builds the product and its tests.
+// which depends on this one by path: this package builds the product and its tests. The fuzz
+// targets (libFuzzer) are another such package, Fuzz/.
 let strictSwift: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
     .enableUpcomingFeature("ExistentialAny"),
@@ -46,6 +47,11 @@ let package = Package(
             name: "EventHandlerModules",
             targets: ["GameEvents", "Catalog", "Buffer", "EventRules", "Lifecycle", "Storage", "ProgressStore", "UnaryGRPC", "Kafka"]
         ),
+        // For the fuzz package (Fuzz/Package.swift): the service's library (configuration, Kafka
+        // decoding, ingest, the gRPC methods), whose parsers are internal and reached with
+        // `@testable import` (debug builds enable testing), and the Redis wrapper alone.
+        .library(name: "EventHandlerService", targets: ["EventHandler"]),
+        .library(name: "Redis", targets: ["Redis"]),
         .library(name: "GameEventsGRPC", targets: ["GameEventsGRPC"]),
         .library(name: "TestSupport", targets: ["TestSupport"]),
         .library(name: "ServiceTestSupport", targets: ["ServiceTestSupport"]),
@@ -188,7 +194,13 @@ let package = Package(
         ),
         .testTarget(name: "BufferTests", dependencies: ["Buffer"], swiftSettings: strictSwift),
         .testTarget(name: "LifecycleTests", dependencies: ["Lifecycle"], swiftSettings: strictSwift),
-        .testTarget(name: "UnaryGRPCTests", dependencies: ["UnaryGRPC"], swiftSettings: strictSwift),
+        .testTarget(
+            name: "UnaryGRPCTests",
+            dependencies: [
+                "UnaryGRPC", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
+            swiftSettings: strictSwift
+        ),
         .testTarget(name: "RedisTests", dependencies: ["Redis", "TestSupport"], swiftSettings: strictSwift),
         .testTarget(name: "CatalogTests", dependencies: ["Catalog"], swiftSettings: strictSwift),
         .testTarget(

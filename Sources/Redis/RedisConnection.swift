@@ -71,33 +71,10 @@ public final class RedisConnection {
                 throw RedisError(Self.errorText(context))
             }
             let reply = raw.assumingMemoryBound(to: redisReply.self)
-            replies.append(Self.copy(reply))
+            replies.append(RedisReply(copying: reply))
             freeReplyObject(raw)
         }
         return replies
-    }
-
-    private static func copy(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
-        let r = reply.pointee
-        switch r.type {
-        case REDIS_REPLY_STRING:
-            return .string(r.str.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(r.len))) } ?? [])
-        case REDIS_REPLY_STATUS:
-            return .status(text(r))
-        case REDIS_REPLY_ERROR:
-            return .error(text(r))
-        case REDIS_REPLY_INTEGER:
-            return .integer(r.integer)
-        case REDIS_REPLY_ARRAY:
-            return .array((0..<Int(r.elements)).compactMap { i in r.element[i].map { copy($0) } })
-        default:
-            return .null
-        }
-    }
-
-    private static func text(_ r: redisReply) -> String {
-        guard let str = r.str else { return "" }
-        return String(decoding: UnsafeRawBufferPointer(start: str, count: Int(r.len)), as: UTF8.self)
     }
 
     private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {

@@ -64,6 +64,11 @@ public struct RedisURL: Sendable, Equatable, CustomStringConvertible {
             port = number
         }
         guard !host.isEmpty else { throw ParseError(description: "names no host") }
+        // hiredis takes the host as a C string: a NUL would cut it short (a connection to another
+        // host than the one logged), and no control character belongs in a host name.
+        guard !host.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
+            throw ParseError(description: "host contains a control character")
+        }
         self.init(host: String(host), port: port, user: user, password: password, database: database)
     }
 

@@ -11,8 +11,8 @@ import Synchronization
 /// Per connection, three handlers on one event loop (after `NIOSSLServerHandler` with TLS): `NIOHTTP2Handler` (framing, HPACK, flow
 /// control, the flood limits), `NIOHTTP2ServerConnectionManagementHandler` (idle timeout,
 /// maximum age and its grace, keepalive pings, graceful GOAWAY) and `GRPCConnectionHandler`
-/// (calls as values keyed by stream id; handlers run on the event loop). No task, channel or
-/// event-loop hop per call.
+/// (calls as values keyed by stream id; handlers run on the event loop), with `StreamEventFilter`
+/// between the first two (`ConnectionPipeline`). No task, channel or event-loop hop per call.
 public final class UnaryGRPCServer: Sendable {
     public struct Configuration: Sendable {
         public var host: String
@@ -68,36 +68,10 @@ public final class UnaryGRPCServer: Sendable {
     public static func start(
         configuration: Configuration, methods: [GRPCMethod], metrics: GRPCServerMetrics? = nil, security: GRPCSecurity? = nil
     ) async throws -> UnaryGRPCServer {
-        let table = GRPCMethodTable(methods)
         let metrics = metrics ?? GRPCServerMetrics(methods: methods)
+        let pipeline = ConnectionPipeline(configuration: configuration, methods: methods, metrics: metrics, security: security)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, configuration.threads))
         let connections = ConnectionRegistry()
-        let settings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: configuration.maxConcurrentStreams),
-            // One request message (and its prefix) fits a stream's window: no per-stream
-            // WINDOW_UPDATE is ever needed for a unary request.
-            HTTP2Setting(parameter: .initialWindowSize, value: max(65_535, configuration.maxMessageBytes + 5)),
-            HTTP2Setting(parameter: .maxHeaderListSize, value: 16 * 1024),
-        ]
-        var connection = NIOHTTP2Handler.ConnectionConfiguration()
-        connection.initialSettings = settings
-        // Rapid-reset protection stays the library's, scaled to the stream limit: a client that
-        // cancels its calls (deadlines, a retry policy) resets streams by the hundred, and a reset
-        // costs this server one dictionary removal. The default (200 per 30 s) would GOAWAY a
-        // bridge that cancels a few hundred calls.
-        var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.streamResetFrameRateLimit.maximumCount = max(200, 10 * configuration.maxConcurrentStreams)
-        let http2 = (connection: connection, stream: stream)
-        let limits = GRPCConnectionHandler.Limits(
-            maxMessageBytes: configuration.maxMessageBytes,
-            connectionWindow: max(1 << 20, 2 * (configuration.maxMessageBytes + 5)))
-        let management = NIOHTTP2ServerConnectionManagementHandler.Configuration(
-            maxIdleTime: configuration.maxConnectionIdle.map(TimeAmount.init),
-            maxAge: configuration.maxConnectionAge.map(TimeAmount.init),
-            maxGraceTime: configuration.maxConnectionAgeGrace.map(TimeAmount.init),
-            keepalive: configuration.keepaliveTime.map {
-                .init(pingInterval: TimeAmount($0), ackTimeout: TimeAmount(configuration.keepaliveTimeout))
-            })
         let maxConnections = configuration.maxConnections
         do {
             let listener = try await ServerBootstrap(group: group)
@@ -115,16 +89,7 @@ public final class UnaryGRPCServer: Sendable {
                         connections.remove(channel)
                         metrics.connectionsOpen.add(-1)
                     }
-                    return channel.eventLoop.makeCompletedFuture {
-                        let pipeline = channel.pipeline.syncOperations
-                        if let tls = security?.tlsContext {
-                            try pipeline.addHandler(NIOSSLServerHandler(context: tls))
-                        }
-                        try pipeline.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: http2.connection, streamConfiguration: http2.stream))
-                        try pipeline.addHandler(
-                            NIOHTTP2ServerConnectionManagementHandler(eventLoop: channel.eventLoop, configuration: management))
-                        try pipeline.addHandler(GRPCConnectionHandler(methods: table, metrics: metrics, limits: limits, security: security))
-                    }
+                    return channel.eventLoop.makeCompletedFuture { try pipeline.install(on: channel) }
                 }
                 .bind(host: configuration.host, port: configuration.port).get()
             return UnaryGRPCServer(

@@ -17,6 +17,15 @@ struct RedisURLTests {
         }
     }
 
+    /// Found by the fuzz target `redis-url` (Fuzz/corpus/redis-url/crash-151831a6…): a host with a
+    /// NUL was accepted, and hiredis, which takes the host as a C string, would have connected to
+    /// the part before it while the logs named the whole.
+    @Test func refusesControlCharactersInTheHost() {
+        for bad in ["redis://:s3c\u{1C}\u{0}\u{0}e:6380/2", "redis://cache\u{0}.evil:6379", "redis://ca\nche", "redis://h\u{7F}"] {
+            #expect(throws: RedisURL.ParseError.self, "\(bad.debugDescription)") { try RedisURL(parsing: bad) }
+        }
+    }
+
     @Test func hidesThePasswordInLogs() throws {
         let url = try RedisURL(parsing: "redis://app:topsecret@h:7/3")
         #expect("\(url)" == "redis://app:***@h:7/3")

@@ -1,0 +1,4 @@
+
+
+
+player-2mygameevt-7*mygame

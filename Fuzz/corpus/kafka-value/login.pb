@@ -1,0 +1,5 @@
+
+
+
+
+player-2evt-5*mygameJplayer-2
