@@ -339,18 +339,19 @@ public final class PostgresServer: Sendable {
 /// the child closes, and `pg_ctl start` leaves the server running with whatever it inherited, so
 /// `waitUntilExit()` could wait forever (swift-corelibs-foundation issue 4795). The script also
 /// closes inherited descriptors before starting the server, for callers that do use `Process`.
-enum ChildProcess {
-    struct Output {
-        let status: Int32
-        let standardOutput: String
-        let standardError: String
+public enum ChildProcess {
+    public struct Output: Sendable {
+        public let status: Int32
+        public let standardOutput: String
+        public let standardError: String
     }
 
     /// Runs `executable` with standard output and error going to two files in `scratchDirectory`
     /// (opened in the child only: no descriptor of ours can leak into another process), waits for
     /// it, and returns what it wrote.
-    static func run(
-        _ executable: String, _ arguments: [String], environment: [String: String], scratchDirectory: String
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+        scratchDirectory: String = NSTemporaryDirectory()
     ) throws -> Output {
         let stem = scratchDirectory + "/child-\(UUID().uuidString.prefix(8))"
         let outputPath = stem + ".out"
