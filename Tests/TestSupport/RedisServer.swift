@@ -47,6 +47,15 @@ public final class RedisServer: Sendable {
         try run("stop")
     }
 
+    /// Sends `signal` to the running server (SIGSTOP hangs it: connections stay open, nothing
+    /// answers; SIGCONT resumes it).
+    public func signal(_ signal: Int32) throws {
+        let text = try String(contentsOfFile: directory + "/redis.pid", encoding: .utf8)
+        guard let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), kill(pid, signal) == 0 else {
+            throw PostgresServerError("cannot signal redis (pid file: \(text))", log: "")
+        }
+    }
+
     /// Stops the server and removes its directory. Idempotent.
     public func shutdown() {
         try? run("stop")

@@ -16,6 +16,9 @@ Scenarios:
   resets COUNT              COUNT calls started and cancelled at once (RST_STREAM), then one call
   disconnect COUNT          COUNT calls started, the connection closed under them, then one call on
                             a new connection
+  waiting COUNT             COUNT logins without an id, each its own user, started at once on one
+                            connection (durable mode with the database away: each waits for its
+                            commit), then each answer's code counted (scripts/measure-memory.sh)
 """
 import json
 import os
@@ -68,6 +71,17 @@ def inflight(channel, pb, stub, users, logins):
         code = code_of(call)
         codes[code] = codes.get(code, 0) + 1
     return {"codes": codes, "users": names}
+
+
+def waiting(channel, pb, stub, count):
+    tag = uuid.uuid4().hex[:8]
+    calls = [stub.OnMessage.future(pb.UserLoggedIn(id="", namespace=NAMESPACE, user_id=f"waiting-{tag}-{i:06d}"), timeout=600)
+             for i in range(count)]
+    codes = {}
+    for call in calls:
+        code = code_of(call)
+        codes[code] = codes.get(code, 0) + 1
+    return {"codes": codes}
 
 
 def edges(channel, pb, stub):
@@ -151,6 +165,8 @@ def main():
         stub = grpc_stubs.UserAuthenticationUserLoggedInServiceStub(channel)
         if scenario == "inflight":
             out = inflight(channel, pb, stub, int(args[0]), int(args[1]))
+        elif scenario == "waiting":
+            out = waiting(channel, pb, stub, int(args[0]))
         elif scenario == "edges":
             out = edges(channel, pb, stub)
         elif scenario == "resets":
