@@ -32,6 +32,9 @@ public final class GRPCServerMetrics: Sendable {
     let connectionsRefused = AtomicCounter()
     /// Connections closed for a protocol error (not HTTP/2, a bad preface, a flood limit).
     let connectionErrors = AtomicCounter()
+    /// Accepts that failed (too many open files: RLIMIT_NOFILE); the connection waits in the
+    /// backlog and accepting resumes after a second.
+    let acceptErrors = AtomicCounter()
     /// Calls to a method this server does not have (answered UNIMPLEMENTED).
     let unknownMethods = AtomicCounter()
     /// Requests refused for a message over `GRPC_MAX_MESSAGE_BYTES`.
@@ -118,6 +121,11 @@ public final class GRPCServerMetrics: Sendable {
             (
                 "grpc_server_connection_errors_total", "counter",
                 "gRPC connections closed for a protocol error (not HTTP/2, bad preface, flood limits)", connectionErrors.total
+            ),
+            (
+                "grpc_server_accept_errors_total", "counter",
+                "Connections the gRPC server failed to accept (too many open files: RLIMIT_NOFILE); accepting resumes a second later",
+                acceptErrors.total
             ),
             (
                 "grpc_server_unknown_method_total", "counter",

@@ -66,7 +66,8 @@ public final class UnaryGRPCServer: Sendable {
     /// list, so `/metrics` can show its zeros before the server starts).
     /// `security`, when given, puts TLS in front of HTTP/2 and asks calls for its bearer token.
     public static func start(
-        configuration: Configuration, methods: [GRPCMethod], metrics: GRPCServerMetrics? = nil, security: GRPCSecurity? = nil
+        configuration: Configuration, methods: [GRPCMethod], metrics: GRPCServerMetrics? = nil, security: GRPCSecurity? = nil,
+        onAcceptError: @escaping @Sendable (any Error) -> Void = { _ in }
     ) async throws -> UnaryGRPCServer {
         let metrics = metrics ?? GRPCServerMetrics(methods: methods)
         let pipeline = ConnectionPipeline(configuration: configuration, methods: methods, metrics: metrics, security: security)
@@ -77,6 +78,9 @@ public final class UnaryGRPCServer: Sendable {
             let listener = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 4_096)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .serverChannelInitializer { channel in
+                    AcceptErrors.install(on: channel, count: { metrics.acceptErrors.add(1) }, onError: onAcceptError)
+                }
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelInitializer { channel in
                     guard connections.admit(channel, limit: maxConnections) else {

@@ -33,9 +33,11 @@ public final class ServiceProcess: Sendable {
         return testBinary.deletingLastPathComponent().appendingPathComponent("event-handler").path
     }
 
-    /// The package's executable `name`, from the same build folder as `event-handler`.
+    /// The package's executable `name`, from the same build folder as `event-handler` (an
+    /// absolute path is taken as it is: `/usr/bin/prlimit`, say, to start the service under it).
     public static func binaryPath(of name: String) -> String {
-        name == "event-handler"
+        if name.hasPrefix("/") { return name }
+        return name == "event-handler"
             ? binaryPath : URL(fileURLWithPath: binaryPath).deletingLastPathComponent().appendingPathComponent(name).path
     }
 

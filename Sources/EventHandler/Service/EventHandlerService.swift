@@ -12,6 +12,7 @@ import ProgressStore
 import Redis
 import ServiceLifecycle
 import Storage
+import Synchronization
 import UnaryGRPC
 
 /// The service, wired: catalog → operations endpoints → database (migrate, warm the pool) →
@@ -106,8 +107,19 @@ struct EventHandlerService {
         }
         flusher.start()
 
+        let acceptFailureLine = Atomic<UInt64>(0)
         let server = try await UnaryGRPCServer.start(
-            configuration: settings.grpc, methods: methods, metrics: grpcMetrics, security: settings.grpcSecurity)
+            configuration: settings.grpc, methods: methods, metrics: grpcMetrics, security: settings.grpcSecurity,
+            onAcceptError: { error in
+                // At most one line a minute; grpc_server_accept_errors_total counts them all.
+                let now = MonotonicTime.now
+                let next = acceptFailureLine.load(ordering: .relaxed)
+                guard now >= next, acceptFailureLine.compareExchange(expected: next, desired: now + 60_000_000_000, ordering: .relaxed).exchanged
+                else { return }
+                logger.warning(
+                    "cannot accept gRPC connections (at the open-files limit?): new connections wait in the backlog; open ones are served; raise the limit (nofile), or set GRPC_MAX_CONNECTIONS below it",
+                    metadata: ["error": "\(error)"])
+            })
         if let consumer {
             try consumer.start()
             logger.info("kafka consumer started", metadata: ["group": "\(consumer.configuration.groupID)", "topics": "\(consumer.configuration.topics)"])
