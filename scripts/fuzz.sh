@@ -9,6 +9,8 @@
 # Prints, and writes to bench/results/fuzz-<time>.txt, one line per target: executions,
 # executions per second, corpus size (inputs and bytes) and libFuzzer's coverage counters.
 # Reproduce a crash: .build-fuzz/debug/fuzz-<target> .build-fuzz/crashes/<target>/crash-…
+# FUZZ_SEED=N fixes libFuzzer's random seed (make fuzz-smoke: 1), so a short run takes the same
+# mutations each time from a clean clone: CI checks a fixed path, and exploration is make fuzz's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}
@@ -27,7 +29,7 @@ echo "fuzz: built in $((SECONDS - started)) s"
 mkdir -p bench/results
 report=bench/results/fuzz-$(date -u +%Y-%m-%dT%H%M%SZ).txt
 {
-  echo "# scripts/fuzz.sh $seconds: libFuzzer + AddressSanitizer, debug build, $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes')"
+  echo "# scripts/fuzz.sh $seconds${FUZZ_SEED:+ (FUZZ_SEED=$FUZZ_SEED)}: libFuzzer + AddressSanitizer, debug build, $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes')"
   printf '%-12s %8s %10s %8s %7s %7s %10s %7s %7s %s\n' target seconds executions exec/s seeds corpus corpus_kB cov ft result
 } > "$report"
 failed=0
@@ -41,7 +43,7 @@ for target in "${targets[@]}"; do
   status=0
   # -timeout: one input taking 10 s is a hang; leaks are checked too (LeakSanitizer). Swift's
   # own backtracer is off: libFuzzer reports the crash and saves its input.
-  SWIFT_BACKTRACE=enable=no "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+  SWIFT_BACKTRACE=enable=no "$binary" ${FUZZ_SEED:+-seed="$FUZZ_SEED"} -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     -artifact_prefix="$crashes/" "$corpus" "Fuzz/corpus/$target" > "$log" 2>&1 || status=$?
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)

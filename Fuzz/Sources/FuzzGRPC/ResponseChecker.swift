@@ -5,7 +5,8 @@ import NIOHPACK
 /// What a gRPC client may expect of the server's bytes, checked as a client reads them: the
 /// connection preface (a SETTINGS frame) first; whole frames, no longer than the client allows
 /// (16,384 bytes, or its SETTINGS_MAX_FRAME_SIZE); header blocks (HEADERS and CONTINUATION) that
-/// decode with one HPACK decoder over the connection; on each stream (odd, client-initiated) a
+/// decode with one HPACK decoder over the connection, whose dynamic table may grow to the client's
+/// SETTINGS_HEADER_TABLE_SIZE (4,096 bytes unless it sent one); on each stream (odd, client-initiated) a
 /// first block with `:status`, DATA only after it, an END_STREAM block carrying `grpc-status` in
 /// 0…16, nothing but RST_STREAM after it; no control character in any header value; and DATA that
 /// is whole gRPC messages (flag 0, a length that matches).
@@ -17,11 +18,13 @@ struct ResponseChecker {
     }
 
     private let maxFrameSize: Int
-    private var decoder = HPACKDecoder(allocator: ByteBufferAllocator())
+    private var decoder: HPACKDecoder
     private var streams: [UInt32: Stream] = [:]
 
     init(input: [UInt8]) {
-        maxFrameSize = Self.largestFrameSizeAllowed(by: input)
+        let settings = ClientSettings(input)
+        maxFrameSize = settings.largestFrameSize
+        decoder = HPACKDecoder(allocator: ByteBufferAllocator(), maxDynamicTableSize: settings.largestHeaderTableSize)
     }
 
     mutating func check(_ bytes: [UInt8]) {
@@ -135,27 +138,38 @@ struct ResponseChecker {
         return Array(payload[1..<(payload.count - Int(payload[0]))])
     }
 
-    /// SETTINGS_MAX_FRAME_SIZE (valid values only) from the client's SETTINGS frames, read as the
-    /// server reads them: after the 24-byte preface, whole frames until one does not fit.
-    private static func largestFrameSizeAllowed(by input: [UInt8]) -> Int {
-        var largest = 16_384
+    private func require(_ condition: Bool, _ property: @autoclosure () -> String) {
+        FuzzSupport.require(condition, "fuzz-grpc", property())
+    }
+}
+
+/// The largest values of the settings that bound the server's writes, over every SETTINGS frame
+/// the client sent, read as the server reads them: after the 24-byte preface, whole frames until
+/// one does not fit. The largest, not the last: the server may write under an earlier value before
+/// it reads a later SETTINGS, so the check allows any the client offered.
+private struct ClientSettings {
+    /// SETTINGS_MAX_FRAME_SIZE, valid values only (16,384 when none).
+    private(set) var largestFrameSize = 16_384
+    /// SETTINGS_HEADER_TABLE_SIZE (4,096, HPACK's initial size, when none). The server's encoder
+    /// may announce any dynamic table size up to it (RFC 7541, section 4.2).
+    private(set) var largestHeaderTableSize = 4_096
+
+    init(_ input: [UInt8]) {
         var offset = 24
         while input.count - offset >= 9 {
             let length = Int(input[offset]) << 16 | Int(input[offset + 1]) << 8 | Int(input[offset + 2])
             guard input.count - offset - 9 >= length else { break }
             if input[offset + 3] == 0x4 && input[offset + 4] & 0x1 == 0 && length % 6 == 0 {
-                for setting in stride(from: offset + 9, to: offset + 9 + length, by: 6)
-                where input[setting] == 0 && input[setting + 1] == 0x5 {
+                for setting in stride(from: offset + 9, to: offset + 9 + length, by: 6) where input[setting] == 0 {
                     let value = input[(setting + 2)..<(setting + 6)].reduce(0) { $0 << 8 | Int($1) }
-                    if (16_384...16_777_215).contains(value) { largest = max(largest, value) }
+                    switch input[setting + 1] {
+                    case 0x1: largestHeaderTableSize = max(largestHeaderTableSize, value)
+                    case 0x5 where (16_384...16_777_215).contains(value): largestFrameSize = max(largestFrameSize, value)
+                    default: break
+                    }
                 }
             }
             offset += 9 + length
         }
-        return largest
-    }
-
-    private func require(_ condition: Bool, _ property: @autoclosure () -> String) {
-        FuzzSupport.require(condition, "fuzz-grpc", property())
     }
 }
