@@ -37,11 +37,12 @@ public final class EventBuffer: Sendable {
     }
 
     public let shardCount: Int
-    public let limit: Int
+    public var limit: Int { pending.limit }
     public let flushThreshold: Int
 
     private let shards: [Shard]
-    private let pending = Atomic<Int>(0)
+    /// Pending entries, never past `limit` by `add` (`restore` may pass it).
+    private let pending: BoundedCount
 
     /// A shard's entries, grouped by user: an event hashes its user id once, then touches its
     /// goals in a small integer-keyed dictionary (a flat (user, goal) key would hash the user id
@@ -67,7 +68,7 @@ public final class EventBuffer: Sendable {
         precondition(shardCount > 0, "shardCount must be positive")
         precondition(limit > 0, "limit must be positive")
         self.shardCount = shardCount
-        self.limit = limit
+        self.pending = BoundedCount(limit: limit)
         self.flushThreshold = min(flushThreshold ?? limit, limit)
         self.shards = (0..<shardCount).map { _ in Shard() }
     }
@@ -79,7 +80,7 @@ public final class EventBuffer: Sendable {
     }
 
     /// Pending entries across all shards (the `event_buffer_size` gauge).
-    public var pendingCount: Int { pending.load(ordering: .relaxed) }
+    public var pendingCount: Int { pending.count }
 
     /// Merges one event's updates for `userID`. All or nothing: see `AddResult`.
     /// `receivedAt` is the event's arrival on the caller's monotonic clock, in nanoseconds; an
@@ -97,11 +98,11 @@ public final class EventBuffer: Sendable {
         let created: Int? = shard.state.withLock { state in
             // Reserve room for the worst case (every update a new entry) and give back what was
             // not used; this keeps the limit exact with a single lookup per update.
-            if reserve(n) {
+            if pending.take(n) {
                 let created = Self.apply(updates, at: receivedAt, to: &state.users[userID, default: Dictionary(minimumCapacity: n)])
                 state.count += created
                 if let eventID { state.eventIDs.append(BufferedEventID(id: eventID, userID: userID)) }
-                if created < n { pending.subtract(n - created, ordering: .relaxed) }
+                if created < n { pending.giveBack(n - created) }
                 return created
             }
             // Near the limit: count what would really be new, and take it only if that fits.
@@ -110,7 +111,7 @@ public final class EventBuffer: Sendable {
             for update in updates where held?[update.goal] == nil {
                 wouldCreate += 1
             }
-            guard reserve(wouldCreate) else { return nil }
+            guard pending.take(wouldCreate) else { return nil }
             let created = Self.apply(updates, at: receivedAt, to: &state.users[userID, default: Dictionary(minimumCapacity: n)])
             state.count += created
             if let eventID { state.eventIDs.append(BufferedEventID(id: eventID, userID: userID)) }
@@ -141,7 +142,7 @@ public final class EventBuffer: Sendable {
             state.deletions.insert(userID)
             return dropped
         }
-        if dropped > 0 { pending.subtract(dropped, ordering: .relaxed) }
+        if dropped > 0 { pending.giveBack(dropped) }
         return dropped
     }
 
@@ -171,7 +172,7 @@ public final class EventBuffer: Sendable {
         eventIDs.append(contentsOf: taken.eventIDs)
         deletions.append(contentsOf: taken.deletions)
         if taken.count == 0 { return [] }
-        pending.subtract(taken.count, ordering: .relaxed)
+        pending.giveBack(taken.count)
         var entries: [PendingEntry] = []
         entries.reserveCapacity(taken.count)
         for (userID, goals) in taken.users {
@@ -220,24 +221,11 @@ public final class EventBuffer: Sendable {
                 state.count += created
                 return created
             }
-            pending.add(created, ordering: .relaxed)
+            pending.force(created)
         }
     }
 
     // MARK: - Internals
-
-    /// Adds `count` to the pending count unless that would pass `limit`.
-    private func reserve(_ count: Int) -> Bool {
-        if count == 0 { return true }
-        var current = pending.load(ordering: .relaxed)
-        while true {
-            if current + count > limit { return false }
-            let (exchanged, original) = pending.compareExchange(
-                expected: current, desired: current + count, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-    }
 
     private static func apply(
         _ updates: [GoalUpdate], at time: UInt64, to goals: inout [Int32: PendingProgress]

@@ -59,9 +59,9 @@ final class HeldEventIDs: Sendable {
     /// Most ids held at once whose events have not committed (admitting and claimed), the
     /// memory a database outage can make the service hold (`BUFFER_EVENT_ID_LIMIT`): past it a
     /// new id is refused, as a full buffer refuses a new entry, until a flush commits.
-    let pendingLimit: Int
+    var pendingLimit: Int { claimedCount.limit }
     private let shards: [Shard]
-    private let claimedCount = Atomic<Int>(0)
+    private let claimedCount: BoundedCount
     private let committedCount = Atomic<Int>(0)
     private let recordedCount = Atomic<Int>(0)
     /// Every id marked committed, oldest first (an id committed twice, after it expired and came
@@ -74,7 +74,7 @@ final class HeldEventIDs: Sendable {
 
     init(capacity: Int, pendingLimit: Int = .max, shardCount: Int = 64) {
         self.capacity = capacity
-        self.pendingLimit = pendingLimit
+        claimedCount = BoundedCount(limit: pendingLimit)
         shards = (0..<shardCount).map { _ in Shard() }
     }
 
@@ -82,7 +82,7 @@ final class HeldEventIDs: Sendable {
         shards[Int(truncatingIfNeeded: (key.hash >> 32) % UInt64(shards.count))]
     }
 
-    var claimed: Int { claimedCount.load(ordering: .relaxed) }
+    var claimed: Int { claimedCount.count }
     /// Committed, not yet recorded in Redis.
     var committed: Int { committedCount.load(ordering: .relaxed) }
     /// Committed and recorded in Redis, kept for in-process deduplication.
@@ -98,24 +98,13 @@ final class HeldEventIDs: Sendable {
             case nil:
                 // Counted before it is held, under its shard's lock, so the limit is exact across
                 // shards: two reservers cannot both take the last place.
-                guard takePlace() else { return .full }
+                guard claimedCount.take() else { return .full }
                 ids[key] = .admitting(since: now)
                 return .reserved
             case .admitting?: return .admitting
             case .claimed?, .committed?: return .held
             }
         }
-    }
-
-    /// Adds one to the pending count unless it is at `pendingLimit`.
-    private func takePlace() -> Bool {
-        var current = claimedCount.load(ordering: .relaxed)
-        while current < pendingLimit {
-            let (exchanged, original) = claimedCount.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
     }
 
     /// An admitting id's event is in the buffer now: a repeat is a duplicate from here on.
@@ -134,7 +123,7 @@ final class HeldEventIDs: Sendable {
             ids[key] = nil
             return true
         }
-        if removed { claimedCount.subtract(1, ordering: .relaxed) }
+        if removed { claimedCount.giveBack() }
     }
 
     /// Marks ids whose flush committed (an id still marked admitting too: its flush can drain
@@ -148,7 +137,7 @@ final class HeldEventIDs: Sendable {
             moved.append(key)
         }
         committedOrder.withLock { $0.append(moved, at: now) }
-        claimedCount.subtract(moved.count, ordering: .relaxed)
+        claimedCount.giveBack(moved.count)
         committedCount.add(moved.count, ordering: .relaxed)
     }
 

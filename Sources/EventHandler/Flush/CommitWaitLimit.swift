@@ -1,4 +1,4 @@
-import Synchronization
+import Buffer
 
 /// `ACK_WAITING_LIMIT`: the most calls waiting for their flush to commit at once. Each holds a
 /// callback and an open HTTP/2 stream; during a database outage every retry of the bridge would
@@ -7,31 +7,21 @@ import Synchronization
 ///
 /// A call takes a place before its event is ingested and gives it back when its wait ends:
 /// answered, cancelled (deadline, reset, disconnect) or stopped; or at once when it has nothing
-/// to wait for. Exact: a compare-and-swap, never one over.
+/// to wait for. Exact (`BoundedCount`): never one over.
 final class CommitWaitLimit: Sendable {
-    let limit: Int
-    private let taken = Atomic<Int>(0)
+    private let places: BoundedCount
 
     init(limit: Int) {
-        precondition(limit > 0, "the waiting limit must be positive")
-        self.limit = limit
+        places = BoundedCount(limit: limit)
     }
+
+    var limit: Int { places.limit }
 
     /// Places held now.
-    var count: Int { taken.load(ordering: .relaxed) }
+    var count: Int { places.count }
 
     /// Takes a place; false at the limit.
-    func take() -> Bool {
-        var current = taken.load(ordering: .relaxed)
-        while current < limit {
-            let (exchanged, original) = taken.compareExchange(expected: current, desired: current + 1, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
-        }
-        return false
-    }
+    func take() -> Bool { places.take() }
 
-    func giveBack() {
-        taken.subtract(1, ordering: .relaxed)
-    }
+    func giveBack() { places.giveBack() }
 }
