@@ -28,8 +28,7 @@ final class IngestNotices: Sendable {
 
     /// Events of another namespace since the last line about them.
     private let foreign = Atomic<Int>(0)
-    /// No line about them before this time.
-    private let nextForeignLine = Atomic<UInt64>(0)
+    private let foreignLines = LogLinePace()
 
     /// Each limit's lines (by `Pushback.index`), rate-limited apart: one limit's line does not
     /// hide another's.
@@ -38,7 +37,7 @@ final class IngestNotices: Sendable {
     private final class Episode: Sendable {
         /// Back-pressure starts since the last "full" line.
         let fills = Atomic<Int>(0)
-        let nextFullLine = Atomic<UInt64>(0)
+        let fullLines = LogLinePace()
         /// Set by a logged "full" line, cleared by the "room again" line that ends its episode.
         let fullLogged = Atomic<Bool>(false)
         let fullLoggedAt = Atomic<UInt64>(0)
@@ -63,7 +62,7 @@ final class IngestNotices: Sendable {
     /// earlier in its poll is screened, so counted, again: the count can run a little high.)
     func otherNamespace(_ eventNamespace: String) {
         foreign.add(1, ordering: .relaxed)
-        guard due(nextForeignLine) else { return }
+        guard foreignLines.due(at: clock(), interval: interval) else { return }
         logger.warning(
             "events of another namespace ignored: answered OK, never stored (logged at most once a minute)",
             metadata: [
@@ -78,7 +77,7 @@ final class IngestNotices: Sendable {
         let episode = episodes[limit.index]
         if started {
             episode.fills.add(1, ordering: .relaxed)
-            if due(episode.nextFullLine) {
+            if episode.fullLines.due(at: clock(), interval: interval) {
                 episode.refusals.store(0, ordering: .relaxed)
                 episode.fullLoggedAt.store(clock(), ordering: .relaxed)
                 episode.fullLogged.store(true, ordering: .releasing)
@@ -111,15 +110,6 @@ final class IngestNotices: Sendable {
                 "refused": "\(episode.refusals.load(ordering: .relaxed))",
                 "duration_ms": "\(now > since ? (now - since) / 1_000_000 : 0)",
             ])
-    }
-
-    /// True for the one caller that finds a line of this kind due; it moves the next one an
-    /// interval on.
-    private func due(_ next: borrowing Atomic<UInt64>) -> Bool {
-        let now = clock()
-        let at = next.load(ordering: .relaxed)
-        guard now >= at else { return false }
-        return next.compareExchange(expected: at, desired: now &+ interval, ordering: .relaxed).exchanged
     }
 
     /// A namespace as the sender wrote it, safe for one log line: printable ASCII, at most 64

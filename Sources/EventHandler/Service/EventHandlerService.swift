@@ -107,15 +107,12 @@ struct EventHandlerService {
         }
         flusher.start()
 
-        let acceptFailureLine = Atomic<UInt64>(0)
+        let acceptFailureLines = LogLinePace()
         let server = try await UnaryGRPCServer.start(
             configuration: settings.grpc, methods: methods, metrics: grpcMetrics, security: settings.grpcSecurity,
             onAcceptError: { error in
                 // At most one line a minute; grpc_server_accept_errors_total counts them all.
-                let now = MonotonicTime.now
-                let next = acceptFailureLine.load(ordering: .relaxed)
-                guard now >= next, acceptFailureLine.compareExchange(expected: next, desired: now + 60_000_000_000, ordering: .relaxed).exchanged
-                else { return }
+                guard acceptFailureLines.due(at: MonotonicTime.now, interval: IngestNotices.oneMinute) else { return }
                 logger.warning(
                     "cannot accept gRPC connections (at the open-files limit?): new connections wait in the backlog; open ones are served; raise the limit (nofile), or set GRPC_MAX_CONNECTIONS below it",
                     metadata: ["error": "\(error)"])
