@@ -69,6 +69,15 @@ final class EventIngestor: Sendable {
         self.onFlushDue = onFlushDue
     }
 
+    /// Whether the limits a Kafka record can meet (`BUFFER_SIZE_LIMIT`, `BUFFER_EVENT_ID_LIMIT`)
+    /// are each a tenth below their value: consumption paused at one resumes then, with a margin,
+    /// so one resumed record does not pause it again.
+    var hasRoomToResume: Bool {
+        guard buffer.pendingCount < buffer.limit - buffer.limit / 10 else { return false }
+        guard let held = deduplicator?.held else { return true }
+        return held.claimed < held.pendingLimit - held.pendingLimit / 10
+    }
+
     /// One gRPC event, start to finish, counted under `.grpc`. `then` gets the outcome and, when
     /// the ingestor gives receipts (`ACK_MODE=durable`) and the event is in the buffer (or is a
     /// repeat of one), the receipt of the flush that commits it. Never blocks: `then` runs before

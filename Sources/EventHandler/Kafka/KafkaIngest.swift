@@ -368,10 +368,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
     }
 
     func hasRoom() -> Bool {
-        // Resume below the limits with a margin, so one resumed record does not pause it again.
-        guard buffer.pendingCount < buffer.limit - buffer.limit / 10 else { return false }
-        guard let held = ingestor.deduplicator?.held else { return true }
-        return held.claimed < held.pendingLimit - held.pendingLimit / 10
+        ingestor.hasRoomToResume
     }
 
     func consumerError(_ message: String) {
