@@ -8,7 +8,8 @@ import Darwin
 
 /// The client-side bound on a libpq call (`ConnectionSettings.callTimeout`): a call still
 /// blocked at its deadline has its socket shut down from this watchdog's thread, so libpq's
-/// read returns at once and the call fails. Nothing else ends a call on a black-holed path (no
+/// read returns at once and the call fails, and its statement is cancelled on the server
+/// (`StatementCanceller`), which would otherwise run on with its locks. Nothing else ends a call on a black-holed path (no
 /// reset, no answer): `statement_timeout` acts only on a server that is reached, and the kernel
 /// gives up on an unanswered connection after about 15 minutes.
 ///
@@ -21,6 +22,7 @@ final class CallWatchdog: @unchecked Sendable {
     private struct Watch {
         let deadline: ContinuousClock.Instant
         let socket: Int32
+        let cancelKey: CancelKey?
     }
 
     private let condition = NSCondition()
@@ -32,8 +34,9 @@ final class CallWatchdog: @unchecked Sendable {
     private var sleepingUntil: ContinuousClock.Instant?
     private var thread: Thread?
 
-    /// Starts watching a call on `socket`, due by `timeout` from now; returns its ticket.
-    func begin(socket: Int32, timeout: Duration) -> Int {
+    /// Starts watching a call on `socket`, due by `timeout` from now; returns its ticket. Past
+    /// the deadline, `cancelKey` (the connection's) cancels what its backend runs.
+    func begin(socket: Int32, cancelKey: CancelKey?, timeout: Duration) -> Int {
         let deadline = ContinuousClock.now + timeout
         condition.lock()
         defer { condition.unlock() }
@@ -44,7 +47,7 @@ final class CallWatchdog: @unchecked Sendable {
             self.thread = thread
         }
         nextID += 1
-        watches[nextID] = Watch(deadline: deadline, socket: socket)
+        watches[nextID] = Watch(deadline: deadline, socket: socket, cancelKey: cancelKey)
         if sleepingUntil.map({ deadline < $0 }) ?? true { condition.signal() }
         return nextID
     }
@@ -64,6 +67,7 @@ final class CallWatchdog: @unchecked Sendable {
             for (ticket, watch) in watches where watch.deadline <= now {
                 // The call still holds its connection, so the descriptor is still its socket.
                 shutdown(watch.socket, Int32(SHUT_RDWR))
+                if let key = watch.cancelKey { StatementCanceller.shared.cancel(key) }
                 watches[ticket] = nil
                 expired.insert(ticket)
             }

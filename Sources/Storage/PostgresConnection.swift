@@ -18,6 +18,8 @@ import Darwin
 /// not share it.
 public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
+    /// The backend's cancel key, for `DB_CALL_TIMEOUT` (nil without one).
+    private var cancelKey: CancelKey?
     /// Names this connection has prepared (`prepare`).
     public private(set) var preparedStatements: Set<String> = []
     public let createdAt: ContinuousClock.Instant
@@ -40,6 +42,7 @@ public final class PostgresConnection: @unchecked Sendable {
         // NOTICEs ("relation already exists, skipping", …) are not errors; keep them off stderr.
         PQsetNoticeProcessor(connection, { _, _ in }, nil)
         handle = connection
+        if settings.callTimeout != nil { cancelKey = CancelKey(connection) }
     }
 
     deinit { close() }
@@ -48,6 +51,7 @@ public final class PostgresConnection: @unchecked Sendable {
     public func close() {
         if let handle { PQfinish(handle) }
         handle = nil
+        cancelKey = nil
         preparedStatements.removeAll()
     }
 
@@ -138,13 +142,13 @@ public final class PostgresConnection: @unchecked Sendable {
     /// may have committed: callers treat a lost COMMIT as an unknown outcome, as for any cut.
     private func bounded<T>(_ connection: OpaquePointer, _ call: () throws -> T) throws -> T {
         guard let timeout = settings.callTimeout else { return try call() }
-        let ticket = CallWatchdog.shared.begin(socket: PQsocket(connection), timeout: timeout)
+        let ticket = CallWatchdog.shared.begin(socket: PQsocket(connection), cancelKey: cancelKey, timeout: timeout)
         let outcome = Result { try call() }
         guard CallWatchdog.shared.end(ticket) else { return try outcome.get() }
         close()
         throw PostgresError(
             kind: .connectionLost,
-            message: "no answer from \(settings.redactedDescription) within \(ConnectionSettings.shown(timeout)) (DB_CALL_TIMEOUT): the connection was abandoned")
+            message: "no answer from \(settings.redactedDescription) within \(ConnectionSettings.shown(timeout)) (DB_CALL_TIMEOUT): the connection was abandoned and its statement cancelled")
     }
 
     // MARK: - Results

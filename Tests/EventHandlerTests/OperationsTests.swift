@@ -27,7 +27,7 @@ struct OperationsTests {
         "gdpr_deletions_total": "counter", "gdpr_rows_deleted_total": "counter", "commit_waiters": "gauge",
         "rows_written_total": "counter",
         "db_pool_waits_total": "counter", "db_pool_wait_seconds_total": "counter",
-        "db_connections_opened_total": "counter", "db_connections_closed_total": "counter",
+        "db_connections_opened_total": "counter", "db_connections_closed_total": "counter", "db_statement_cancels_total": "counter",
         "grpc_request_duration_seconds": "histogram", "event_commit_latency_seconds": "histogram",
         "flush_duration_seconds": "histogram", "flush_rows": "histogram",
         "dedup_ids_held": "gauge", "dedup_duplicates_total": "counter", "dedup_admitted_without_redis_total": "counter",

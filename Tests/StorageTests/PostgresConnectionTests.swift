@@ -1,5 +1,5 @@
 import Foundation
-import Storage
+@testable import Storage
 import Testing
 import TestSupport
 
@@ -193,6 +193,38 @@ struct PostgresConnectionTests {
             let fresh = try PostgresConnection(settings: settings)
             defer { fresh.close() }
             #expect(try fresh.execute("SELECT pg_sleep(0.2), 3")[0, 1] == "3")
+        }
+    }
+
+    @Test("a statement cut at DB_CALL_TIMEOUT is cancelled on the server: it does not run on with its locks")
+    func callTimeoutCancelsTheStatement() async throws {
+        try await onThread { [self] in
+            let holder = try connect(server.database)
+            defer { holder.close() }
+            _ = try holder.execute("SELECT pg_advisory_lock(4242)")
+            var settings = server.settings(database: server.database)
+            settings.statementTimeout = .seconds(60)
+            settings.callTimeout = .seconds(1)
+            let connection = try PostgresConnection(settings: settings)
+            defer { connection.close() }
+            let pid = connection.backendPID
+            let sentBefore = StatementCanceller.shared.counts.sent
+            // Waits on the lock: the server is reached and healthy, the statement just never ends.
+            let error = #expect(throws: PostgresError.self) { try connection.execute("SELECT pg_advisory_lock(4242)") }
+            #expect(error?.message.contains("its statement cancelled") == true, "\(String(describing: error))")
+            // The backend stops waiting for the lock within seconds, not at statement_timeout
+            // (60 s): without the cancel it stays 'active' on the lock, as the closed socket is
+            // not read while a statement runs.
+            let deadline = ContinuousClock.now + .seconds(10)
+            var state = "?"
+            repeat {
+                state = try holder.execute("SELECT coalesce((SELECT state FROM pg_stat_activity WHERE pid = \(pid)), 'gone')")[0, 0] ?? "?"
+                if state != "active" { break }
+                Thread.sleep(forTimeInterval: 0.05)
+            } while ContinuousClock.now < deadline
+            #expect(state != "active", "the cut statement still runs on the server")
+            #expect(StatementCanceller.shared.counts.sent > sentBefore)
+            _ = try holder.execute("SELECT pg_advisory_unlock(4242)")
         }
     }
 

@@ -74,6 +74,8 @@ final class MetricsCollector: Sendable {
         var poolWaitSeconds: (counter: Counter, exported: Duration)
         var opened: Mirror
         var closed: Mirror
+        /// `db_statement_cancels_total` by result: sent, failed, dropped.
+        var cancels: [Mirror]
         var duplicates: [EventDeduplicator.DuplicateSource: Mirror]
         var admittedWithoutRedis: Mirror
         var redisFailures: Mirror?
@@ -173,6 +175,12 @@ final class MetricsCollector: Sendable {
                 ),
                 opened: mirror("db_connections_opened_total", "Connections opened"),
                 closed: mirror("db_connections_closed_total", "Connections closed"),
+                cancels: ["sent", "failed", "dropped"].map { result in
+                    mirror(
+                        "db_statement_cancels_total",
+                        "Cancel requests for statements cut at DB_CALL_TIMEOUT: sent, failed to send, or dropped (too many queued)",
+                        [("result", result)])
+                },
                 duplicates: Dictionary(
                     uniqueKeysWithValues: EventDeduplicator.DuplicateSource.allCases.map { source in
                         (
@@ -247,6 +255,10 @@ final class MetricsCollector: Sendable {
             }
             state.opened.advance(to: pool.opened)
             state.closed.advance(to: pool.closed)
+            let cancels = StatementCanceller.shared.counts
+            for (i, count) in [cancels.sent, cancels.failed, cancels.dropped].enumerated() {
+                state.cancels[i].advance(to: count)
+            }
             if let dedup = sources.dedup {
                 for source in EventDeduplicator.DuplicateSource.allCases {
                     state.duplicates[source]!.advance(to: dedup.duplicates(source))
