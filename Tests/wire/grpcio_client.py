@@ -19,6 +19,14 @@ Scenarios:
   waiting COUNT             COUNT logins without an id, each its own user, started at once on one
                             connection (durable mode with the database away: each waits for its
                             commit), then each answer's code counted (scripts/measure-memory.sh)
+  bridge RATE LANES FILE    the events of FILE (JSON lines: kind login or stat, id, user, and for a
+                            stat code, value, inc) at RATE a second, as the platform's bridge sends
+                            them: LANES threads on one connection, each owning a fixed set of users
+                            (their events keep their order), each event due at its line's place
+                            in the file at RATE;
+                            a call not answered OK is sent again, same event, 50 ms later, until it
+                            is (INVALID_ARGUMENT stops the run). Prints attempts, acknowledgements,
+                            the codes of the refusals, and the rate the first tries kept
 """
 import json
 import os
@@ -26,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 
 import grpc
@@ -47,6 +56,12 @@ def load_stubs():
     sys.path.insert(0, out)
     from accelbyte.iam.account.v1 import user_logged_in_pb2, user_logged_in_pb2_grpc
     return user_logged_in_pb2, user_logged_in_pb2_grpc
+
+
+def load_stat_stubs():
+    """The statistic service's stubs (load_stubs generated them; call it first)."""
+    from accelbyte.social.statistic.v1 import stat_item_updated_pb2, stat_item_updated_pb2_grpc
+    return stat_item_updated_pb2, stat_item_updated_pb2_grpc
 
 
 def code_of(call):
@@ -155,6 +170,72 @@ def disconnect(port, pb, grpc_stubs, count):
     return {"codes": codes, "after": "OK"}
 
 
+def lane_of(user, lanes):
+    """FNV-1a 32 of the user id, as BridgeLoad.lane(of:lanes:) computes it."""
+    h = 2166136261
+    for byte in user.encode():
+        h = ((h ^ byte) * 16777619) & 0xFFFFFFFF
+    return h % lanes
+
+
+def bridge(channel, pb, stub, rate, lanes, path):
+    stat_pb, stat_grpc = load_stat_stubs()
+    stat_stub = stat_grpc.StatisticStatItemUpdatedServiceStub(channel)
+    messages = [[] for _ in range(lanes)]
+    with open(path) as f:
+        for n, line in enumerate(f):
+            event = json.loads(line)
+            if event["kind"] == "login":
+                call, message = stub.OnMessage, login(pb, event["user"], event["id"])
+            else:
+                item = stat_pb.StatItem(stat_code=event["code"], user_id=event["user"],
+                                        latest_value=event["value"], inc=event["inc"])
+                message = stat_pb.StatItemUpdated(payload=item, id=event["id"], namespace=NAMESPACE, user_id=event["user"])
+                call = stat_stub.OnMessage
+            # Due at its place in the file: the whole stream keeps RATE, however unevenly the
+            # users fall into lanes.
+            messages[lane_of(event["user"], lanes)].append((n / rate, call, message))
+    lock = threading.Lock()
+    tally = {"attempts": 0, "acknowledged": 0, "refused": {}, "late_first_tries": 0, "failure": None}
+    started = time.monotonic()
+
+    def send(mine):
+        for offset, call, message in mine:
+            due = started + offset
+            now = time.monotonic()
+            if due > now:
+                time.sleep(due - now)
+            elif now - due > 1:
+                with lock:
+                    tally["late_first_tries"] += 1
+            while True:
+                try:
+                    call(message, timeout=2)
+                    with lock:
+                        tally["attempts"] += 1
+                        tally["acknowledged"] += 1
+                    break
+                except grpc.RpcError as error:
+                    code = error.code().name
+                    with lock:
+                        tally["attempts"] += 1
+                        tally["refused"][code] = tally["refused"].get(code, 0) + 1
+                        if code == "INVALID_ARGUMENT":
+                            tally["failure"] = f"{message.id}: {error.details()}"
+                    if code == "INVALID_ARGUMENT":
+                        return
+                    time.sleep(0.05)
+
+    threads = [threading.Thread(target=send, args=(mine,)) for mine in messages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tally["seconds"] = round(time.monotonic() - started, 3)
+    tally["scheduled_seconds"] = round(sum(len(mine) for mine in messages) / rate, 3)
+    return tally
+
+
 def main():
     port, scenario, *args = sys.argv[1:]
     pb, grpc_stubs = load_stubs()
@@ -171,6 +252,8 @@ def main():
             out = edges(channel, pb, stub)
         elif scenario == "resets":
             out = resets(channel, pb, stub, int(args[0]))
+        elif scenario == "bridge":
+            out = bridge(channel, pb, stub, float(args[0]), int(args[1]), args[2])
         else:
             raise SystemExit(f"unknown scenario {scenario}")
     print(json.dumps(out))
