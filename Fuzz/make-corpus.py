@@ -4,7 +4,8 @@ changing this file). Hand-written, realistic inputs: the shipped challenges file
 .env.example, the wire events of wire.md in JSON and binary protobuf, REDIS_URL forms, the
 replies the deduplication's commands get, and gRPC calls as a client writes them (the HTTP/2
 preface, SETTINGS, HEADERS in HPACK, DATA with the 5-byte gRPC prefix). Inputs the fuzzers
-found (crashes, fixed since) live beside them as crash-* files, which this script keeps."""
+found (crashes and out-of-memory inputs, fixed since) live beside them as crash-* and oom-* files,
+which this script keeps."""
 import os
 import shutil
 import struct
@@ -119,7 +120,7 @@ WATCH = "/grpc.health.v1.Health/Watch"
 def main():
     for target in os.listdir(CORPUS) if os.path.isdir(CORPUS) else []:
         for name in os.listdir(os.path.join(CORPUS, target)):
-            if not name.startswith("crash-"):
+            if not name.startswith(("crash-", "oom-")):
                 os.remove(os.path.join(CORPUS, target, name))
 
     # catalog: the shipped files and a few small documents.

@@ -24,7 +24,10 @@ struct ResponseChecker {
     init(input: [UInt8]) {
         let settings = ClientSettings(input)
         maxFrameSize = settings.largestFrameSize
-        decoder = HPACKDecoder(allocator: ByteBufferAllocator(), maxDynamicTableSize: settings.largestHeaderTableSize)
+        decoder = HPACKDecoder(allocator: ByteBufferAllocator())
+        // Set after init: the initializer preallocates for its size (a client may offer 4 GiB),
+        // the setter only moves the bound (found by the fuzzer: an out-of-memory of the checker).
+        decoder.maxDynamicTableLength = settings.largestHeaderTableSize
     }
 
     mutating func check(_ bytes: [UInt8]) {
