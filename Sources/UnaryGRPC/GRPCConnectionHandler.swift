@@ -56,6 +56,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     let metrics: GRPCServerMetrics
     let limits: Limits
     let security: GRPCSecurity?
+    /// Whether the connection has written a GOAWAY: tells a stream error from a connection error.
+    private let goAways: GoAwayWatch
     var context: ChannelHandlerContext?
     var calls: [HTTP2StreamID: Call] = [:]
     private var highestStreamID = HTTP2StreamID(0)
@@ -65,11 +67,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     /// DATA bytes received and not yet returned to the client's connection window.
     private var unreturnedCredit = 0
 
-    init(methods: GRPCMethodTable, metrics: GRPCServerMetrics, limits: Limits, security: GRPCSecurity?) {
+    init(methods: GRPCMethodTable, metrics: GRPCServerMetrics, limits: Limits, security: GRPCSecurity?, goAways: GoAwayWatch) {
         self.methods = methods
         self.metrics = metrics
         self.limits = limits
         self.security = security
+        self.goAways = goAways
     }
 
     // MARK: - Channel events
@@ -140,10 +143,15 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A stream error has been answered with RST_STREAM by NIOHTTP2Handler; the connection
-        // goes on. Anything else (a bad preface, HTTP/1.1, a protocol violation) ends it: the
-        // handler has sent GOAWAY where HTTP/2 asks for one.
-        if error is NIOHTTP2Errors.StreamError { return }
+        // A stream error has been answered with RST_STREAM by NIOHTTP2Handler (a request with
+        // malformed headers, say); the connection's other calls go on. It comes as the bare
+        // underlying error, as a connection error does, but a connection error's GOAWAY has been
+        // written before it is reported. Anything else (a bad preface, HTTP/1.1, a protocol
+        // violation, TLS, the socket) ends the connection.
+        if error is NIOHTTP2Errors.StreamError || (error is any NIOHTTP2Error && !goAways.written) {
+            metrics.streamErrors.add(1)
+            return
+        }
         if error is NIOSSLError || error is BoringSSLError {
             metrics.tlsHandshakeFailures.add(1)
         } else {

@@ -32,6 +32,9 @@ public final class GRPCServerMetrics: Sendable {
     let connectionsRefused = AtomicCounter()
     /// Connections closed for a protocol error (not HTTP/2, a bad preface, a flood limit).
     let connectionErrors = AtomicCounter()
+    /// Streams refused with RST_STREAM for a protocol error of their own (malformed request
+    /// headers, say) on a connection that goes on.
+    let streamErrors = AtomicCounter()
     /// Accepts that failed (too many open files: RLIMIT_NOFILE); the connection waits in the
     /// backlog and accepting resumes after a second.
     let acceptErrors = AtomicCounter()
@@ -121,6 +124,11 @@ public final class GRPCServerMetrics: Sendable {
             (
                 "grpc_server_connection_errors_total", "counter",
                 "gRPC connections closed for a protocol error (not HTTP/2, bad preface, flood limits)", connectionErrors.total
+            ),
+            (
+                "grpc_server_stream_errors_total", "counter",
+                "gRPC streams reset for a protocol error of their own (malformed request headers); the connection goes on",
+                streamErrors.total
             ),
             (
                 "grpc_server_accept_errors_total", "counter",

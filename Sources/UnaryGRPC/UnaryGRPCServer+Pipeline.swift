@@ -4,7 +4,7 @@ import NIOSSL
 
 extension UnaryGRPCServer {
     /// One connection's handlers, as the server adds them to every connection it accepts: TLS
-    /// when `security` has it, then `NIOHTTP2Handler`, `StreamEventFilter`,
+    /// when `security` has it, then `GoAwayWatch`, `NIOHTTP2Handler`, `StreamEventFilter`,
     /// `NIOHTTP2ServerConnectionManagementHandler` and `GRPCConnectionHandler`, all set up from the
     /// server's `Configuration`. Public so that a
     /// connection can be served without a socket (the fuzz target `grpc` drives it through an
@@ -57,10 +57,13 @@ extension UnaryGRPCServer {
             if let tls = security?.tlsContext {
                 try pipeline.addHandler(NIOSSLServerHandler(context: tls))
             }
+            let goAways = GoAwayWatch()
+            try pipeline.addHandler(goAways)
             try pipeline.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connection, streamConfiguration: stream))
             try pipeline.addHandler(StreamEventFilter())
             try pipeline.addHandler(NIOHTTP2ServerConnectionManagementHandler(eventLoop: channel.eventLoop, configuration: management))
-            try pipeline.addHandler(GRPCConnectionHandler(methods: table, metrics: metrics, limits: limits, security: security))
+            try pipeline.addHandler(
+                GRPCConnectionHandler(methods: table, metrics: metrics, limits: limits, security: security, goAways: goAways))
         }
     }
 }

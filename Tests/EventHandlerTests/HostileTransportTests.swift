@@ -44,4 +44,21 @@ struct HostileTransportTests {
         #expect(metrics.contains("grpc_server_connections_refused_total 10"))
         #expect(try harness.stop() == 0)
     }
+
+    @Test("malformed request headers cost their own stream only: reset, counted, the next call on the connection answered")
+    func malformedHeaders() async throws {
+        let harness = try ServiceHarness(server: .shared, catalogJSON: GRPCWireTests.catalog)
+        let result = try GRPCWireTests.python("hostile_transport.py", harness.grpcPort, "malformed")
+        let cases = result["cases"] as? [String: [String: Any]] ?? [:]
+        #expect(cases.count == 6)
+        for (name, outcome) in cases {
+            #expect(outcome["reset"] as? Int == 1, "\(name): stream 1 not reset with PROTOCOL_ERROR: \(outcome)")
+            #expect(outcome["status"] as? String == "0", "\(name): the health check after it not answered OK: \(outcome)")
+            #expect(outcome["open"] as? Bool == true, "\(name): the connection closed: \(outcome)")
+        }
+        let metrics = try await harness.http.get("/metrics").body
+        #expect(metrics.contains("grpc_server_stream_errors_total 6\n"))
+        #expect(metrics.contains("grpc_server_connection_errors_total 0\n"))
+        #expect(try harness.stop() == 0)
+    }
 }

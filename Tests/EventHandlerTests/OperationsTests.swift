@@ -36,7 +36,7 @@ struct OperationsTests {
         "grpc_server_msg_received_total": "counter", "grpc_server_msg_sent_total": "counter",
         "grpc_server_handling_seconds": "histogram", "grpc_server_connections": "gauge",
         "grpc_server_connections_accepted_total": "counter", "grpc_server_connections_refused_total": "counter",
-        "grpc_server_connection_errors_total": "counter", "grpc_server_accept_errors_total": "counter", "grpc_server_unknown_method_total": "counter",
+        "grpc_server_connection_errors_total": "counter", "grpc_server_stream_errors_total": "counter", "grpc_server_accept_errors_total": "counter", "grpc_server_unknown_method_total": "counter",
         "grpc_server_oversized_messages_total": "counter",
         "grpc_server_unauthenticated_total": "counter",
         "grpc_server_tls_handshake_failures_total": "counter",

@@ -14,6 +14,13 @@ answer codes; the idle connections still open at the end.
 
 With `limit`, opens CONNECTIONS connections (preface and SETTINGS on each) and prints how many
 the server closed within two seconds (those past GRPC_MAX_CONNECTIONS).
+
+With `malformed`, for each kind of malformed request headers (RFC 9113, 8.2 and 8.3: an
+upper-case name, no :path, a connection-specific header, a pseudo-header after a regular one, a
+repeated :path, a TE other than trailers), opens a connection (h2, a pure-Python HTTP/2 stack,
+told not to check what it sends), sends that request on stream 1 and a health check on stream 3,
+and prints what became of each: stream 1's RST_STREAM code, stream 3's grpc-status, and whether
+the connection was still open a second later.
 """
 import json
 import os
@@ -101,7 +108,59 @@ def limit(port, count):
     return {"closed_by_server": closed}
 
 
+def malformed(port):
+    import h2.events
+
+    request = [(":method", "POST"), (":scheme", "http"), (":path", "/grpc.health.v1.Health/Check"),
+               (":authority", "127.0.0.1"), ("content-type", "application/grpc"), ("te", "trailers")]
+    cases = {
+        "uppercase_name": request + [("X-Upper", "1")],
+        "no_path": [h for h in request if h[0] != ":path"],
+        "connection_header": request + [("connection", "keep-alive")],
+        "pseudo_after_regular": request[:2] + [("content-type", "application/grpc"), (":path", request[2][1])],
+        "repeated_path": request + [(":path", "/other")],
+        "te_not_trailers": request[:5] + [("te", "gzip")],
+    }
+    config = h2.config.H2Configuration(client_side=True, validate_outbound_headers=False,
+                                       normalize_outbound_headers=False, validate_inbound_headers=False)
+    results = {}
+    for name, headers in cases.items():
+        conn = h2.connection.H2Connection(config)
+        conn.initiate_connection()
+        sock = connect(port)
+        for stream, block in ((1, headers), (3, request)):
+            conn.send_headers(stream, block)
+            conn.send_data(stream, b"\x00\x00\x00\x00\x00", end_stream=True)  # an empty HealthCheckRequest
+        sock.sendall(conn.data_to_send())
+        result = {"reset": None, "status": None, "open": True}
+        sock.settimeout(1)
+        try:
+            while True:
+                data = sock.recv(65536)
+                if not data:
+                    result["open"] = False
+                    break
+                for event in conn.receive_data(data):
+                    if isinstance(event, h2.events.StreamReset) and event.stream_id == 1:
+                        result["reset"] = int(event.error_code)
+                    elif isinstance(event, h2.events.TrailersReceived) and event.stream_id == 3:
+                        result["status"] = dict(event.headers).get(b"grpc-status", b"").decode()
+                    elif isinstance(event, h2.events.ConnectionTerminated):
+                        result["open"] = False
+                sock.sendall(conn.data_to_send())
+        except socket.timeout:
+            pass
+        except (ConnectionResetError, BrokenPipeError):
+            result["open"] = False
+        sock.close()
+        results[name] = result
+    return {"cases": results}
+
+
 def main():
+    if sys.argv[2] == "malformed":
+        print(json.dumps(malformed(int(sys.argv[1]))))
+        return
     if sys.argv[2] == "limit":
         print(json.dumps(limit(int(sys.argv[1]), int(sys.argv[3]))))
         return
