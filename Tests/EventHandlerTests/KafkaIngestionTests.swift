@@ -259,6 +259,10 @@ struct KafkaIngestionTests {
         while ![harness.process, second, third].allSatisfy({ $0.log.contains("kafka partitions assigned") }) && ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(100))
         }
+        // Each exports the lag of the partitions it holds, and only those: 16 series over the
+        // three, although the first held all 16 before the others joined. (Series of partitions
+        // given up used to stay at 0, and read as "drained" to a check that counts them.)
+        try await Self.waitHeld(everyone, partitions: 16)
         let third1 = events.count / 3
         try await Self.producePaced(Array(events[..<third1]), to: broker, clients: everyone)
         second.signal(SIGTERM)
@@ -267,6 +271,9 @@ struct KafkaIngestionTests {
         try await Self.producePaced(Array(events[third1..<(2 * third1)]), to: broker, clients: [harness.http, thirdHTTP])
         third.signal(SIGKILL)
         _ = try third.waitForExit(timeout: .seconds(30))
+        // The survivor holds every partition once the group's session timeout has dropped the
+        // killed member (KAFKA_SESSION_TIMEOUT 6 s), not before.
+        try await Self.waitHeld([harness.http], partitions: 16)
         try await Self.producePaced(Array(events[(2 * third1)...]), to: broker, clients: [harness.http])
         try await Self.waitDrained([harness.http], partitions: 16)
         #expect(try harness.stop() == 0)

@@ -292,8 +292,13 @@ final class MetricsCollector: Sendable {
                     state.lag[partition] = gauge
                     gauge.set(records)
                 }
-                // A partition this instance no longer holds is no longer its lag.
-                for (partition, gauge) in state.lag where lag[partition] == nil { gauge.set(Int64(0)) }
+                // A partition this instance no longer holds is no longer its lag: its series goes.
+                // (Kept at 0, it read as "drained": after a rebalance an instance seemed to hold,
+                // caught up, partitions another member had yet to hand over.)
+                for (partition, gauge) in state.lag where lag[partition] == nil {
+                    metrics.registry.unregisterGauge(gauge)
+                    state.lag[partition] = nil
+                }
             }
         }
     }
