@@ -36,6 +36,8 @@ struct FlushWorkerTests {
             /// Flushes whose commit got no answer, and whether they committed.
             var unknown: [Int64: Bool] = [:]
             var resolved: [Int64] = []
+            /// Users whose rows a committed flush deleted (GDPR), in order.
+            var deletedUsers: [String] = []
         }
         let state: Mutex<State>
         let namespace = "test"
@@ -43,12 +45,11 @@ struct FlushWorkerTests {
         init(_ script: [Answer]) { state = Mutex(State(script: script)) }
 
         func write(
-            _ drained: FlushTransaction.Drained, flushID: Int64, checkpoint: FlushCheckpoint?,
-            beforeCommit: () -> Bool, logger: Logger
+            _ drained: FlushTransaction.Drained, flushID: Int64, parts: [any CommitPart], logger: Logger
         ) throws -> FlushTransaction.Written {
             let answer = state.withLock { state -> Answer in
                 state.writes += 1
-                if let checkpoint { state.checkpoints.append(checkpoint.snapshot) }
+                for case let checkpoint as KafkaCheckpointing.Part in parts { state.checkpoints.append(checkpoint.snapshot) }
                 return state.script.isEmpty ? .commit : state.script.removeFirst()
             }
             var written = FlushTransaction.Written()
@@ -57,6 +58,10 @@ struct FlushWorkerTests {
             written.batches = [(drained.entries.count, result)]
             func apply() {
                 state.withLock { state in
+                    // A flush deletes before it writes (FlushTransaction): rows of a user deleted
+                    // and then sent events again hold only the later events.
+                    for user in drained.deletions { state.applied = state.applied.filter { $0.key.userID != user } }
+                    state.deletedUsers += drained.deletions
                     for entry in drained.entries { state.applied[entry.key, default: 0] += entry.progress.events }
                 }
             }
@@ -66,11 +71,11 @@ struct FlushWorkerTests {
             case .fenced:
                 throw KafkaFencedError(lost: [(KafkaCheckpoints.Ownership(topic: "events", partition: 0, epoch: 1), 2)])
             case .commit:
-                if !drained.eventIDs.isEmpty { written.marked = beforeCommit() }
+                for part in parts { part.beforeCommit() }
                 apply()
                 return written
             case .outcomeUnknown(let committed):
-                if !drained.eventIDs.isEmpty { written.marked = beforeCommit() }
+                for part in parts { part.beforeCommit() }
                 if committed { apply() }
                 state.withLock { $0.unknown[flushID] = committed }
                 throw FlushTransaction.CommitOutcomeUnknown(
@@ -95,20 +100,44 @@ struct FlushWorkerTests {
         var snapshot: State { state.withLock { $0 } }
     }
 
-    /// Deduplication's place in the flush: records what it is told.
+    /// A participant in deduplication's place: records what its parts are told.
     final class Participant: CommitParticipant {
         struct Calls {
             var marking: [(ids: [String], flush: Int64)] = []
             var committed: [(ids: [String], flush: Int64, marked: Bool)] = []
+            var failed: [String] = []
         }
         let calls = Mutex(Calls())
-        func markCommitting(_ ids: [String], flush: Int64) -> Bool {
-            calls.withLock { $0.marking.append((ids, flush)) }
-            return true
+
+        func part(of flushID: Int64, worker: Int, drained: FlushTransaction.Drained) -> (any CommitPart)? {
+            drained.eventIDs.isEmpty ? nil : Part(participant: self, ids: drained.eventIDs.map(\.id), flush: flushID)
         }
-        func committed(_ ids: [String], flush: Int64, marked: Bool) {
-            calls.withLock { $0.committed.append((ids, flush, marked)) }
+
+        final class Part: CommitPart {
+            let participant: Participant
+            let ids: [String]
+            let flush: Int64
+            let marked = Atomic<Bool>(false)
+
+            init(participant: Participant, ids: [String], flush: Int64) {
+                self.participant = participant
+                self.ids = ids
+                self.flush = flush
+            }
+
+            func beforeCommit() {
+                participant.calls.withLock { $0.marking.append((ids, flush)) }
+                marked.store(true, ordering: .relaxed)
+            }
+            func committed() {
+                let marked = marked.load(ordering: .relaxed)
+                participant.calls.withLock { $0.committed.append((ids, flush, marked)) }
+            }
+            func failed(_ error: any Error) {
+                participant.calls.withLock { $0.failed.append("\(error)") }
+            }
         }
+
         var snapshot: Calls { calls.withLock { $0 } }
     }
 
@@ -119,21 +148,25 @@ struct FlushWorkerTests {
     /// A one-worker flusher over a small buffer, on an interval long enough that only the
     /// test's own `flushAndWait` (and the worker's retries) flush.
     struct Rig {
-        let buffer = EventBuffer(shardCount: 4, limit: 10_000)
+        let buffer: EventBuffer
         let store: ScriptedStore
         let participant = Participant()
         let fences = Fences()
         let flusher: Flusher
 
-        init(_ script: [Answer], positions: KafkaPositions? = nil) {
+        init(_ script: [Answer], positions: KafkaPositions? = nil, bufferLimit: Int = 10_000) {
+            buffer = EventBuffer(shardCount: 4, limit: bufferLimit)
             store = ScriptedStore(script)
             let fences = fences
+            let checkpointing = positions.map {
+                KafkaCheckpointing(positions: $0, onFenced: { _ in fences.count.add(1, ordering: .relaxed) })
+            }
             flusher = Flusher(
                 buffer: buffer, store: store, workerCount: 1,
                 configuration: .init(
                     interval: .seconds(3_600), batchSize: 100, initialBackoff: .milliseconds(1), maxBackoff: .milliseconds(4)),
-                metrics: ServiceMetrics(), positions: positions, participant: participant,
-                onFenced: { _ in fences.count.add(1, ordering: .relaxed) }, logger: Logger(label: "flush-worker-test"))
+                metrics: ServiceMetrics(), participants: (checkpointing.map { [$0] } ?? []) + [participant],
+                drainLocks: positions?.locks, logger: Logger(label: "flush-worker-test"))
             flusher.start()
         }
 
@@ -226,6 +259,7 @@ struct FlushWorkerTests {
         rig.expectAppliedOnce(users: 2, events: 3)
         let calls = rig.participant.snapshot
         #expect(calls.committed.count == 1)
+        #expect(calls.failed.count == 1, "its part of the fenced flush heard why it failed: \(calls.failed)")
         #expect(rig.flusher.stats.snapshot.failures == 1)
     }
 
@@ -241,5 +275,6 @@ struct FlushWorkerTests {
         #expect(rig.flusher.stats.snapshot.consecutiveFailures == 0)
         // Nothing reported committed for the failed flushes: one report, every id in it.
         #expect(rig.participant.snapshot.committed.map(\.ids.count) == [10])
+        #expect(rig.participant.snapshot.failed.count == 2)
     }
 }

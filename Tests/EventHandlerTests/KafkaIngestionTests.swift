@@ -260,8 +260,8 @@ struct KafkaIngestionTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         // Each exports the lag of the partitions it holds, and only those: 16 series over the
-        // three, although the first held all 16 before the others joined. (Series of partitions
-        // given up used to stay at 0, and read as "drained" to a check that counts them.)
+        // three once the group has settled. (A series of a partition given up used to stay at
+        // 0 once scraped, and read as "drained" to a check that counts them.)
         try await Self.waitHeld(everyone, partitions: 16)
         let third1 = events.count / 3
         try await Self.producePaced(Array(events[..<third1]), to: broker, clients: everyone)

@@ -1,6 +1,5 @@
 import Buffer
 import Foundation
-import Kafka
 import Logging
 import ProgressStore
 import Storage
@@ -12,13 +11,12 @@ protocol FlushStore: Sendable {
     /// The namespace the rows are written in (named in the audit line of a GDPR deletion).
     var namespace: String { get }
 
-    /// Writes `drained` as flush `flushID`, with `checkpoint`, in one transaction; calls
-    /// `beforeCommit` just before committing it. Throws `FlushTransaction.CommitOutcomeUnknown`
-    /// when the commit may or may not have happened, `KafkaFencedError` when the checkpoint's
-    /// partitions belong to another member; any other error means nothing was written.
+    /// Writes `drained` as flush `flushID` in one transaction, with each participant's part
+    /// (`CommitPart.write` after the rows, `beforeCommit` just before the COMMIT). Throws
+    /// `FlushTransaction.CommitOutcomeUnknown` when the commit may or may not have happened;
+    /// any other error (a part's too: `KafkaFencedError`) means nothing was written.
     func write(
-        _ drained: FlushTransaction.Drained, flushID: Int64, checkpoint: FlushCheckpoint?,
-        beforeCommit: () -> Bool, logger: Logger
+        _ drained: FlushTransaction.Drained, flushID: Int64, parts: [any CommitPart], logger: Logger
     ) throws -> FlushTransaction.Written
 
     /// Whether flush `flushID`, whose commit got no answer, committed. Retries until it learns;
@@ -33,19 +31,6 @@ protocol FlushStore: Sendable {
 
     /// Closes connections idle past their limit (called after a successful flush).
     func reapIdleConnections()
-}
-
-/// The Kafka positions a flush records with its rows: a worker's snapshot, taken under its
-/// ingest lock with the drain (see `KafkaPositions`).
-struct FlushCheckpoint: Sendable {
-    let positions: KafkaPositions
-    let snapshot: [TopicPartition: KafkaPositions.Position]
-    let worker: Int
-
-    /// Inside the flush transaction: checks ownership and writes the positions.
-    func record(on connection: PostgresConnection) throws {
-        try positions.recordCheckpoint(snapshot, worker: worker, on: connection)
-    }
 }
 
 /// The service's flush store: a `FlushTransaction` on a connection from the pool.
@@ -68,12 +53,10 @@ struct PostgresFlushStore: FlushStore {
     var namespace: String { transaction.writer.namespace }
 
     func write(
-        _ drained: FlushTransaction.Drained, flushID: Int64, checkpoint: FlushCheckpoint?,
-        beforeCommit: () -> Bool, logger: Logger
+        _ drained: FlushTransaction.Drained, flushID: Int64, parts: [any CommitPart], logger: Logger
     ) throws -> FlushTransaction.Written {
         try pool.withConnection { connection in
-            try transaction.run(
-                drained, flushID: flushID, on: connection, checkpoint: checkpoint, beforeCommit: beforeCommit, logger: logger)
+            try transaction.run(drained, flushID: flushID, on: connection, parts: parts, logger: logger)
         }
     }
 

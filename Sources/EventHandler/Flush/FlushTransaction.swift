@@ -5,7 +5,7 @@ import ProgressStore
 import Storage
 
 /// One flush's transaction on one connection: the GDPR deletions drained with it, the entries
-/// in batches, the Kafka positions they account for, and the flush's commit record
+/// in batches, its participants' parts (the Kafka positions they account for), and the flush's commit record
 /// (`flush_commits`), committed together or not at all. A data error rolls it back and it is
 /// written again isolating the poison rows (the common path pays nothing for that). A COMMIT
 /// whose answer was lost is reported as `CommitOutcomeUnknown`, and `resolveCommit` asks the
@@ -29,8 +29,6 @@ struct FlushTransaction: Sendable {
         /// Entries refused for their data, written to `progress_dead_letters` instead.
         var setAside = 0
         var deleted: [String: UserDataDeletion.Deleted] = [:]
-        /// What `beforeCommit` answered (deduplication wrote every mark).
-        var marked = false
     }
 
     /// The COMMIT of a flush got no answer: the connection broke while committing.
@@ -42,14 +40,13 @@ struct FlushTransaction: Sendable {
         var written: Written
     }
 
-    /// Runs the transaction of flush `flushID`. `checkpoint` is written inside it, after the
-    /// rows; `beforeCommit` runs just before the COMMIT (deduplication marks the ids as
-    /// committing in this flush, so whatever happens next a repeat can learn whether they were
-    /// applied). Throws `CommitOutcomeUnknown` when the COMMIT was sent and no answer came back;
-    /// any other error means nothing was written.
+    /// Runs the transaction of flush `flushID`. Each part writes inside it, after the rows (a
+    /// Kafka checkpoint); each part's `beforeCommit` runs just before the COMMIT (deduplication
+    /// marks the ids as committing in this flush, so whatever happens next a repeat can learn
+    /// whether they were applied). Throws `CommitOutcomeUnknown` when the COMMIT was sent and no
+    /// answer came back; any other error means nothing was written.
     func run(
-        _ drained: Drained, flushID: Int64, on connection: PostgresConnection,
-        checkpoint: FlushCheckpoint?, beforeCommit: () -> Bool, logger: Logger
+        _ drained: Drained, flushID: Int64, on connection: PostgresConnection, parts: [any CommitPart], logger: Logger
     ) throws -> Written {
         var isolating = false
         while true {
@@ -71,7 +68,7 @@ struct FlushTransaction: Sendable {
                     }
                     start = end
                 }
-                try checkpoint?.record(on: connection)
+                for part in parts { try part.write(on: connection) }
                 try FlushCommits.record(flushID, on: connection)
             } catch let error as PostgresError where error.isDataError && !isolating {
                 _ = try? connection.execute("ROLLBACK")
@@ -84,7 +81,7 @@ struct FlushTransaction: Sendable {
                 _ = try? connection.execute("ROLLBACK")
                 throw error
             }
-            if !drained.eventIDs.isEmpty { written.marked = beforeCommit() }
+            for part in parts { part.beforeCommit() }
             let session = connection.backendPID
             do {
                 try connection.execute("COMMIT")

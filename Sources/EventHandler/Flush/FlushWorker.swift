@@ -1,7 +1,6 @@
 import Buffer
 import Dispatch
 import Foundation
-import Kafka
 import Logging
 import ProgressStore
 import Storage
@@ -13,11 +12,12 @@ import Synchronization
 /// Threading: everything here that blocks (libpq through the pool) runs on this worker's own
 /// `Thread`, never on the Swift cooperative pool. Other threads only signal it.
 ///
-/// A cycle drains the worker's shards (with the Kafka positions they account for, under the
-/// ingest lock), writes them in one `FlushTransaction` on a pooled connection (GDPR deletions,
-/// the entries in batches of `batchSize`, poison rows set aside, the checkpoint, the commit
-/// record), and on a failure gives the unwritten entries back to the buffer (where newer events
-/// merge on top of them) and retries after an exponential backoff with jitter.
+/// A cycle drains the worker's shards and takes its participants' parts (a Kafka checkpoint,
+/// deduplication's marks), both under its drain lock; writes them in one `FlushTransaction` on a
+/// pooled connection (GDPR deletions, the entries in batches of `batchSize`, poison rows set
+/// aside, the parts, the commit record); and on a failure gives the unwritten entries back to
+/// the buffer (where newer events merge on top of them), tells the parts why, and retries after
+/// an exponential backoff with jitter.
 ///
 /// Workers flush on the interval at staggered phases (worker `w` of `n` at `w/n` of it), so
 /// their transactions do not reach PostgreSQL all at once: at a steady load the database sees
@@ -45,12 +45,10 @@ final class FlushWorker: Sendable {
     private let configuration: Configuration
     private let stats: FlushStats
     private let metrics: ServiceMetrics
-    /// Kafka positions to checkpoint with each flush; nil when Kafka ingestion is off.
-    private let positions: KafkaPositions?
-    /// Told of each drain's event ids around its commit (deduplication); nil when none is.
-    private let participant: (any CommitParticipant)?
-    /// Called when a checkpoint is refused because another member owns a partition now.
-    private let onFenced: @Sendable (KafkaFencedError) -> Void
+    /// What commits with each flush besides its rows (Kafka checkpoints, deduplication).
+    private let participants: [any CommitParticipant]
+    /// Held while draining and taking the parts; shared with the sources that need it.
+    private let drainLocks: DrainLocks
     private let logger: Logger
 
     private let wake = DispatchSemaphore(value: 0)
@@ -65,8 +63,8 @@ final class FlushWorker: Sendable {
 
     init(
         index: Int, shards: [Int], phase: Double = 0, buffer: EventBuffer, store: any FlushStore,
-        configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, positions: KafkaPositions?,
-        participant: (any CommitParticipant)?, onFenced: @escaping @Sendable (KafkaFencedError) -> Void, logger: Logger
+        configuration: Configuration, stats: FlushStats, metrics: ServiceMetrics, participants: [any CommitParticipant],
+        drainLocks: DrainLocks, logger: Logger
     ) {
         self.index = index
         self.shards = shards
@@ -76,9 +74,8 @@ final class FlushWorker: Sendable {
         self.configuration = configuration
         self.stats = stats
         self.metrics = metrics
-        self.positions = positions
-        self.participant = participant
-        self.onFenced = onFenced
+        self.participants = participants
+        self.drainLocks = drainLocks
         var logger = logger
         logger[metadataKey: "flush_worker"] = "\(index)"
         self.logger = logger
@@ -127,7 +124,6 @@ final class FlushWorker: Sendable {
         var nextFlush = origin
         var backoff = configuration.initialBackoff
         var failing = false
-        var lastCheckpoint: [TopicPartition: KafkaPositions.Position] = [:]
         while true {
             let deadline = stopDeadline.withLock { $0 }
             if deadline == nil {
@@ -140,7 +136,7 @@ final class FlushWorker: Sendable {
             // flushAndWait, a retry): the phase holds, so the workers stay apart.
             nextFlush = Self.nextTick(after: ContinuousClock.now, origin: origin, interval: configuration.interval)
 
-            let outcome = flushOnce(lastCheckpoint: &lastCheckpoint)
+            let outcome = flushOnce()
             switch outcome {
             case .success(let rows):
                 if failing {
@@ -238,83 +234,62 @@ final class FlushWorker: Sendable {
 
     /// Drains this worker's shards and writes them in one `FlushTransaction`. On a failure,
     /// whatever was not committed goes back into the buffer.
-    private func flushOnce(lastCheckpoint: inout [TopicPartition: KafkaPositions.Position]) -> Outcome {
-        var snapshot: [TopicPartition: KafkaPositions.Position] = [:]
+    private func flushOnce() -> Outcome {
         // Numbered before any shard is drained: see `CommitSequence.ticket`.
         let drain = commits.startDrain()
-        var entries: [PendingEntry] = []
-        var eventIDs: [BufferedEventID] = []
-        var deletions: [String] = []
-        func drainShards() {
+        let flushID = FlushCommits.newID()
+        var drained = FlushTransaction.Drained()
+        var parts: [any CommitPart] = []
+        // Drained and the parts taken under the drain lock: a source that moves its own
+        // bookkeeping under it with each add (Kafka's positions) is then exactly in step.
+        drainLocks.withLock(worker: index) {
             for shard in shards {
-                entries.append(contentsOf: buffer.drain(shard: shard, eventIDs: &eventIDs, deletions: &deletions))
+                drained.entries.append(
+                    contentsOf: buffer.drain(shard: shard, eventIDs: &drained.eventIDs, deletions: &drained.deletions))
+            }
+            for participant in participants {
+                if let part = participant.part(of: flushID, worker: index, drained: drained) { parts.append(part) }
             }
         }
-        if let positions {
-            // Drain and snapshot under the ingest lock: see KafkaPositions for why this makes
-            // the checkpoint exact.
-            positions.withIngestLock(worker: index) {
-                drainShards()
-                snapshot = positions.snapshot(worker: index)
-            }
-        } else {
-            drainShards()
-        }
-        let drained = FlushTransaction.Drained(entries: entries, eventIDs: eventIDs, deletions: deletions)
-        let checkpointing = positions.flatMap { snapshot != lastCheckpoint ? $0 : nil }
-        if drained.entries.isEmpty && drained.deletions.isEmpty && checkpointing == nil {
+        if drained.entries.isEmpty && drained.deletions.isEmpty && !parts.contains(where: \.mustCommit) {
             commits.committed(drain: drain)
             return .success(rows: 0)
         }
 
         let started = ContinuousClock.now
-        let flushID = FlushCommits.newID()
-        let ids = drained.eventIDs.map(\.id)
         let restore = { [buffer, shards] in
             buffer.restore(drained.entries[...], eventIDs: drained.eventIDs, idShard: shards[0], deletions: drained.deletions)
         }
-        var written = FlushTransaction.Written()
-        do {
-            if let checkpointing { try checkpointing.awaitDeadLetters() }
-            written = try store.write(
-                drained, flushID: flushID,
-                checkpoint: checkpointing.map { FlushCheckpoint(positions: $0, snapshot: snapshot, worker: index) },
-                beforeCommit: { participant?.markCommitting(ids, flush: flushID) ?? false }, logger: logger)
-        } catch let fenced as KafkaFencedError {
-            // Another member owns a partition these entries came from: committing them would
-            // apply its events twice. Nothing was written; the service must not go on.
+        /// Nothing was committed: the entries go back and the parts hear why.
+        func failed(_ error: any Error) -> Outcome {
             restore()
             stats.recordFailure()
-            onFenced(fenced)
-            return .failure(fenced, kept: drained.entries.count)
+            for part in parts { part.failed(error) }
+            return .failure(error, kept: drained.entries.count)
+        }
+        var written = FlushTransaction.Written()
+        do {
+            for part in parts { try part.prepare() }
+            written = try store.write(drained, flushID: flushID, parts: parts, logger: logger)
         } catch let unknown as FlushTransaction.CommitOutcomeUnknown {
             // The COMMIT was sent and no answer came back: it may have committed. Writing the
             // entries again could apply them twice, dropping them could lose them: ask the
             // database (its commit record) before doing either.
             let committed = store.resolveCommit(
                 flushID, unknown, deadline: { stopDeadline.withLock { $0 } }, logger: logger)
-            guard committed else {
-                restore()
-                stats.recordFailure()
-                return .failure(unknown.cause, kept: drained.entries.count)
-            }
+            guard committed else { return failed(unknown.cause) }
             written = unknown.written
         } catch {
-            // The transaction wrote nothing: everything goes back.
-            restore()
-            stats.recordFailure()
-            return .failure(error, kept: drained.entries.count)
+            // The transaction wrote nothing (a fenced checkpoint among the reasons: its part
+            // hears of it and stops the service).
+            return failed(error)
         }
         var total = ProgressBatchResult()
         if written.setAside > 0 { stats.recordSetAside(written.setAside) }
         if !drained.deletions.isEmpty { recordDeletions(written.deleted, flushID: flushID) }
         recordCommitted(written.batches, entries: drained.entries, into: &total)
-        if let checkpointing {
-            checkpointing.committed(snapshot, worker: index)
-            lastCheckpoint = snapshot
-        }
         commits.committed(drain: drain)
-        if !ids.isEmpty { participant?.committed(ids, flush: flushID, marked: written.marked) }
+        for part in parts { part.committed() }
         if index == 0 { pruneCommitRecords() }
         let elapsed = ContinuousClock.now - started
         stats.recordFlush()

@@ -14,9 +14,10 @@ final class Flusher: Sendable {
 
     init(
         buffer: EventBuffer, store: any FlushStore, workerCount: Int, configuration: FlushWorker.Configuration,
-        metrics: ServiceMetrics, positions: KafkaPositions? = nil, participant: (any CommitParticipant)? = nil,
-        onFenced: @escaping @Sendable (KafkaFencedError) -> Void = { _ in }, logger: Logger
+        metrics: ServiceMetrics, participants: [any CommitParticipant] = [], drainLocks: DrainLocks? = nil, logger: Logger
     ) {
+        let drainLocks = drainLocks ?? DrainLocks(workerCount: workerCount)
+        precondition(drainLocks.workerCount == workerCount, "one drain lock per flush worker")
         let stats = self.stats
         self.buffer = buffer
         workers = (0..<workerCount).map { w in
@@ -24,7 +25,7 @@ final class Flusher: Sendable {
                 index: w, shards: Array(stride(from: w, to: buffer.shardCount, by: workerCount)),
                 phase: Double(w) / Double(workerCount),
                 buffer: buffer, store: store, configuration: configuration, stats: stats, metrics: metrics,
-                positions: positions, participant: participant, onFenced: onFenced, logger: logger)
+                participants: participants, drainLocks: drainLocks, logger: logger)
         }
     }
 

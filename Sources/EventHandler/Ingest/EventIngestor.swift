@@ -4,12 +4,19 @@ import Foundation
 import Logging
 import Synchronization
 
-/// The ingest path: validate → match goals → deduplicate → merge into the buffer.
+/// The one ingest pipeline, for gRPC and Kafka alike:
 ///
-/// Transport-neutral. Screening and the merge are non-blocking (a mutex held for one
-/// dictionary update per goal), so they run directly on the gRPC server's event loop; the one
-/// wait, deduplication's Redis round trip, is a callback (gRPC, `ingest`) or taken by the Kafka
-/// path on its own thread between `screen` and `admit`. Knows nothing of SQL or merge rules.
+/// 1. validate and 2. match goals (`screen`): pure, no buffer, no Redis;
+/// 3. deduplicate: the event's id through `EventDeduplicator` (memory, or a Redis claim);
+/// 4. merge into the buffer, and settle the outcome with the transport (`IngestSettlement`:
+///    a commit receipt for gRPC, the record's position move for Kafka), inside the
+///    transport's lock;
+/// 5. wake the flusher if the buffer reached its threshold, and count the outcome.
+///
+/// `ingest` runs the five for a gRPC call without blocking (step 3's Redis round trip is a
+/// callback). The Kafka path (`KafkaIngest`) runs step 3 itself, because it claims a whole
+/// poll's ids in one round trip and resolves claims from its positions, and calls `screen`
+/// and `settle` for the rest. Knows nothing of SQL or merge rules.
 final class EventIngestor: Sendable {
     private let namespace: String
     private let matcher: GoalMatcher
@@ -73,10 +80,14 @@ final class EventIngestor: Sendable {
     /// are each a tenth below their value: consumption paused at one resumes then, with a margin,
     /// so one resumed record does not pause it again.
     var hasRoomToResume: Bool {
-        guard buffer.pendingCount < buffer.limit - buffer.limit / 10 else { return false }
+        func belowMargin(_ count: Int, _ limit: Int) -> Bool { count < limit - limit / 10 }
+        guard belowMargin(buffer.pendingCount, buffer.limit) else { return false }
         guard let held = deduplicator?.held else { return true }
-        return held.claimed < held.pendingLimit - held.pendingLimit / 10
+        return belowMargin(held.claimed, held.pendingLimit)
     }
+
+    /// The user's buffer shard (hash it once per event and pass it on).
+    func shardIndex(of userID: String) -> Int { buffer.shardIndex(of: userID) }
 
     /// One gRPC event, start to finish, counted under `.grpc`. `then` gets the outcome and, when
     /// the ingestor gives receipts (`ACK_MODE=durable`) and the event is in the buffer (or is a
@@ -98,35 +109,22 @@ final class EventIngestor: Sendable {
             }
             counters.noteRoom(.waitingLimit)
         }
-        // The receipt is taken before the size trigger wakes the flusher: it names the first
-        // drain certain to hold the event, and the wake-up then starts such a drain even if one
-        // is running (taken after, it could name the drain after the one the wake-up started).
-        let finish: @Sendable (Added) -> Void = { [self] added in
-            counters.record(.grpc, event.kind, added.outcome)
-            var receipt =
-                durable && (added.outcome == .accepted || added.outcome == .ignored(.duplicate))
-                ? flusher.receipt(shard: added.shard ?? buffer.shardIndex(of: event.userID)) : nil
-            if let place {
-                if let held = receipt { receipt = held.holding(place) } else { place.giveBack() }
+        let settlement = ReceiptSettlement(receipts: durable ? flusher : nil, userID: event.userID, place: place)
+        let screening = screen(event)
+        if case .ready(let screened) = screening, let deduplicator, !screened.id.isEmpty {
+            deduplicator.admit(screened.id) { [self] admission in
+                let (outcome, receipt) = settle(
+                    screening, admission: admission, receivedAt: receivedAt, source: .grpc, kind: event.kind, by: settlement)
+                then(outcome, receipt)
             }
-            if added.flushDue { onFlushDue() }
-            then(added.outcome, receipt)
-        }
-        switch screen(event) {
-        case .decided(let decided):
-            finish(Added(outcome: decided))
-        case .ready(let screened):
-            if let deduplicator, !screened.id.isEmpty {
-                deduplicator.admit(screened.id) { [self] admission in
-                    finish(admitted(screened, admission, receivedAt: receivedAt))
-                }
-            } else {
-                finish(insert(screened, receivedAt: receivedAt))
-            }
+        } else {
+            let (outcome, receipt) = settle(
+                screening, admission: nil, receivedAt: receivedAt, source: .grpc, kind: event.kind, by: settlement)
+            then(outcome, receipt)
         }
     }
 
-    /// Validation and goal matching: what needs no buffer and no Redis.
+    /// Steps 1 and 2, validation and goal matching: what needs no buffer and no Redis.
     /// `shard`: the user's buffer shard, when the caller has hashed it already.
     func screen(_ event: IncomingEvent, shard: Int? = nil) -> Screening {
         switch EventValidator.check(event, namespace: namespace) {
@@ -147,23 +145,33 @@ final class EventIngestor: Sendable {
             Screened(userID: event.userID, updates: updates, id: event.id, shard: shard ?? buffer.shardIndex(of: event.userID)))
     }
 
-    /// Acts on deduplication's answer for a screened event: adds it when admitted (and lets go
-    /// of its id if the buffer then refuses it).
-    func admit(_ screened: Screened, _ admission: EventDeduplicator.Admission, receivedAt: UInt64) -> IngestOutcome {
-        let added = admitted(screened, admission, receivedAt: receivedAt)
+    /// Steps 4 and 5 for a screened event whose deduplication (step 3) is decided: `admission`
+    /// is deduplication's answer, nil when the event has no id or nothing deduplicates. The
+    /// event goes into the buffer (or its id is let go if the buffer refuses it) and the
+    /// transport settles the outcome, both inside the transport's lock; then the flusher is
+    /// woken if the buffer reached its threshold, and the outcome is counted under `source`.
+    /// Blocks only as long as the settlement's lock does.
+    func settle<Settlement: IngestSettlement>(
+        _ screening: Screening, admission: EventDeduplicator.Admission?, receivedAt: UInt64, source: EventSource,
+        kind: EventKind, by settlement: Settlement
+    ) -> (IngestOutcome, Settlement.Settled) {
+        let (added, settled) = settlement.withLock {
+            let added: Added
+            switch screening {
+            case .decided(let decided): added = Added(outcome: decided)
+            case .ready(let screened):
+                added =
+                    admission.map { admitted(screened, $0, receivedAt: receivedAt) } ?? insert(screened, receivedAt: receivedAt)
+            }
+            return (added, settlement.settle(added.outcome, shard: added.shard))
+        }
+        // After the settlement: a receipt taken then names a drain this wake-up starts.
         if added.flushDue { onFlushDue() }
-        return added.outcome
+        counters.record(source, kind, added.outcome)
+        return (added.outcome, settled)
     }
 
-    /// Merges a screened event into the buffer, unless the gate is closed or the buffer full.
-    func add(_ screened: Screened, receivedAt: UInt64, eventID: String? = nil) -> IngestOutcome {
-        let added = insert(screened, receivedAt: receivedAt, eventID: eventID)
-        if added.flushDue { onFlushDue() }
-        return added.outcome
-    }
-
-    /// What became of an event, and whether the buffer reached its flush threshold with it (the
-    /// caller then wakes the flusher: `admit` and `add` at once, `ingest` after its receipt).
+    /// What became of an event, and whether the buffer reached its flush threshold with it.
     private struct Added: Sendable {
         var outcome: IngestOutcome
         var flushDue = false
@@ -210,44 +218,49 @@ final class EventIngestor: Sendable {
         }
     }
 
-    /// A GDPR deletion (wire.md): the user's buffered entries are dropped and the deletion is
-    /// queued in their shard, to be committed by its next flush before anything the user sends
-    /// afterwards (`EventBuffer.deleteUser`). Returns the outcome and, when accepted, the receipt
-    /// of that flush, whatever `ACK_MODE` is: a deletion is answered OK only once committed.
-    /// Never blocks; not deduplicated (a deletion is idempotent).
-    func deleteUser(_ request: UserDeletionRequest, callerWaits: Bool = true) -> (IngestOutcome, CommitReceipt?) {
-        switch request.check(namespace: namespace) {
-        case .otherNamespace: return (.ignored(.otherNamespace), nil)
-        case .invalid(let field, let reason): return (.rejected(field: field, reason: reason), nil)
-        case .valid: break
-        }
-        // A deletion answered from its commit takes a place as a durable call does (`callerWaits`
-        // false: the Kafka path, which never waits on its receipt).
-        let waiting = callerWaits ? waiting : nil
-        if let waiting {
+    /// A GDPR deletion from gRPC (wire.md): answered OK only once committed, whatever
+    /// `ACK_MODE` is, so an accepted deletion comes with the receipt of the flush that commits
+    /// it, and takes a place under `ACK_WAITING_LIMIT` as a durable call does. Never blocks.
+    func deleteUser(_ request: UserDeletionRequest) -> (IngestOutcome, CommitReceipt?) {
+        // A deletion that is checked and found wanting waits for nothing: no place for it.
+        var place: CommitWaitLimit? = nil
+        if let waiting, case .valid = request.check(namespace: namespace) {
             guard waiting.take() else { return (.overloaded(.waitingLimit), nil) }
             counters.noteRoom(.waitingLimit)
+            place = waiting
         }
-        inFlight.add(1, ordering: .sequentiallyConsistent)
-        defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
-        guard open.load(ordering: .sequentiallyConsistent) else {
-            waiting?.giveBack()
-            return (.unavailable, nil)
-        }
-        buffer.deleteUser(request.userID)
-        // The receipt first: it names the first drain certain to hold the deletion, and the
-        // wake-up below starts such a drain even if one is running now (a receipt taken after
-        // the wake-up could name the drain after the one it started, a whole interval later).
-        var receipt = flusher.receipt(userID: request.userID)
-        if let waiting { receipt = receipt.holding(waiting) }
-        // Deletions are rare and asked for "at once": flush now rather than at the interval.
-        onFlushDue()
-        return (.accepted, receipt)
+        return deleteUser(request, by: ReceiptSettlement(receipts: flusher, userID: request.userID, place: place))
     }
 
-    /// Counts an outcome decided outside `ingest` (the Kafka path's own sequence).
-    func count(_ outcome: IngestOutcome, source: EventSource, kind: EventKind) {
-        counters.record(source, kind, outcome)
+    /// A GDPR deletion, checked, then settled by the transport: the user's buffered entries are
+    /// dropped and the deletion is queued in their shard, to be committed by its next flush
+    /// before anything the user sends afterwards (`EventBuffer.deleteUser`). Deletions are rare
+    /// and asked for "at once", so the flusher is woken rather than left to the interval. Not
+    /// deduplicated (a deletion is idempotent).
+    func deleteUser<Settlement: IngestSettlement>(
+        _ request: UserDeletionRequest, by settlement: Settlement
+    ) -> (IngestOutcome, Settlement.Settled) {
+        let decided: IngestOutcome? =
+            switch request.check(namespace: namespace) {
+            case .otherNamespace: .ignored(.otherNamespace)
+            case .invalid(let field, let reason): .rejected(field: field, reason: reason)
+            case .valid: nil
+            }
+        let shard = buffer.shardIndex(of: request.userID)
+        let (outcome, settled) = settlement.withLock {
+            let outcome = decided ?? queueDeletion(of: request.userID)
+            return (outcome, settlement.settle(outcome, shard: shard))
+        }
+        if outcome == .accepted { onFlushDue() }
+        return (outcome, settled)
+    }
+
+    private func queueDeletion(of userID: String) -> IngestOutcome {
+        inFlight.add(1, ordering: .sequentiallyConsistent)
+        defer { inFlight.subtract(1, ordering: .sequentiallyConsistent) }
+        guard open.load(ordering: .sequentiallyConsistent) else { return .unavailable }
+        buffer.deleteUser(userID)
+        return .accepted
     }
 
     /// Stops taking events and returns once no call is still inside `add` (bounded wait).

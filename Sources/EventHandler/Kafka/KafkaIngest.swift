@@ -1,22 +1,22 @@
-import Buffer
 import EventRules
-import Foundation
 import Kafka
 import Logging
-import ProgressStore
-import Storage
 import Synchronization
 
 /// Kafka records into the ingest path: the consumer's delegate (wire.md, Kafka section).
 ///
 /// Each record is decoded (`KafkaEventDecoder`: proto3 JSON, or binary protobuf when its
-/// `content-type` header says `application/x-protobuf`), skipped if its partition's stored position says it is committed
-/// already for its user's shard, and otherwise handed to the same ingest path as gRPC under the
-/// owning flush worker's ingest lock (`KafkaPositions`). A record that cannot be decoded, comes
-/// from a topic that is not one of the platform's two, or carries an invalid event is counted,
-/// logged once per kind, and skipped, or copied to the dead-letter topic when there is one
-/// (`KafkaDeadLetters`): a bad record never stalls its partition. A full buffer pauses
-/// consumption.
+/// `content-type` header says `application/x-protobuf`), skipped if its partition's stored
+/// position says it is committed already for its user's shard, and otherwise goes through the
+/// same ingest pipeline as gRPC (`EventIngestor`: screen, deduplicate, buffer, count), settled
+/// by its position move (`KafkaRecordSettlement`). What Kafka adds to deduplication is here:
+/// a poll's claims in one Redis round trip, and a claim held by this partition's own earlier
+/// owner resolved from its positions. Rebalances go to the `KafkaPartitionHandoff`.
+///
+/// A record that cannot be decoded, comes from a topic that is not one of the platform's two,
+/// or carries an invalid event is counted, logged once per kind, and skipped, or copied to the
+/// dead-letter topic when there is one (`KafkaDeadLetters`): a bad record never stalls its
+/// partition. A full buffer pauses consumption.
 ///
 /// Records of the GDPR topic (`KAFKA_GDPR_TOPIC`) are deletions (`EventIngestor.deleteUser`),
 /// positioned like events: the flush that commits a deletion records its partition's position,
@@ -32,16 +32,10 @@ final class KafkaIngest: KafkaConsumerDelegate {
     }
 
     private let ingestor: EventIngestor
-    private let buffer: EventBuffer
     private let positions: KafkaPositions
-    private let flusher: Flusher
-    private let pool: ConnectionPool
+    private let handoff: any KafkaPartitionHandoff
     private let logger: Logger
-    /// How long a revocation may wait for its final flush.
-    private let revokeTimeout: Duration
     private let skipped: [SkipReason: Count]
-    /// Names this member in `kafka_partition_owners`.
-    private let owner: String
     /// `KAFKA_GDPR_TOPIC`: its records are deletions.
     private let gdprTopic: String?
 
@@ -51,18 +45,14 @@ final class KafkaIngest: KafkaConsumerDelegate {
     private let loggedKinds = Mutex<Set<String>>([])
 
     init(
-        ingestor: EventIngestor, buffer: EventBuffer, positions: KafkaPositions, flusher: Flusher, pool: ConnectionPool,
-        gdprTopic: String? = nil, revokeTimeout: Duration, logger: Logger
+        ingestor: EventIngestor, positions: KafkaPositions, handoff: any KafkaPartitionHandoff, gdprTopic: String? = nil,
+        logger: Logger
     ) {
         self.gdprTopic = gdprTopic
         self.ingestor = ingestor
-        self.buffer = buffer
         self.positions = positions
-        self.flusher = flusher
-        self.pool = pool
-        self.revokeTimeout = revokeTimeout
+        self.handoff = handoff
         self.logger = logger
-        owner = "\(ProcessInfo.processInfo.hostName)/\(getpid())"
         var skipped: [SkipReason: Count] = [:]
         for reason in SkipReason.allCases { skipped[reason] = Count() }
         self.skipped = skipped
@@ -74,44 +64,11 @@ final class KafkaIngest: KafkaConsumerDelegate {
     // MARK: - KafkaConsumerDelegate (on the consumer's thread)
 
     func partitionsAssigned(_ partitions: [TopicPartition]) -> [TopicPartition: Int64] {
-        let group = positions.group
-        // The stored positions decide where to start. Without them the partition cannot start
-        // safely, so this retries until the database answers (the group waits meanwhile).
-        var backoff = Duration.milliseconds(100)
-        while true {
-            do {
-                let claim = try pool.withConnection { connection in
-                    try KafkaCheckpoints.claim(
-                        group: group, partitions: partitions.map { ($0.topic, $0.partition) }, owner: owner, on: connection)
-                }
-                let starts = positions.assign(partitions, claim: claim)
-                logger.info(
-                    "kafka partitions assigned",
-                    metadata: [
-                        "partitions": "\(partitions.sorted { ($0.topic, $0.partition) < ($1.topic, $1.partition) }.map { "\($0):\(starts[$0].map(String.init) ?? "group")" }.joined(separator: " "))",
-                        "epochs": "\(claim.epochs.map { "\($0.epoch)" }.joined(separator: ","))",
-                    ])
-                return starts
-            } catch {
-                logger.error("cannot read kafka checkpoints; retrying", metadata: ["error": "\(error)"])
-                Thread.sleep(forTimeInterval: Double(backoff.components.attoseconds) / 1e18 + Double(backoff.components.seconds))
-                backoff = min(backoff * 2, .seconds(5))
-            }
-        }
+        handoff.assigned(partitions)
     }
 
     func partitionsRevoked(_ partitions: [TopicPartition]) {
-        // Everything consumed from them must be committed, with its positions, before another
-        // member starts them from those positions.
-        let flushed = flusher.flushAndWait(deadline: .now + revokeTimeout)
-        if flushed {
-            logger.info("kafka partitions revoked after their final flush", metadata: ["partitions": "\(partitions.count)"])
-        } else {
-            logger.error(
-                "kafka partitions revoked before their events could be committed (database unreachable); committed later unless their next owner claims them first, which fences this member",
-                metadata: ["partitions": "\(partitions.count)"])
-        }
-        positions.revoke(partitions, flushed: flushed)
+        handoff.revoked(partitions)
     }
 
     func consume(_ record: KafkaRecord) -> KafkaConsumeDecision {
@@ -205,7 +162,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
     }
 
     /// Decodes, checks the stored position for the user's shard, and screens; changes nothing.
-    /// Screening and deduplication come first, outside the ingest lock (deduplication may wait
+    /// Screening and deduplication come first, outside the drain lock (deduplication may wait
     /// on Redis, and the lock holds up that worker's drain).
     private func inspect(_ record: KafkaRecord) -> Inspection {
         let event: IncomingEvent
@@ -214,7 +171,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
         case .failure(.unknownTopic): return .undecodable(.unknownTopic)
         case .failure(.malformed): return .undecodable(.malformed)
         }
-        let shard = buffer.shardIndex(of: event.userID)
+        let shard = ingestor.shardIndex(of: event.userID)
         if positions.isCommitted(record.topicPartition, offset: record.offset, shard: shard) { return .alreadyApplied }
         return .ready(Ready(record: record, event: event, shard: shard, arrived: MonotonicTime.now, screening: ingestor.screen(event, shard: shard)))
     }
@@ -246,42 +203,24 @@ final class KafkaIngest: KafkaConsumerDelegate {
         EventDeduplicator.KafkaCoordinate(topic: record.topic, partition: record.partition, offset: record.offset)
     }
 
-    /// Applies a record's screening and admission under the owning worker's ingest lock.
+    /// Steps 4 and 5 of the pipeline for a screened and deduplicated record, settled by its
+    /// position move; `.later` when it must be offered again.
     private func apply(_ ready: Ready, admission: EventDeduplicator.Admission?) -> KafkaConsumeDecision {
-        let record = ready.record
-        let partition = record.topicPartition
-        let event = ready.event
-        let shard = ready.shard
-        let arrived = ready.arrived
-        let screening = ready.screening
-        // The add and the position move happen under the owning worker's ingest lock together:
-        // its drain sees both or neither, so an entry never commits without its position (a
-        // crash in between would otherwise re-read and re-apply the event).
-        let outcome = positions.withIngestLock(worker: positions.worker(ofShard: shard)) {
-            let outcome: IngestOutcome
-            switch screening {
-            case .decided(let decided): outcome = decided
-            case .ready(let screened):
-                outcome =
-                    admission.map { ingestor.admit(screened, $0, receivedAt: arrived) }
-                    ?? ingestor.add(screened, receivedAt: arrived)
-            }
-            switch outcome {
-            case .overloaded, .unavailable, .deferred: break
-            case .rejected(let field, let reason):
-                // Handed over before the position moves, so no checkpoint can pass it unsent.
-                positions.deadLetters?.send(record, reason: "invalid \(field.rawValue): \(reason)")
-                positions.markConsumed(partition, offset: record.offset)
-            case .accepted, .ignored: positions.markConsumed(partition, offset: record.offset)
-            }
-            return outcome
-        }
-        ingestor.count(outcome, source: .kafka, kind: event.kind)
+        let (outcome, _) = ingestor.settle(
+            ready.screening, admission: admission, receivedAt: ready.arrived, source: .kafka, kind: ready.event.kind,
+            by: KafkaRecordSettlement(record: ready.record, shard: ready.shard, positions: positions))
+        return decision(outcome, ready.record, kind: "invalid", "kafka record refused as bad input, skipped")
+    }
+
+    /// What the consumer does after an outcome: offer the record again, or go on (a bad one logged).
+    private func decision(
+        _ outcome: IngestOutcome, _ record: KafkaRecord, kind: String, _ message: Logger.Message
+    ) -> KafkaConsumeDecision {
         switch outcome {
         case .overloaded, .unavailable, .deferred:
             return .later
         case .rejected(let field, let reason):
-            logOnce("invalid:\(field.rawValue)", "kafka record refused as bad input, skipped", record, ["field": "\(field.rawValue)", "reason": "\(reason)"])
+            logOnce("\(kind):\(field.rawValue)", message, record, ["field": "\(field.rawValue)", "reason": "\(reason)"])
             return .taken
         case .accepted, .ignored:
             return .taken
@@ -289,7 +228,7 @@ final class KafkaIngest: KafkaConsumerDelegate {
     }
 
     /// A record of the GDPR topic: the user's rows deleted by the next flush of their shard,
-    /// under the owning worker's ingest lock with the position move (as for events).
+    /// under the owning worker's drain lock with the position move (as for events).
     private func consumeDeletion(_ record: KafkaRecord) -> KafkaConsumeDecision {
         let partition = record.topicPartition
         let request: UserDeletionRequest
@@ -302,34 +241,15 @@ final class KafkaIngest: KafkaConsumerDelegate {
             positions.markConsumed(partition, offset: record.offset)
             return .taken
         }
-        let shard = buffer.shardIndex(of: request.userID)
+        let shard = ingestor.shardIndex(of: request.userID)
         if positions.isCommitted(partition, offset: record.offset, shard: shard) {
             skipped[.alreadyApplied]!.value.add(1, ordering: .relaxed)
             positions.markConsumed(partition, offset: record.offset)
             return .taken
         }
-        let outcome = positions.withIngestLock(worker: positions.worker(ofShard: shard)) {
-            let (outcome, _) = ingestor.deleteUser(request, callerWaits: false)
-            switch outcome {
-            case .rejected(let field, let reason):
-                positions.deadLetters?.send(record, reason: "invalid \(field.rawValue): \(reason)")
-                positions.markConsumed(partition, offset: record.offset)
-            case .accepted, .ignored:
-                positions.markConsumed(partition, offset: record.offset)
-            case .overloaded, .unavailable, .deferred:
-                break
-            }
-            return outcome
-        }
-        switch outcome {
-        case .overloaded, .unavailable, .deferred:
-            return .later
-        case .rejected(let field, let reason):
-            logOnce("gdpr-invalid:\(field.rawValue)", "kafka GDPR deletion refused as bad input, skipped", record, ["field": "\(field.rawValue)", "reason": "\(reason)"])
-            return .taken
-        case .accepted, .ignored:
-            return .taken
-        }
+        let (outcome, _) = ingestor.deleteUser(
+            request, by: KafkaRecordSettlement(record: record, shard: shard, positions: positions))
+        return decision(outcome, record, kind: "gdpr-invalid", "kafka GDPR deletion refused as bad input, skipped")
     }
 
     /// Deduplication for a record's event id. A claim held by a record of this same partition

@@ -8,9 +8,9 @@ import Synchronization
 /// Protocol (migrations 003 and 004 store its result):
 /// - The consumer thread handles a partition's records in order. An event for a user in shard
 ///   `s` is added to the buffer, and the partition's *consumed position* moved past it, both
-///   while holding worker `w(s)`'s ingest lock. A record that never reaches the buffer
+///   while holding worker `w(s)`'s drain lock (`DrainLocks`). A record that never reaches the buffer
 ///   (undecodable, already applied) moves the position without the lock: it has no entry.
-/// - A flush worker drains its shards while holding its own ingest lock and, under the same
+/// - A flush worker drains its shards while holding its own drain lock and, under the same
 ///   lock, takes a snapshot of every assigned partition's consumed position. Every event of that
 ///   partition below the snapshot whose user lives in one of the drained shards was added before
 ///   the drain, so it is in these entries or in rows already committed. The worker writes the
@@ -37,11 +37,9 @@ final class KafkaPositions: Sendable {
     let group: String
     let shardCount: Int
     private let workerCount: Int
-    private let ingestLocks: [IngestLock]
-
-    private final class IngestLock: Sendable {
-        let mutex = Mutex(())
-    }
+    /// The flush workers' drain locks: a record's add and position move happen under the lock
+    /// of the worker owning its user's shard (`KafkaRecordSettlement`).
+    let locks: DrainLocks
 
     private struct State {
         /// Consumed position of each assigned partition.
@@ -59,23 +57,21 @@ final class KafkaPositions: Sendable {
     /// Where bad records go, when `KAFKA_DLQ_TOPIC` is set.
     let deadLetters: KafkaDeadLetters?
 
-    init(group: String, shardCount: Int, workerCount: Int, deadLetters: KafkaDeadLetters? = nil) {
+    init(group: String, shardCount: Int, locks: DrainLocks, deadLetters: KafkaDeadLetters? = nil) {
         self.group = group
         self.shardCount = shardCount
-        self.workerCount = workerCount
+        self.locks = locks
+        workerCount = locks.workerCount
         self.deadLetters = deadLetters
-        ingestLocks = (0..<workerCount).map { _ in IngestLock() }
-        state = Mutex(State(departed: Array(repeating: [:], count: workerCount)))
+        state = Mutex(State(departed: Array(repeating: [:], count: locks.workerCount)))
+    }
+
+    convenience init(group: String, shardCount: Int, workerCount: Int, deadLetters: KafkaDeadLetters? = nil) {
+        self.init(group: group, shardCount: shardCount, locks: DrainLocks(workerCount: workerCount), deadLetters: deadLetters)
     }
 
     /// The flush worker that owns `shard`.
-    func worker(ofShard shard: Int) -> Int { shard % workerCount }
-
-    /// Runs `body` holding worker `worker`'s ingest lock (an add on the consumer side, a drain
-    /// and snapshot on the flush side).
-    func withIngestLock<T>(worker: Int, _ body: () throws -> T) rethrows -> T {
-        try ingestLocks[worker].mutex.withLock { _ in try body() }
-    }
+    func worker(ofShard shard: Int) -> Int { locks.worker(ofShard: shard) }
 
     /// True when `offset` of `partition` is committed already for users of `shard`.
     func isCommitted(_ partition: TopicPartition, offset: Int64, shard: Int) -> Bool {
@@ -93,7 +89,7 @@ final class KafkaPositions: Sendable {
     }
 
     /// What worker `worker` must checkpoint: the consumed positions of the assigned partitions
-    /// and its departed ones. Call it under the worker's ingest lock.
+    /// and its departed ones. Call it under the worker's drain lock.
     func snapshot(worker: Int) -> [TopicPartition: Position] {
         state.withLock { state in
             var snapshot: [TopicPartition: Position] = [:]

@@ -43,10 +43,9 @@ struct EventHandlerService {
                 try KafkaDeadLetters(topic: $0, configuration: kafka.deadLetterConfiguration(logger: logger), logger: logger)
             }
         }
+        let drainLocks = DrainLocks(workerCount: settings.flushWorkers)
         let positions = settings.kafka.map {
-            KafkaPositions(
-                group: $0.groupID, shardCount: buffer.shardCount, workerCount: settings.flushWorkers,
-                deadLetters: deadLetters)
+            KafkaPositions(group: $0.groupID, shardCount: buffer.shardCount, locks: drainLocks, deadLetters: deadLetters)
         }
         let deduplicator = try await makeDeduplicator { flushID in
             // nil: its transaction is still open on the server; no answer yet.
@@ -55,6 +54,11 @@ struct EventHandlerService {
             }
             return committed
         }
+        // The Kafka checkpoint is written in the flush's transaction; deduplication marks the
+        // flush's ids just before its COMMIT and records them after it.
+        let participants: [any CommitParticipant] =
+            (positions.map { [KafkaCheckpointing(positions: $0, onFenced: Self.fenced(logger: logger))] } ?? [])
+            + [deduplicator]
         let flushConfiguration = FlushWorker.Configuration(
             interval: settings.flushInterval, batchSize: settings.flushBatchSize,
             commitRecordRetention: max(.seconds(3_600), settings.dedup.ttl + settings.dedup.lease * 2))
@@ -65,7 +69,8 @@ struct EventHandlerService {
                 batchSize: flushConfiguration.batchSize, initialBackoff: flushConfiguration.initialBackoff,
                 maxBackoff: flushConfiguration.maxBackoff),
             workerCount: settings.flushWorkers, configuration: flushConfiguration, metrics: metrics,
-            positions: positions, participant: deduplicator, onFenced: Self.fenced(logger: logger), logger: logger)
+            participants: participants,
+            drainLocks: drainLocks, logger: logger)
         let ingestor = EventIngestor(
             namespace: settings.namespace, matcher: GoalMatcher(catalog: catalog), buffer: buffer,
             deduplicator: deduplicator, flusher: flusher, durable: settings.ackMode == .durable,
@@ -80,10 +85,10 @@ struct EventHandlerService {
         defer { withExtendedLifetime(hangup) {} }
         // Both or neither: `positions` exists exactly when Kafka is configured.
         let kafka = settings.kafka.flatMap { kafkaSettings in positions.map { (kafkaSettings, $0) } }.map { kafkaSettings, positions in
+            let handoff = StoredPositionsHandoff(
+                positions: positions, flusher: flusher, pool: pool, revokeTimeout: settings.shutdownTimeout, logger: logger)
             let ingest = KafkaIngest(
-                ingestor: ingestor, buffer: buffer, positions: positions, flusher: flusher, pool: pool,
-                gdprTopic: kafkaSettings.gdprTopic,
-                revokeTimeout: settings.shutdownTimeout, logger: logger)
+                ingestor: ingestor, positions: positions, handoff: handoff, gdprTopic: kafkaSettings.gdprTopic, logger: logger)
             return (ingest: ingest, configuration: kafkaSettings.consumerConfiguration(logger: logger))
         }
         let consumer = try kafka.map { try KafkaConsumer(configuration: $0.configuration, delegate: $0.ingest) }
