@@ -81,8 +81,7 @@ private struct NoStore: FlushStore {
     let namespace = FuzzSupport.namespace
 
     func write(
-        _ drained: FlushTransaction.Drained, flushID: Int64, checkpoint: FlushCheckpoint?, beforeCommit: () -> Bool,
-        logger: Logger
+        _ drained: FlushTransaction.Drained, flushID: Int64, parts: [any CommitPart], logger: Logger
     ) throws -> FlushTransaction.Written {
         FuzzSupport.fail(target, "a flush ran")
     }
