@@ -223,6 +223,11 @@ struct PostgresConnectionTests {
                 Thread.sleep(forTimeInterval: 0.05)
             } while ContinuousClock.now < deadline
             #expect(state != "active", "the cut statement still runs on the server")
+            // Counted once PQcancel returns, which can be after the server acted on it.
+            let counted = ContinuousClock.now + .seconds(10)
+            while StatementCanceller.shared.counts.sent <= sentBefore && ContinuousClock.now < counted {
+                Thread.sleep(forTimeInterval: 0.01)
+            }
             #expect(StatementCanceller.shared.counts.sent > sentBefore)
             _ = try holder.execute("SELECT pg_advisory_unlock(4242)")
         }
